@@ -1,0 +1,111 @@
+/** Runs external tools safely: argument arrays only, killed on abort, output capped. */
+import type { ExecOptions, ExecResult } from "./plugin.ts";
+
+const DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024;
+const STDERR_KEEP = 64 * 1024;
+
+/** Thrown when a tool is not installed; the message names the Debian package to install. */
+export class ToolMissingError extends Error {}
+
+/** Thrown when a tool is run that its plugin did not declare in `tools`. */
+export class ToolNotDeclaredError extends Error {}
+
+async function readCapped(stream: ReadableStream<Uint8Array>, max: number, what: string): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    total += chunk.length;
+    if (total > max) throw new Error(`${what} exceeded ${max} bytes`);
+    chunks.push(chunk);
+  }
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
+
+async function readTail(stream: ReadableStream<Uint8Array>): Promise<string> {
+  let text = "";
+  const dec = new TextDecoder();
+  for await (const chunk of stream) {
+    text += dec.decode(chunk, { stream: true });
+    if (text.length > STDERR_KEEP * 2) text = text.slice(-STDERR_KEEP);
+  }
+  return text.slice(-STDERR_KEEP);
+}
+
+/**
+ * Runs `tool` with `args`. `tools` maps each tool the plugin declared to its Debian package.
+ * The process is killed (SIGKILL) as soon as `signal` aborts.
+ */
+export async function execTool(
+  tools: Readonly<Record<string, string>>,
+  tool: string,
+  args: string[],
+  signal: AbortSignal,
+  options: ExecOptions = {},
+): Promise<ExecResult> {
+  if (!Object.hasOwn(tools, tool)) {
+    throw new ToolNotDeclaredError(`tool ${tool} is not declared in the plugin's tools`);
+  }
+  signal.throwIfAborted();
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(tool, {
+      args,
+      cwd: options.cwd,
+      env: options.env,
+      stdin: options.stdin ? "piped" : "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new ToolMissingError(
+        `${tool} is not installed: install the Debian package ${tools[tool]} (apt-get install ${tools[tool]})`,
+      );
+    }
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      throw new ToolMissingError(`running ${tool} is not permitted: start stoq with --allow-run=${tool}`);
+    }
+    throw e;
+  }
+  const kill = () => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  };
+  signal.addEventListener("abort", kill, { once: true });
+  try {
+    const writing = options.stdin ? writeAll(child.stdin, options.stdin) : Promise.resolve();
+    const max = options.maxOutput ?? DEFAULT_MAX_OUTPUT;
+    const stdoutP = readCapped(child.stdout, max, `${tool} output`);
+    const stderrP = readTail(child.stderr);
+    let stdout: Uint8Array;
+    try {
+      stdout = await stdoutP;
+    } catch (e) {
+      kill();
+      await Promise.allSettled([stderrP, writing, child.status]);
+      throw e;
+    }
+    const [stderr, status] = await Promise.all([stderrP, child.status, writing.catch(() => {})]);
+    signal.throwIfAborted();
+    return { code: status.code, stdout, stderr };
+  } finally {
+    signal.removeEventListener("abort", kill);
+  }
+}
+
+async function writeAll(stream: WritableStream<Uint8Array>, data: Uint8Array): Promise<void> {
+  const w = stream.getWriter();
+  try {
+    await w.write(data);
+    await w.close();
+  } catch {
+    // The tool may exit without reading all of its input; its exit status tells the story.
+  }
+}

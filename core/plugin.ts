@@ -1,0 +1,255 @@
+/**
+ * The plugin contract. This module holds types only: a plugin imports it with `import type`,
+ * so a plugin file needs nothing from stoq at run time. Everything a plugin uses at run time
+ * (zod, the logger, the tool runner) is handed to it by the engine.
+ *
+ * A plugin module's default export is a function that receives the {@link StoqAPI} and returns
+ * `stoq.plugin({...})`:
+ *
+ * ```ts
+ * import type { StoqAPI } from "../core/plugin.ts";
+ * export default (stoq: StoqAPI) => stoq.plugin({
+ *   name: "size_class", version: "1.0.0", description: "Says whether a payload is small",
+ *   classes: ["worker"],
+ *   options: { limit: stoq.z.number().int().positive().default(1024) },
+ *   create: (opts) => ({
+ *     scan: (payload) => ({ results: { small: payload.content.length < opts.limit } }),
+ *   }),
+ * });
+ * ```
+ */
+import type { z } from "zod";
+import type {
+  ErrorRecord,
+  Payload,
+  PayloadMetaInput,
+  Request,
+  RequestMetaInput,
+  StoqResponse,
+} from "./model.ts";
+
+export type {
+  ErrorRecord,
+  Payload,
+  PayloadMeta,
+  PayloadMetaInput,
+  PayloadResults,
+  Request,
+  RequestMeta,
+  RequestMetaInput,
+  StoqResponse,
+} from "./model.ts";
+
+/** The six plugin classes of stoQ. */
+export type PluginClass =
+  | "provider"
+  | "worker"
+  | "dispatcher"
+  | "archiver"
+  | "decorator"
+  | "connector";
+
+/** An error a plugin reports: a message, or a record naming plugin and payload. */
+export type PluginError = string | Partial<ErrorRecord> & { error: string };
+
+/** A child payload produced by a worker. Strings are encoded as UTF-8. */
+export interface ExtractedPayload {
+  content: Uint8Array | string;
+  payload_meta?: PayloadMetaInput;
+}
+
+/** What `scan` returns. `null`/`undefined` means "nothing to say". */
+export interface WorkerResponse {
+  /** Anything JSON-like; Uint8Array values become text (see README, "bytes in results"). */
+  results?: unknown;
+  extracted?: ExtractedPayload[];
+  errors?: PluginError[];
+  /** Further workers to run on this same payload in a later round. */
+  dispatch_to?: string[];
+}
+
+/** What `get_dispatches` returns. */
+export interface DispatcherResponse {
+  plugin_names?: string[];
+  meta?: Record<string, unknown>;
+  errors?: PluginError[];
+}
+
+/** What `archive` and `decorate` return. */
+export interface ArchiverResponse {
+  results?: unknown;
+  errors?: PluginError[];
+}
+export type DecoratorResponse = ArchiverResponse;
+
+/** A payload handed to the engine by a provider, an archiver's `get` or the CLI. */
+export interface PayloadInput {
+  content: Uint8Array;
+  payload_meta?: PayloadMetaInput;
+  request_meta?: RequestMetaInput;
+}
+
+/** A file to be read by the engine itself (lets scans of many files read in parallel). */
+export interface FileInput {
+  path: string;
+  payload_meta?: PayloadMetaInput;
+  request_meta?: RequestMetaInput;
+}
+
+/** A reference to an archived payload: source-archiver name → what its `get` needs. */
+export interface ArchivedInput {
+  archived: Record<string, unknown>;
+  request_meta?: RequestMetaInput;
+}
+
+/** Anything a provider may put on the queue. */
+export type ProviderItem = PayloadInput | FileInput | ArchivedInput;
+
+/** The bounded queue a provider feeds. `put` waits while the queue is full. */
+export interface ProviderQueue {
+  put(item: ProviderItem): Promise<void>;
+}
+
+/** Result of running an external tool. */
+export interface ExecResult {
+  code: number;
+  stdout: Uint8Array;
+  stderr: string;
+}
+
+/** Options for running an external tool. */
+export interface ExecOptions {
+  /** Bytes written to the tool's stdin. */
+  stdin?: Uint8Array;
+  cwd?: string;
+  /** Largest stdout kept, in bytes; more is an error (default 64 MiB). */
+  maxOutput?: number;
+  env?: Record<string, string>;
+}
+
+/** Per-call context: the call's deadline and the means to honour it. */
+export interface CallContext {
+  /** Aborted when the call times out or the run stops; long work should check it. */
+  signal: AbortSignal;
+  /**
+   * Runs a tool the plugin declared in `tools` with an argument array (never a shell).
+   * The process is killed when `signal` aborts. A missing tool throws one clear error.
+   */
+  exec(tool: string, args: string[], options?: ExecOptions): Promise<ExecResult>;
+}
+
+/** A logger scoped to one plugin (`stoq.<name>`); writes to stderr. */
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** What a plugin's `create` receives besides its options. */
+export interface PluginContext {
+  name: string;
+  log: Logger;
+  /** `$STOQ_HOME`, for plugins that keep state. */
+  home: string;
+}
+
+type Awaitable<T> = T | Promise<T>;
+
+export interface WorkerRole {
+  scan(
+    payload: Payload,
+    request: Request,
+    call: CallContext,
+  ): Awaitable<WorkerResponse | null | undefined | void>;
+}
+export interface DispatcherRole {
+  get_dispatches(
+    payload: Payload,
+    request: Request,
+    call: CallContext,
+  ): Awaitable<DispatcherResponse | null | undefined | void>;
+  /** Worker names this dispatcher may return; the engine loads and checks them up front. */
+  dispatch_targets?: string[];
+}
+export interface ArchiverRole {
+  archive?(
+    payload: Payload,
+    request: Request,
+    call: CallContext,
+  ): Awaitable<ArchiverResponse | null | undefined | void>;
+  /** Fetches an archived payload from what `archive` returned (or a user's reference). */
+  get?(task: unknown, call: CallContext): Awaitable<PayloadInput | null | undefined>;
+}
+export interface DecoratorRole {
+  decorate(
+    response: StoqResponse,
+    call: CallContext,
+  ): Awaitable<DecoratorResponse | null | undefined | void>;
+}
+export interface ConnectorRole {
+  save(response: StoqResponse, call: CallContext): Awaitable<void>;
+}
+export interface ProviderRole {
+  /** Puts items on the queue until exhausted or `call.signal` aborts. */
+  ingest(queue: ProviderQueue, call: CallContext): Awaitable<void>;
+}
+
+/** The object a plugin's `create` returns: the methods of each class it declares. */
+export type PluginInstance =
+  & Partial<WorkerRole>
+  & Partial<Omit<DispatcherRole, "dispatch_targets">>
+  & { dispatch_targets?: string[] }
+  & ArchiverRole
+  & Partial<DecoratorRole>
+  & Partial<ConnectorRole>
+  & Partial<ProviderRole>
+  & {
+    /** Called once when the process is done with the plugin. */
+    close?(): Awaitable<void>;
+  };
+
+/** What a plugin author writes. */
+export interface PluginSpec<S extends z.ZodRawShape = z.ZodRawShape> {
+  name: string;
+  version: string;
+  description: string;
+  classes: PluginClass[];
+  /** zod shape of the options; give every option a default where one makes sense. */
+  options?: S;
+  /** Workers that must have run on a payload before this one. */
+  required_workers?: string[];
+  /** External programs this plugin runs: name → Debian package that provides it. */
+  tools?: Record<string, string>;
+  create(
+    options: z.output<z.ZodObject<S>>,
+    ctx: PluginContext,
+  ): Awaitable<PluginInstance>;
+}
+
+/** A checked plugin definition, as returned by `stoq.plugin`. */
+export interface PluginDefinition {
+  readonly name: string;
+  readonly version: string;
+  readonly description: string;
+  readonly classes: readonly PluginClass[];
+  readonly optionsSchema: z.ZodObject<z.ZodRawShape>;
+  readonly required_workers: readonly string[];
+  readonly tools: Readonly<Record<string, string>>;
+  create(options: Record<string, unknown>, ctx: PluginContext): Promise<PluginInstance>;
+}
+
+/** What the engine hands to a plugin module's default export. */
+export interface StoqAPI {
+  /** zod, for option schemas. */
+  z: typeof z;
+  /** Checks a plugin spec and returns its definition. */
+  plugin<S extends z.ZodRawShape>(spec: PluginSpec<S>): PluginDefinition;
+  /** Lower-case hex digests, via node:crypto. */
+  hash(algorithm: "md5" | "sha1" | "sha256" | "sha512", data: Uint8Array): string;
+  /** The version of stoq running the plugin. */
+  version: string;
+}
+
+/** The shape of a plugin module. */
+export type PluginModule = { default: (stoq: StoqAPI) => PluginDefinition };

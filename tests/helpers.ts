@@ -1,0 +1,68 @@
+/** Shared test helpers: instantiate a plugin, build payloads, run real tools to make fixtures. */
+import { createHash } from "node:crypto";
+import { stoqAPI } from "../core/api.ts";
+import { execTool } from "../core/exec.ts";
+import { newPayloadResults, PayloadMetaSchema, RequestMetaSchema } from "../core/model.ts";
+import type {
+  CallContext,
+  Payload,
+  PayloadMetaInput,
+  PluginInstance,
+  PluginModule,
+  Request,
+} from "../core/plugin.ts";
+
+/** Creates a plugin instance from its module with `options` over the defaults. */
+export async function instantiate(
+  mod: PluginModule,
+  options: Record<string, unknown> = {},
+): Promise<{ instance: PluginInstance; call: CallContext }> {
+  const def = mod.default(stoqAPI);
+  const opts = def.optionsSchema.parse(options);
+  const home = await Deno.makeTempDir({ prefix: "stoq-home-" });
+  const log = { debug() {}, info() {}, warn() {}, error() {} };
+  const instance = await def.create(opts, { name: def.name, log, home });
+  return { instance, call: makeCall(def.tools) };
+}
+
+/** A call context with a generous deadline, as the engine would give. */
+export function makeCall(tools: Readonly<Record<string, string>> = {}, timeoutMs = 60_000): CallContext {
+  const signal = AbortSignal.timeout(timeoutMs);
+  return { signal, exec: (tool, args, o) => execTool(tools, tool, args, signal, o) };
+}
+
+/** A payload as the engine builds it. */
+export function makePayload(content: Uint8Array | string, meta: PayloadMetaInput = {}): Payload {
+  const bytes = typeof content === "string" ? new TextEncoder().encode(content) : content;
+  return {
+    content: bytes,
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+    results: newPayloadResults(bytes.length, PayloadMetaSchema.parse(meta)),
+    dispatch_meta: {},
+  };
+}
+
+/** A request holding `payloads`. */
+export function makeRequest(...payloads: Payload[]): Request {
+  return { payloads, request_meta: RequestMetaSchema.parse({}), errors: [] };
+}
+
+/** Hex SHA-256 of bytes or a string. */
+export function sha256(data: Uint8Array | string): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** Runs a real command (to build fixtures) and fails loudly if it fails. */
+export async function sh(cmd: string, args: string[], cwd?: string): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (!out.success) {
+    throw new Error(`${cmd} ${args.join(" ")} failed (${out.code}): ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return text;
+}
+
+/** A fresh temporary folder. */
+export function tempDir(): Promise<string> {
+  return Deno.makeTempDir({ prefix: "stoq-test-" });
+}
