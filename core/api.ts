@@ -30,22 +30,32 @@ export class PluginDefinitionError extends Error {}
 
 function definePlugin<S extends z.ZodRawShape>(spec: PluginSpec<S>): PluginDefinition {
   const where = `plugin ${JSON.stringify(spec?.name ?? "?")}`;
-  if (!spec || typeof spec !== "object") throw new PluginDefinitionError("plugin spec must be an object");
+  if (!spec || typeof spec !== "object") {
+    throw new PluginDefinitionError("plugin spec must be an object");
+  }
   if (typeof spec.name !== "string" || !NAME.test(spec.name)) {
     throw new PluginDefinitionError(`${where}: name must be letters, digits, '_', '-' or '.'`);
   }
   for (const key of ["version", "description"] as const) {
-    if (typeof spec[key] !== "string") throw new PluginDefinitionError(`${where}: ${key} must be a string`);
+    if (typeof spec[key] !== "string") {
+      throw new PluginDefinitionError(`${where}: ${key} must be a string`);
+    }
   }
   if (!Array.isArray(spec.classes) || spec.classes.length === 0) {
-    throw new PluginDefinitionError(`${where}: classes must list at least one of ${CLASSES.join(", ")}`);
+    throw new PluginDefinitionError(
+      `${where}: classes must list at least one of ${CLASSES.join(", ")}`,
+    );
   }
   for (const c of spec.classes) {
     if (!CLASSES.includes(c)) {
-      throw new PluginDefinitionError(`${where}: unknown class ${JSON.stringify(c)} (expected one of ${CLASSES.join(", ")})`);
+      throw new PluginDefinitionError(
+        `${where}: unknown class ${JSON.stringify(c)} (expected one of ${CLASSES.join(", ")})`,
+      );
     }
   }
-  if (typeof spec.create !== "function") throw new PluginDefinitionError(`${where}: create must be a function`);
+  if (typeof spec.create !== "function") {
+    throw new PluginDefinitionError(`${where}: create must be a function`);
+  }
   const required = spec.required_workers ?? [];
   if (!Array.isArray(required) || required.some((r) => typeof r !== "string")) {
     throw new PluginDefinitionError(`${where}: required_workers must be a list of worker names`);
@@ -65,10 +75,14 @@ function definePlugin<S extends z.ZodRawShape>(spec: PluginSpec<S>): PluginDefin
         throw new PluginDefinitionError(`${where}: create() must return an object`);
       }
       for (const c of spec.classes) {
-        const method = c === "archiver" ? (instance.archive ?? instance.get) : (instance as Record<string, unknown>)[CLASS_METHOD[c]];
+        const method = c === "archiver"
+          ? (instance.archive ?? instance.get)
+          : (instance as Record<string, unknown>)[CLASS_METHOD[c]];
         if (typeof method !== "function") {
           throw new PluginDefinitionError(
-            `${where}: declares class ${c} but create() returned no ${c === "archiver" ? "archive or get" : CLASS_METHOD[c]}() method`,
+            `${where}: declares class ${c} but create() returned no ${
+              c === "archiver" ? "archive or get" : CLASS_METHOD[c]
+            }() method`,
           );
         }
       }

@@ -10,7 +10,11 @@ export class ToolMissingError extends Error {}
 /** Thrown when a tool is run that its plugin did not declare in `tools`. */
 export class ToolNotDeclaredError extends Error {}
 
-async function readCapped(stream: ReadableStream<Uint8Array>, max: number, what: string): Promise<Uint8Array> {
+async function readCapped(
+  stream: ReadableStream<Uint8Array>,
+  max: number,
+  what: string,
+): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of stream) {
@@ -65,11 +69,15 @@ export async function execTool(
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw new ToolMissingError(
-        `${tool} is not installed: install the Debian package ${tools[tool]} (apt-get install ${tools[tool]})`,
+        `${tool} is not installed: install the Debian package ${tools[tool]} (apt-get install ${
+          tools[tool]
+        })`,
       );
     }
     if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
-      throw new ToolMissingError(`running ${tool} is not permitted: start stoq with --allow-run=${tool}`);
+      throw new ToolMissingError(
+        `running ${tool} is not permitted: start stoq with --allow-run=${tool}`,
+      );
     }
     throw e;
   }

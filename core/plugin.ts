@@ -251,5 +251,8 @@ export interface StoqAPI {
   version: string;
 }
 
+/** A plugin module's default export. */
+export type PluginFactory = (stoq: StoqAPI) => PluginDefinition;
+
 /** The shape of a plugin module. */
-export type PluginModule = { default: (stoq: StoqAPI) => PluginDefinition };
+export type PluginModule = { default: PluginFactory };

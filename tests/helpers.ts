@@ -7,17 +7,17 @@ import type {
   CallContext,
   Payload,
   PayloadMetaInput,
+  PluginFactory,
   PluginInstance,
-  PluginModule,
   Request,
 } from "../core/plugin.ts";
 
-/** Creates a plugin instance from its module with `options` over the defaults. */
+/** Creates a plugin instance from its module's default export with `options` over the defaults. */
 export async function instantiate(
-  mod: PluginModule,
+  factory: PluginFactory,
   options: Record<string, unknown> = {},
 ): Promise<{ instance: PluginInstance; call: CallContext }> {
-  const def = mod.default(stoqAPI);
+  const def = factory(stoqAPI);
   const opts = def.optionsSchema.parse(options);
   const home = await Deno.makeTempDir({ prefix: "stoq-home-" });
   const log = { debug() {}, info() {}, warn() {}, error() {} };
@@ -26,7 +26,10 @@ export async function instantiate(
 }
 
 /** A call context with a generous deadline, as the engine would give. */
-export function makeCall(tools: Readonly<Record<string, string>> = {}, timeoutMs = 60_000): CallContext {
+export function makeCall(
+  tools: Readonly<Record<string, string>> = {},
+  timeoutMs = 60_000,
+): CallContext {
   const signal = AbortSignal.timeout(timeoutMs);
   return { signal, exec: (tool, args, o) => execTool(tools, tool, args, signal, o) };
 }
@@ -57,7 +60,9 @@ export async function sh(cmd: string, args: string[], cwd?: string): Promise<str
   const out = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" }).output();
   const text = new TextDecoder().decode(out.stdout);
   if (!out.success) {
-    throw new Error(`${cmd} ${args.join(" ")} failed (${out.code}): ${new TextDecoder().decode(out.stderr)}`);
+    throw new Error(
+      `${cmd} ${args.join(" ")} failed (${out.code}): ${new TextDecoder().decode(out.stderr)}`,
+    );
   }
   return text;
 }
