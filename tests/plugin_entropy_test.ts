@@ -1,4 +1,4 @@
-import { assertEquals } from "node:assert/strict";
+import { deepEqual as assertEquals } from "node:assert/strict";
 import entropy from "../plugins/entropy.ts";
 import { instantiate, makePayload, makeRequest } from "./helpers.ts";
 
