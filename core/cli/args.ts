@@ -1,0 +1,293 @@
+/**
+ * Command-line parsing with stoQ v3's flags (spec §5), where list flags take one or more values.
+ * Unlike stoQ, a list flag never swallows a file: a token that exists on disk (or `-`) ends the list.
+ */
+import { existsSync } from "node:fs";
+import { UsageError } from "../errors.ts";
+import { LOG_LEVELS, type LogFormat, type LogLevel } from "../log.ts";
+import { didYouMean } from "../suggest.ts";
+
+export type Command = "scan" | "run" | "list" | "config" | "help" | "version";
+
+/** Everything the command line can say. */
+export interface CliArgs {
+  command: Command;
+  helpFor?: Command;
+  paths: string[];
+  recursive: boolean;
+  start_dispatch?: string[];
+  always_dispatch?: string[];
+  dispatchers?: string[];
+  dest_archivers?: string[];
+  source_archivers?: string[];
+  decorators?: string[];
+  connectors?: string[];
+  providers?: string[];
+  plugin_dirs?: string[];
+  plugin_opts: Record<string, Record<string, string | boolean>>;
+  request_source?: string;
+  request_extra: Record<string, string | boolean>;
+  max_recursion?: number;
+  threads?: number;
+  config?: string;
+  log_level?: LogLevel;
+  log_format?: LogFormat;
+  json: boolean;
+  progress?: boolean;
+  show_default: boolean;
+}
+
+type ListKey =
+  | "start_dispatch"
+  | "always_dispatch"
+  | "dispatchers"
+  | "dest_archivers"
+  | "source_archivers"
+  | "decorators"
+  | "connectors"
+  | "providers";
+
+const LIST_FLAGS: Record<string, ListKey> = {
+  "-s": "start_dispatch",
+  "--start-dispatch": "start_dispatch",
+  "-a": "always_dispatch",
+  "--always-dispatch": "always_dispatch",
+  "-R": "dispatchers",
+  "--dispatchers": "dispatchers",
+  "-A": "dest_archivers",
+  "--dest-archivers": "dest_archivers",
+  "-S": "source_archivers",
+  "--source-archivers": "source_archivers",
+  "-D": "decorators",
+  "--decorators": "decorators",
+  "-C": "connectors",
+  "--connectors": "connectors",
+  "-P": "providers",
+  "--providers": "providers",
+};
+
+const VALUE_FLAGS = [
+  "--max-recursion",
+  "--request-source",
+  "--config",
+  "--config-file",
+  "--log-level",
+  "--log-format",
+  "--plugin-dir",
+  "--threads",
+] as const;
+const BOOL_FLAGS = [
+  "-r",
+  "--recursive",
+  "-h",
+  "--help",
+  "--json",
+  "--progress",
+  "--no-progress",
+  "--default",
+];
+const COMMANDS: Command[] = ["scan", "run", "list", "config", "help", "version"];
+
+function boolish(v: string): string | boolean {
+  return /^true$/i.test(v) ? true : /^false$/i.test(v) ? false : v;
+}
+
+/** Parses `plugin:option=value` (split on the first `:`, then the first `=`, as stoQ 3.0.1). */
+export function parsePluginOpt(token: string, into: CliArgs["plugin_opts"]): void {
+  const colon = token.indexOf(":");
+  const eq = token.indexOf("=", colon + 1);
+  if (colon <= 0 || eq < 0 || eq === colon + 1) {
+    throw new UsageError(
+      `malformed --plugin-opts value "${token}": expected plugin:option=value, e.g. filedir:recursive=true`,
+    );
+  }
+  const plugin = token.slice(0, colon);
+  (into[plugin] ??= {})[token.slice(colon + 1, eq)] = boolish(token.slice(eq + 1));
+}
+
+/** Parses `key=value` (split on the first `=`). */
+export function parseRequestExtra(token: string, into: CliArgs["request_extra"]): void {
+  const eq = token.indexOf("=");
+  if (eq <= 0) {
+    throw new UsageError(
+      `malformed --request-extra value "${token}": expected key=value, e.g. sensor=zeek01`,
+    );
+  }
+  into[token.slice(0, eq)] = boolish(token.slice(eq + 1));
+}
+
+function isPathToken(t: string): boolean {
+  return t === "-" || existsSync(t);
+}
+
+/** Parses argv (without the program name). Throws UsageError on anything malformed. */
+export function parseArgs(argv: string[]): CliArgs {
+  const args: CliArgs = {
+    command: "help",
+    paths: [],
+    recursive: false,
+    plugin_opts: {},
+    request_extra: {},
+    json: false,
+    show_default: false,
+  };
+  let i = 0;
+  const first = argv[0];
+  if (first === "--version" || first === "-V") return { ...args, command: "version" };
+  if (first === undefined || first === "-h" || first === "--help") return args;
+  if (!COMMANDS.includes(first as Command)) {
+    throw new UsageError(
+      `unknown command "${first}"${
+        didYouMean(first, COMMANDS)
+      }; commands: scan, run, list, config (stoq --help)`,
+    );
+  }
+  args.command = first as Command;
+  i = 1;
+  if (args.command === "help") {
+    const topic = argv[1] as Command | undefined;
+    if (topic && COMMANDS.includes(topic)) args.helpFor = topic;
+    return args;
+  }
+  let onlyPaths = false;
+  while (i < argv.length) {
+    let tok = argv[i++];
+    if (onlyPaths || tok === "-" || !tok.startsWith("-")) {
+      args.paths.push(tok);
+      continue;
+    }
+    if (tok === "--") {
+      onlyPaths = true;
+      continue;
+    }
+    let inline: string | undefined;
+    const eq = tok.indexOf("=");
+    if (tok.startsWith("--") && eq > 0) {
+      inline = tok.slice(eq + 1);
+      tok = tok.slice(0, eq);
+    }
+    const take = (): string => {
+      if (inline !== undefined) return inline;
+      const v = argv[i];
+      if (v === undefined || (v.startsWith("-") && v !== "-")) {
+        throw new UsageError(`${tok} needs a value`);
+      }
+      i++;
+      return v;
+    };
+    if (tok in LIST_FLAGS) {
+      const key = LIST_FLAGS[tok];
+      const values: string[] = inline !== undefined ? [inline] : [];
+      while (
+        inline === undefined && i < argv.length && !argv[i].startsWith("-") && !isPathToken(argv[i])
+      ) {
+        values.push(argv[i++]);
+      }
+      const names = values.flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean);
+      if (names.length === 0) throw new UsageError(`${tok} needs one or more plugin names`);
+      args[key] = [...(args[key] ?? []), ...names];
+      continue;
+    }
+    if (tok === "--plugin-opts" || tok === "--request-extra") {
+      const values: string[] = inline !== undefined ? [inline] : [];
+      while (
+        inline === undefined && i < argv.length && !argv[i].startsWith("-") && !isPathToken(argv[i])
+      ) {
+        values.push(argv[i++]);
+      }
+      if (values.length === 0) throw new UsageError(`${tok} needs one or more values`);
+      for (const v of values) {
+        if (tok === "--plugin-opts") parsePluginOpt(v, args.plugin_opts);
+        else parseRequestExtra(v, args.request_extra);
+      }
+      continue;
+    }
+    if ((VALUE_FLAGS as readonly string[]).includes(tok)) {
+      const v = take();
+      switch (tok) {
+        case "--max-recursion":
+        case "--threads": {
+          const n = Number(v);
+          if (!Number.isInteger(n) || n < (tok === "--threads" ? 0 : 1)) {
+            throw new UsageError(
+              `${tok} must be a whole number${
+                tok === "--threads" ? "" : " of at least 1"
+              }, not "${v}"`,
+            );
+          }
+          if (tok === "--threads") args.threads = n;
+          else args.max_recursion = n;
+          break;
+        }
+        case "--request-source":
+          args.request_source = v;
+          break;
+        case "--config":
+        case "--config-file":
+          args.config = v;
+          break;
+        case "--plugin-dir":
+          args.plugin_dirs = [...(args.plugin_dirs ?? []), ...v.split(",").filter(Boolean)];
+          break;
+        case "--log-level": {
+          const l = v.toLowerCase() === "warn" ? "warning" : v.toLowerCase();
+          if (!(LOG_LEVELS as readonly string[]).includes(l)) {
+            throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, not "${v}"`);
+          }
+          args.log_level = l as LogLevel;
+          break;
+        }
+        case "--log-format":
+          if (v !== "text" && v !== "json") {
+            throw new UsageError(`--log-format must be text or json, not "${v}"`);
+          }
+          args.log_format = v;
+          break;
+      }
+      continue;
+    }
+    if (BOOL_FLAGS.includes(tok)) {
+      if (inline !== undefined) throw new UsageError(`${tok} takes no value`);
+      switch (tok) {
+        case "-r":
+        case "--recursive":
+          args.recursive = true;
+          break;
+        case "-h":
+        case "--help":
+          return { ...args, helpFor: args.command, command: "help" };
+        case "--json":
+          args.json = true;
+          break;
+        case "--progress":
+          args.progress = true;
+          break;
+        case "--no-progress":
+          args.progress = false;
+          break;
+        case "--default":
+          args.show_default = true;
+          break;
+      }
+      continue;
+    }
+    const all = [
+      ...Object.keys(LIST_FLAGS),
+      ...VALUE_FLAGS,
+      ...BOOL_FLAGS,
+      "--plugin-opts",
+      "--request-extra",
+    ];
+    throw new UsageError(
+      `unknown option ${tok}${didYouMean(tok, all)} (stoq ${args.command} --help)`,
+    );
+  }
+  if (args.command === "run" && args.paths.length) {
+    throw new UsageError(
+      `stoq run takes no paths (got "${
+        args.paths[0]
+      }"); use stoq scan PATH, or -P filedir --plugin-opts filedir:source_dir=PATH`,
+    );
+  }
+  return args;
+}

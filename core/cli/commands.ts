@@ -1,0 +1,395 @@
+/** The `stoq` commands: scan, run, list, config. */
+import { readdir, stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { z } from "zod";
+import { type Config, DEFAULT_CONFIG_TEXT, loadConfig, stoqHome } from "../config.ts";
+import type { Pipeline } from "../engine.ts";
+import { formatException, UsageError, UserError } from "../errors.ts";
+import { configureLogging, getLogger, type LogFormat, type LogLevel } from "../log.ts";
+import { RequestMetaSchema, type StoqResponse } from "../model.ts";
+import type { ProviderItem, ProviderQueue } from "../plugin.ts";
+import { Registry } from "../registry.ts";
+import {
+  localScanner,
+  poolScanner,
+  providerProducer,
+  type RunContext,
+  runQueue,
+  type Scanner,
+} from "../runner.ts";
+import { createStoq, pluginDirs, type Stoq } from "../stoq.ts";
+import { VERSION } from "../version.ts";
+import { BUILTIN_PLUGINS } from "../../plugins/index.ts";
+import { type CliArgs, parseArgs } from "./args.ts";
+import { helpText } from "./help.ts";
+import { writeAll } from "./output.ts";
+
+const log = getLogger("stoq");
+const enc = new TextEncoder();
+
+/** Runs the command line and returns the exit status. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const args = parseArgs(argv);
+    switch (args.command) {
+      case "version":
+        await writeAll(`stoq ${VERSION}\n`);
+        return 0;
+      case "help":
+        await writeAll(helpText(args.helpFor) + "\n");
+        return 0;
+      case "list":
+        return await listCommand(args);
+      case "config":
+        return await configCommand(args);
+      case "scan":
+      case "run":
+        return await scanOrRun(args);
+    }
+  } catch (e) {
+    if (e instanceof UserError) {
+      const hint = e instanceof UsageError ? "\n(stoq --help shows usage)" : "";
+      Deno.stderr.writeSync(enc.encode(`stoq: error: ${e.message}${hint}\n`));
+      return e.exitCode;
+    }
+    Deno.stderr.writeSync(enc.encode(`stoq: fatal: ${formatException(e)}\n`));
+    return 1;
+  }
+}
+
+async function setup(args: CliArgs): Promise<{ config: Config; home: string; dirs: string[] }> {
+  const home = stoqHome();
+  configureLogging(args.log_level ?? "info", args.log_format ?? "text");
+  const config = await loadConfig(args.config, home);
+  configureLogging(
+    args.log_level ?? config.core.log_level,
+    args.log_format ?? config.core.log_syntax,
+  );
+  return { config, home, dirs: pluginDirs(config, args.plugin_dirs, home) };
+}
+
+/** Lists every file under `path` (sorted; sub-folders only with `recursive`; no symlinked folders). */
+async function expandPath(path: string, recursive: boolean, top = true): Promise<string[]> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (e) {
+    throw new UsageError(
+      `cannot scan ${path}: ${
+        e instanceof Deno.errors.NotFound ? "no such file or folder" : (e as Error).message
+      }`,
+    );
+  }
+  if (info.isFile()) return [path];
+  if (!info.isDirectory()) {
+    throw new UsageError(`cannot scan ${path}: not a regular file or folder`);
+  }
+  if (!top && !recursive) return [];
+  const out: string[] = [];
+  const entries = (await readdir(path, { withFileTypes: true })).sort((a, b) =>
+    a.name < b.name ? -1 : 1
+  );
+  for (const e of entries) {
+    const p = join(path, e.name);
+    if (e.isFile()) out.push(p);
+    else if (e.isDirectory() && recursive) out.push(...await expandPath(p, recursive, false));
+    else if (e.isSymbolicLink()) {
+      const s = await stat(p).catch(() => undefined);
+      if (s?.isFile()) out.push(p);
+    }
+  }
+  return out;
+}
+
+async function readStdin(): Promise<Uint8Array> {
+  const data = new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
+  if (data.length === 0) throw new UsageError("stdin was empty: nothing to scan");
+  return data;
+}
+
+function pipelineFrom(args: CliArgs, config: Config): Pipeline {
+  const c = config.core;
+  return {
+    always_dispatch: args.always_dispatch ?? c.always_dispatch,
+    dispatchers: args.dispatchers ?? c.dispatchers,
+    dest_archivers: args.dest_archivers ?? c.dest_archivers,
+    decorators: args.decorators ?? c.decorators,
+  };
+}
+
+/** Names given on the command line must exist: a typo there is a usage error. */
+function checkCliNames(stoq: Stoq, args: CliArgs): void {
+  const lists = [
+    args.start_dispatch,
+    args.always_dispatch,
+    args.dispatchers,
+    args.dest_archivers,
+    args.source_archivers,
+    args.decorators,
+    args.connectors,
+    args.providers,
+  ];
+  for (const name of lists.flat()) {
+    if (name !== undefined && !stoq.registry.get(name)) {
+      throw new UsageError(
+        `no plugin named "${name}"${stoq.registry.hint(name)}; stoq list shows the plugins`,
+      );
+    }
+  }
+}
+
+async function scanOrRun(args: CliArgs): Promise<number> {
+  const { config, home, dirs } = await setup(args);
+  if (args.max_recursion !== undefined) config.core.max_recursion = args.max_recursion;
+  const pipeline = pipelineFrom(args, config);
+  const stoq = await createStoq({
+    config,
+    cliOptions: args.plugin_opts,
+    home,
+    pluginDirs: dirs,
+    pipeline,
+  });
+  checkCliNames(stoq, args);
+  const core = config.core;
+  const startDispatch = args.start_dispatch ?? [];
+  await stoq.engine.preload(startDispatch);
+  const sourceArchivers = args.source_archivers ?? core.source_archivers;
+  const connectors = args.connectors ?? core.connectors;
+  for (const n of sourceArchivers) await stoq.host.load(n, "archiver");
+  for (const n of connectors) await stoq.host.load(n, "connector");
+
+  // Inputs (scan) or providers (run): both become producers feeding one queue.
+  let items: (ProviderItem | typeof STDIN)[] | undefined;
+  let producers: ((q: ProviderQueue, s: AbortSignal) => Promise<void>)[];
+  if (args.command === "scan") {
+    items = await scanItems(args, sourceArchivers);
+    const list = items;
+    producers = [async (q) => {
+      for (const item of list) {
+        // stdin is read when its turn comes, so a slow pipe is simply waited for (stoQ v3 raced it).
+        await q.put(
+          item === STDIN
+            ? { content: await readStdin(), payload_meta: { extra_data: { filename: null } } }
+            : item,
+        );
+      }
+    }];
+  } else {
+    const providers = args.providers ?? core.providers;
+    if (!providers.length) {
+      throw new UsageError(
+        "stoq run needs providers: give -P NAME (e.g. -P filedir) or set [core] providers",
+      );
+    }
+    for (const n of providers) await stoq.host.load(n, "provider");
+    producers = providers.map((n) => providerProducer(stoq.host, n));
+  }
+
+  const many = items === undefined || items.length > 1;
+  const cores = navigator.hardwareConcurrency || 1;
+  const threads = args.threads ?? (core.scan_threads || cores);
+  const useThreads = many && threads > 1;
+  const scanner: Scanner = useThreads
+    ? await poolScanner(stoq, items ? Math.min(threads, items.length) : threads, [
+      args.log_level ?? core.log_level,
+      args.log_format ?? core.log_syntax,
+    ] as [LogLevel, LogFormat])
+    : localScanner(stoq);
+  const consumers = core.provider_consumers || (useThreads ? threads * 2 : 2);
+
+  // stoQ prints results unless -C was given; with -C they go only to the connectors.
+  const print = args.connectors === undefined &&
+    (args.command === "scan" || connectors.length === 0);
+  const indent = args.command === "scan" && !many ? 4 : undefined;
+  const progress = await makeProgress(args, items?.length);
+  const requestMeta = RequestMetaSchema.parse({
+    source: args.request_source ?? null,
+    extra_data: args.request_extra,
+  });
+  const ctx: RunContext = {
+    stoq,
+    scanner,
+    connectors,
+    emit: print ? (r: StoqResponse) => writeAll(JSON.stringify(r, null, indent) + "\n") : undefined,
+    request_meta: requestMeta,
+    start_dispatch: startDispatch,
+    source_archivers: sourceArchivers,
+    consumers,
+    onItem: progress?.tick,
+  };
+
+  const stop = new AbortController();
+  const hard = new AbortController();
+  const onSignal = () => {
+    if (!stop.signal.aborted) {
+      log.warn(
+        "stopping: no new payloads; finishing queued and in-flight scans (signal again to abandon the queue)",
+      );
+      stop.abort();
+    } else hard.abort();
+  };
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  try {
+    const summary = await runQueue(
+      ctx,
+      producers,
+      { signal: stop.signal, hard: hard.signal },
+      core.max_queue,
+    );
+    progress?.stop();
+    if (summary.failed || summary.abandoned) {
+      log.error(
+        `${summary.scanned} scanned, ${summary.failed} failed${
+          summary.abandoned ? `, ${summary.abandoned} abandoned` : ""
+        }`,
+      );
+      return 1;
+    }
+    return 0;
+  } finally {
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    await scanner.close();
+    await stoq.host.closeAll();
+  }
+}
+
+const STDIN = Symbol("stdin");
+
+async function scanItems(
+  args: CliArgs,
+  sourceArchivers: string[],
+): Promise<(ProviderItem | typeof STDIN)[]> {
+  const paths = args.paths.length ? args.paths : (Deno.stdin.isTerminal() ? [] : ["-"]);
+  if (!paths.length) {
+    throw new UsageError("nothing to scan: give a PATH, or - (or a pipe) for stdin");
+  }
+  if (args.source_archivers?.length) {
+    return paths.map((ref) => ({
+      archived: Object.fromEntries(sourceArchivers.map((n) => [n, ref])),
+    }));
+  }
+  if (paths.filter((p) => p === "-").length > 1) {
+    throw new UsageError("- (stdin) can be given only once");
+  }
+  const items: (ProviderItem | typeof STDIN)[] = [];
+  for (const p of paths) {
+    if (p === "-") {
+      items.push(STDIN);
+      continue;
+    }
+    for (const f of await expandPath(p, args.recursive)) items.push({ path: resolve(f) });
+  }
+  if (!items.length) {
+    throw new UsageError(
+      `nothing to scan in ${paths.join(", ")} (empty folder? use -r for sub-folders)`,
+    );
+  }
+  return items;
+}
+
+async function makeProgress(args: CliArgs, total: number | undefined) {
+  const on = args.progress ?? (Deno.stderr.isTerminal() && (total === undefined || total > 1));
+  if (!on) return undefined;
+  const { default: cliProgress } = await import("cli-progress");
+  const bar = new cliProgress.SingleBar({
+    format: total === undefined
+      ? "scanned {value} | {rate}/s | {failed} failed"
+      : "{bar} {value}/{total} | {rate}/s | {failed} failed | eta {eta_formatted}",
+    stream: process.stderr,
+    hideCursor: true,
+    clearOnComplete: false,
+  }, cliProgress.Presets.shades_classic);
+  const start = performance.now();
+  let failed = 0;
+  bar.start(total ?? 0, 0, { rate: "0", failed });
+  return {
+    tick: (r: StoqResponse | null) => {
+      if (!r) failed++;
+      const secs = (performance.now() - start) / 1000;
+      bar.increment(1, {
+        rate: ((bar.getProgress() * (total ?? 0) + 1) / Math.max(secs, 0.001)).toFixed(1),
+        failed,
+      });
+    },
+    stop: () => bar.stop(),
+  };
+}
+
+const JsonSchemaProps = z.object({
+  properties: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
+})
+  .loose();
+
+function optionTable(
+  schema: z.ZodObject<z.ZodRawShape>,
+): Record<string, { type: string; default?: unknown }> {
+  const js = JsonSchemaProps.parse(z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }));
+  const out: Record<string, { type: string; default?: unknown }> = {};
+  for (const [k, p] of Object.entries(js.properties ?? {})) {
+    const type = typeof p.type === "string"
+      ? (p.type === "array" && typeof (p.items as { type?: string })?.type === "string"
+        ? `${(p.items as { type: string }).type}[]`
+        : p.type)
+      : Array.isArray(p.enum)
+      ? p.enum.map((e) => JSON.stringify(e)).join("|")
+      : "value";
+    out[k] = "default" in p ? { type, default: p.default } : { type };
+  }
+  return out;
+}
+
+async function listCommand(args: CliArgs): Promise<number> {
+  const { dirs } = await setup(args);
+  const registry = await Registry.create(BUILTIN_PLUGINS, dirs);
+  const plugins = registry.all().map(({ definition: d, source }) => ({
+    name: d.name,
+    version: d.version,
+    description: d.description,
+    classes: [...d.classes],
+    source,
+    required_workers: [...d.required_workers],
+    tools: { ...d.tools },
+    options: optionTable(d.optionsSchema),
+  }));
+  if (args.json) {
+    await writeAll(JSON.stringify({ plugins, problems: registry.problems }, null, 2) + "\n");
+    return 0;
+  }
+  const title = `stoq :: v${VERSION} :: an automated analysis framework`;
+  const lines = [title, "-".repeat(title.length)];
+  for (const p of plugins) {
+    lines.push(`${p.name.padEnd(20)} v${p.version.padEnd(10)} ${p.description}`);
+    lines.push(
+      `${"".padEnd(20)} - ${p.classes.join(", ")}${
+        p.source === "built-in" ? "" : `  (${p.source})`
+      }`,
+    );
+    if (p.required_workers.length) {
+      lines.push(`${"".padEnd(20)}   requires: ${p.required_workers.join(", ")}`);
+    }
+    if (Object.keys(p.tools).length) {
+      lines.push(`${"".padEnd(20)}   runs: ${Object.keys(p.tools).join(", ")}`);
+    }
+    for (const [k, o] of Object.entries(p.options)) {
+      const def = "default" in o ? ` = ${JSON.stringify(o.default)}` : "";
+      lines.push(`${"".padEnd(20)}   ${k} (${o.type})${def}`);
+    }
+  }
+  for (const pr of registry.problems) lines.push(`NOT LOADED: ${pr.path}: ${pr.reason}`);
+  await writeAll(lines.join("\n") + "\n");
+  return 0;
+}
+
+async function configCommand(args: CliArgs): Promise<number> {
+  if (args.show_default) {
+    await writeAll(DEFAULT_CONFIG_TEXT);
+    return 0;
+  }
+  const { config } = await setup(args);
+  const text = config.source === "built-in defaults"
+    ? DEFAULT_CONFIG_TEXT
+    : await Deno.readTextFile(config.source);
+  await writeAll(`# ${config.source}\n${text}`);
+  return 0;
+}

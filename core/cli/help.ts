@@ -1,0 +1,102 @@
+/** Help text for every command. */
+import { VERSION } from "../version.ts";
+import type { Command } from "./args.ts";
+
+const PIPELINE_FLAGS = `Pipeline (each list flag takes one or more plugin names, or a comma list):
+  -s, --start-dispatch NAME...    workers for the initial payload only
+  -a, --always-dispatch NAME...   workers for every payload, extracted ones included
+  -R, --dispatchers NAME...       dispatchers that route payloads to workers
+  -A, --dest-archivers NAME...    archivers that store payloads
+  -S, --source-archivers NAME...  archivers that fetch payloads to scan (see below)
+  -D, --decorators NAME...        decorators that see the whole result
+  -C, --connectors NAME...        send results to these connectors instead of stdout
+      --max-recursion N           worker rounds at most (default 10)
+      --plugin-opts P:OPT=VAL...  plugin options, e.g. decompress:passwords=infected,secret
+      --request-source TEXT       request_meta.source
+      --request-extra KEY=VAL...  request_meta.extra_data
+      --plugin-dir DIR            load plugins from DIR (repeatable; default $STOQ_HOME/plugins)
+      --config PATH               config file (default $STOQ_HOME/stoq.toml, then ./stoq.toml)
+      --threads N                 scan threads for many payloads (0 = one per CPU core)
+      --log-level LEVEL           debug, info, warning, error or critical (default info)
+      --log-format text|json      log lines on stderr as text or JSON
+  A flag given on the command line replaces the config file's list.`;
+
+const TEXT: Record<Command, string> = {
+  help: `stoq ${VERSION} — an automated analysis framework (stoQ v3 in TypeScript)
+
+Usage: stoq COMMAND [OPTIONS]
+
+Commands:
+  scan PATH...   scan files, folders (-r) or stdin (-) and print one result per input
+  run -P NAME    run providers (e.g. filedir) and send results to connectors
+  list           list plugins with their classes, options and defaults
+  config         print the configuration in use (--default: the built-in one)
+
+Options: --help on any command, --version.
+
+Examples:
+  stoq scan sample.doc
+  cat x.bin | stoq scan -
+  stoq scan -r /cases/1234 -C filedir --plugin-opts filedir:results_dir=/cases/1234.results
+  stoq run -P filedir --plugin-opts filedir:source_dir=/var/spool/zeek filedir:recursive=true -C filedir
+
+Results go to stdout, logs to stderr. Exit status: 0 the scan ran (plugin errors are in the
+result's "errors"), 1 a fatal error, 2 a usage error.`,
+  scan: `Usage: stoq scan [OPTIONS] PATH...
+
+Scans each file as its own request and prints one result document per input: indented JSON for one
+input, one JSON object per line for several. PATH may be a folder (its files; with -r, recursively)
+or - for stdin.
+
+  -r, --recursive                 descend into sub-folders
+      --progress / --no-progress  progress on stderr (default: on when stderr is a terminal)
+
+${PIPELINE_FLAGS}
+
+With -S ARCHIVER, each PATH is instead a reference the archiver's get() understands, e.g. a sha256
+for filedir: stoq scan -S filedir 5cac4f98...
+
+Examples:
+  stoq scan invoice.zip
+  stoq scan -a hash -s decompress bundle.7z --plugin-opts decompress:passwords=infected
+  cat payload.bin | stoq scan - --request-source sensor1 --request-extra case=1234
+  stoq scan -r ./samples -C filedir --plugin-opts filedir:results_dir=./results
+  stoq scan -A filedir sample.exe && stoq scan -S filedir <sha256>`,
+  run: `Usage: stoq run -P PROVIDER... [OPTIONS]
+
+Runs providers, which queue payloads, and scans them with --provider-consumers concurrent scans
+([core] provider_consumers) until every provider is exhausted. Results go to the connectors (-C, or
+[core] connectors; stdout when none is set). On SIGINT or SIGTERM it stops taking new payloads,
+finishes what is queued and in flight, runs their connectors and exits; a second signal abandons
+the queued ones (they are named in the log).
+
+  -P, --providers NAME...         providers to run
+
+${PIPELINE_FLAGS}
+
+Examples:
+  stoq run -P filedir --plugin-opts filedir:source_dir=./samples filedir:recursive=true
+  stoq run -P filedir --plugin-opts filedir:source_dir=./in -C filedir \\
+      --plugin-opts filedir:results_dir=./out`,
+  list: `Usage: stoq list [--json] [--plugin-dir DIR] [--config PATH]
+
+Lists every plugin (built-in and from the plugin folders) with its classes, version, description,
+options and defaults, and any plugin module that failed to load.
+
+Examples:
+  stoq list
+  stoq list --json | jq '.[] | select(.classes | index("worker")) | .name'`,
+  config: `Usage: stoq config [--default] [--config PATH]
+
+Prints the configuration file stoq would use (or, with --default, the built-in default pipeline,
+a good start for $STOQ_HOME/stoq.toml).
+
+Examples:
+  stoq config --default > ~/.stoq/stoq.toml`,
+  version: `Usage: stoq --version`,
+};
+
+/** The help text of `command`. */
+export function helpText(command: Command = "help"): string {
+  return TEXT[command];
+}

@@ -1,0 +1,225 @@
+/**
+ * Creates plugin instances on demand (one per name per process), validates their options and
+ * `required_workers`, and calls them under a deadline.
+ */
+import type { z } from "zod";
+import { CLASS_METHOD } from "./api.ts";
+import type { CoreConfig } from "./config.ts";
+import { formatException, UserError } from "./errors.ts";
+import { execTool } from "./exec.ts";
+import { getLogger } from "./log.ts";
+import type { CallContext, PluginClass, PluginDefinition, PluginInstance } from "./plugin.ts";
+import type { Registry } from "./registry.ts";
+import { describeIssues } from "./suggest.ts";
+
+/** Everything an engine needs besides the registry. */
+export interface Settings {
+  core: CoreConfig;
+  /** Options from the config file, by plugin name. */
+  fileOptions: Record<string, Record<string, unknown>>;
+  /** Options from `--plugin-opts`, by plugin name (values as typed: strings or booleans). */
+  cliOptions: Record<string, Record<string, unknown>>;
+  home: string;
+}
+
+/** A created plugin. */
+export interface LoadedPlugin {
+  name: string;
+  def: PluginDefinition;
+  instance: PluginInstance;
+  timeoutMs: number;
+}
+
+/** The outcome of one plugin call. */
+export type CallOutcome<T> =
+  | { ok: true; value: T }
+  | { ok: false; error: string; timedOut: boolean };
+
+/** Raised when a named plugin cannot be used; the message is meant for the user. */
+export class PluginLoadError extends UserError {}
+
+function field(schema: z.ZodObject<z.ZodRawShape>, key: string): z.ZodType | undefined {
+  return (schema.shape as Record<string, z.ZodType>)[key];
+}
+
+/** Turns a command-line string into the value the option's schema accepts, if any does. */
+function coerceCliValue(schema: z.ZodType, raw: unknown): unknown {
+  if (typeof raw !== "string") return raw;
+  const candidates: unknown[] = [raw];
+  if (/^(true|false)$/i.test(raw)) candidates.push(raw.toLowerCase() === "true");
+  try {
+    candidates.push(JSON.parse(raw));
+  } catch { /* not JSON */ }
+  candidates.push(raw.split(",").map((s) => s.trim()).filter((s) => s !== ""));
+  for (const c of candidates) if (schema.safeParse(c).success) return c;
+  return raw;
+}
+
+/** Validated options for `def`: schema defaults < config file < command line. */
+export function resolveOptions(
+  def: PluginDefinition,
+  fileOptions: Record<string, unknown> = {},
+  cliOptions: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const schema = def.optionsSchema;
+  const valid = () => Object.keys(schema.shape);
+  const fromFile = schema.safeParse(fileOptions);
+  if (!fromFile.success) {
+    throw new PluginLoadError(describeIssues(fromFile.error, `config [${def.name}]`, valid));
+  }
+  const merged: Record<string, unknown> = { ...fileOptions };
+  for (const [key, raw] of Object.entries(cliOptions)) {
+    const f = field(schema, key);
+    merged[key] = f ? coerceCliValue(f, raw) : raw;
+  }
+  const all = schema.safeParse(merged);
+  if (!all.success) {
+    throw new PluginLoadError(describeIssues(all.error, `--plugin-opts ${def.name}`, valid));
+  }
+  return all.data as Record<string, unknown>;
+}
+
+/** Creates and caches plugin instances; checks classes and worker dependencies. */
+export class PluginHost {
+  readonly #cache = new Map<string, Promise<LoadedPlugin>>();
+
+  constructor(readonly registry: Registry, readonly settings: Settings) {}
+
+  /** The definition of `name`, or a clear error naming the closest known plugin. */
+  definition(name: string): PluginDefinition {
+    const reg = this.registry.get(name);
+    if (!reg) {
+      throw new PluginLoadError(
+        `plugin "${name}" does not exist${
+          this.registry.hint(name)
+        }; \`stoq list\` shows the plugins`,
+      );
+    }
+    return reg.definition;
+  }
+
+  /** The instance of `name`, created on first use and checked to be of class `cls`. */
+  async load(name: string, cls?: PluginClass): Promise<LoadedPlugin> {
+    const def = this.definition(name);
+    if (cls && !def.classes.includes(cls)) {
+      throw new PluginLoadError(
+        `plugin "${name}" is not a ${cls} (it is: ${def.classes.join(", ")})`,
+      );
+    }
+    if (cls === "worker") this.checkRequiredWorkers(name);
+    let p = this.#cache.get(name);
+    if (!p) {
+      p = this.#create(def);
+      this.#cache.set(name, p);
+    }
+    return await p;
+  }
+
+  async #create(def: PluginDefinition): Promise<LoadedPlugin> {
+    const opts = resolveOptions(
+      def,
+      this.settings.fileOptions[def.name],
+      this.settings.cliOptions[def.name],
+    );
+    let instance: PluginInstance;
+    try {
+      instance = await def.create(opts, {
+        name: def.name,
+        log: getLogger(`stoq.${def.name}`),
+        home: this.settings.home,
+      });
+    } catch (e) {
+      throw new PluginLoadError(`plugin "${def.name}" failed to start: ${formatException(e)}`);
+    }
+    const core = this.settings.core;
+    const secs = core.plugin_timeouts[def.name] ?? core.plugin_timeout;
+    return { name: def.name, def, instance, timeoutMs: secs * 1000 };
+  }
+
+  /**
+   * Checks that every worker `name` requires exists, is a worker, and that the chain has no
+   * cycle and is no deeper than `max_required_worker_depth`.
+   */
+  checkRequiredWorkers(name: string, chain: string[] = []): void {
+    if (chain.includes(name)) {
+      throw new PluginLoadError(
+        `circular required_workers: ${[...chain, name].join(" -> ")}`,
+      );
+    }
+    const max = this.settings.core.max_required_worker_depth;
+    if (chain.length > max) {
+      throw new PluginLoadError(
+        `required_workers of ${
+          chain[0]
+        } are nested deeper than max_required_worker_depth (${max}): ${
+          [...chain, name].join(" -> ")
+        }`,
+      );
+    }
+    const def = this.definition(name);
+    if (!def.classes.includes("worker")) {
+      throw new PluginLoadError(
+        `${chain.at(-1)} requires "${name}", which is not a worker (it is: ${
+          def.classes.join(", ")
+        })`,
+      );
+    }
+    for (const dep of def.required_workers) {
+      if (!this.registry.get(dep)) {
+        throw new PluginLoadError(
+          `plugin "${name}" requires worker "${dep}", which does not exist${
+            this.registry.hint(dep)
+          }`,
+        );
+      }
+      this.checkRequiredWorkers(dep, [...chain, name]);
+    }
+  }
+
+  /** Calls `fn` with a call context whose signal aborts after the plugin's timeout. */
+  async invoke<T>(
+    plugin: LoadedPlugin,
+    fn: (call: CallContext) => T | Promise<T>,
+  ): Promise<CallOutcome<T>> {
+    const ctl = new AbortController();
+    const call: CallContext = {
+      signal: ctl.signal,
+      exec: (tool, args, o) => execTool(plugin.def.tools, tool, args, ctl.signal, o),
+    };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((res) => {
+      timer = setTimeout(() => res("timeout"), plugin.timeoutMs);
+    });
+    try {
+      const value = await Promise.race([Promise.resolve().then(() => fn(call)), timeout]);
+      if (value === "timeout") {
+        ctl.abort(new Error(`timed out after ${plugin.timeoutMs / 1000} s`));
+        return { ok: false, error: `timed out after ${plugin.timeoutMs / 1000} s`, timedOut: true };
+      }
+      return { ok: true, value: value as T };
+    } catch (e) {
+      return { ok: false, error: formatException(e), timedOut: false };
+    } finally {
+      clearTimeout(timer);
+      if (!ctl.signal.aborted) ctl.abort(new Error("call finished"));
+    }
+  }
+
+  /** Closes every created plugin (errors are logged, not thrown). */
+  async closeAll(): Promise<void> {
+    const log = getLogger("stoq");
+    for (const p of this.#cache.values()) {
+      try {
+        const loaded = await p;
+        await loaded.instance.close?.();
+      } catch (e) {
+        log.debug(`closing a plugin failed: ${formatException(e)}`);
+      }
+    }
+  }
+}
+
+/** The method name a class calls, for messages. */
+export function methodOf(cls: PluginClass): string {
+  return CLASS_METHOD[cls];
+}

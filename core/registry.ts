@@ -1,0 +1,111 @@
+/** Which plugins exist: the built-ins plus every plugin module found in the plugin folders. */
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { stoqAPI } from "./api.ts";
+import { formatException } from "./errors.ts";
+import { getLogger } from "./log.ts";
+import type { PluginDefinition, PluginFactory } from "./plugin.ts";
+import { didYouMean } from "./suggest.ts";
+
+/** A plugin the registry knows, and where it came from. */
+export interface RegisteredPlugin {
+  definition: PluginDefinition;
+  /** "built-in" or the module's path. */
+  source: string;
+}
+
+/** A plugin module that could not be loaded, and why. */
+export interface LoadProblem {
+  path: string;
+  reason: string;
+}
+
+const log = getLogger("stoq");
+const MODULE = /\.(ts|js|mjs)$/;
+const SKIP = /(^[._])|(_test\.(ts|js|mjs)$)|(\.d\.ts$)/;
+
+/** The set of known plugins, by name. */
+export class Registry {
+  readonly #plugins = new Map<string, RegisteredPlugin>();
+  readonly problems: LoadProblem[] = [];
+
+  /** Registers the built-ins, then the plugin folders in order (a later one overrides). */
+  static async create(
+    builtins: readonly PluginFactory[],
+    pluginDirs: readonly string[],
+  ): Promise<Registry> {
+    const reg = new Registry();
+    for (const factory of builtins) reg.#add(factory(stoqAPI), "built-in");
+    for (const dir of pluginDirs) await reg.#loadDir(resolve(dir));
+    return reg;
+  }
+
+  /** The plugin called `name`, if any. */
+  get(name: string): RegisteredPlugin | undefined {
+    return this.#plugins.get(name);
+  }
+
+  /** Every plugin name, sorted. */
+  names(): string[] {
+    return [...this.#plugins.keys()].sort();
+  }
+
+  /** All registered plugins, sorted by name. */
+  all(): RegisteredPlugin[] {
+    return this.names().map((n) => this.#plugins.get(n)!);
+  }
+
+  /** A "did you mean" hint for an unknown name. */
+  hint(name: string): string {
+    return didYouMean(name, this.#plugins.keys());
+  }
+
+  #add(definition: PluginDefinition, source: string): void {
+    const prior = this.#plugins.get(definition.name);
+    if (prior && prior.source !== source) {
+      log.info(`plugin ${definition.name} from ${source} overrides the one from ${prior.source}`);
+    }
+    this.#plugins.set(definition.name, { definition, source });
+  }
+
+  async #loadDir(dir: string): Promise<void> {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(dir)].sort((a, b) => a.name < b.name ? -1 : 1);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) {
+        this.#problem(dir, `cannot read plugin folder: ${(e as Error).message}`);
+      }
+      return;
+    }
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (SKIP.test(entry.name)) continue;
+      if (entry.isDirectory) await this.#loadDir(path);
+      else if (entry.isFile && MODULE.test(entry.name)) await this.#loadModule(path);
+    }
+  }
+
+  async #loadModule(path: string): Promise<void> {
+    try {
+      const mod = await import(pathToFileURL(path).href);
+      if (typeof mod.default !== "function") {
+        throw new Error(
+          "the module has no default export of the form (stoq) => stoq.plugin({...})",
+        );
+      }
+      const def = mod.default(stoqAPI);
+      if (!def || typeof def !== "object" || typeof def.create !== "function") {
+        throw new Error("the default export did not return stoq.plugin({...})");
+      }
+      this.#add(def, path);
+    } catch (e) {
+      this.#problem(path, formatException(e));
+    }
+  }
+
+  #problem(path: string, reason: string): void {
+    this.problems.push({ path, reason });
+    log.warn(`plugin ${path} was not loaded: ${reason}`);
+  }
+}

@@ -1,0 +1,57 @@
+/** Builds a ready engine from configuration: registry, plugin host, pipeline. */
+import { resolve } from "node:path";
+import { BUILTIN_PLUGINS } from "../plugins/index.ts";
+import type { Config } from "./config.ts";
+import { Engine, type Pipeline } from "./engine.ts";
+import { UserError } from "./errors.ts";
+import { PluginHost, resolveOptions, type Settings } from "./host.ts";
+import { Registry } from "./registry.ts";
+
+/** What it takes to build a stoq engine; plain data, so it can be sent to a pool thread. */
+export interface StoqInit {
+  config: Config;
+  cliOptions: Settings["cliOptions"];
+  home: string;
+  pluginDirs: string[];
+  pipeline: Pipeline;
+}
+
+/** A built engine and what it was built from. */
+export interface Stoq {
+  registry: Registry;
+  host: PluginHost;
+  engine: Engine;
+  init: StoqInit;
+}
+
+/** The plugin folders: `--plugin-dir`, else `[core] plugin_dir_list`, else `$STOQ_HOME/plugins`. */
+export function pluginDirs(config: Config, cli: string[] | undefined, home: string): string[] {
+  return (cli ?? config.core.plugin_dir_list ?? [`${home}/plugins`]).map((d) => resolve(d));
+}
+
+/** Builds registry, host and engine; checks every plugin table and the options given on the CLI. */
+export async function createStoq(init: StoqInit): Promise<Stoq> {
+  const registry = await Registry.create(BUILTIN_PLUGINS, init.pluginDirs);
+  const settings: Settings = {
+    core: init.config.core,
+    fileOptions: init.config.plugins,
+    cliOptions: init.cliOptions,
+    home: init.home,
+  };
+  const host = new PluginHost(registry, settings);
+  for (const [name, opts] of Object.entries(init.config.plugins)) {
+    const reg = registry.get(name);
+    if (!reg) {
+      throw new UserError(
+        `config ${init.config.source}: [${name}] names no plugin${registry.hint(name)}`,
+      );
+    }
+    resolveOptions(reg.definition, opts, init.cliOptions[name]);
+  }
+  for (const [name, opts] of Object.entries(init.cliOptions)) {
+    const reg = registry.get(name);
+    if (!reg) throw new UserError(`--plugin-opts: no plugin "${name}"${registry.hint(name)}`, 2);
+    resolveOptions(reg.definition, init.config.plugins[name], opts);
+  }
+  return { registry, host, engine: new Engine(host, init.pipeline), init };
+}

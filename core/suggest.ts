@@ -1,0 +1,50 @@
+/** "Did you mean …?" for names, and readable zod validation messages. */
+import { distance } from "fastest-levenshtein";
+import type { z } from "zod";
+
+/** The candidate closest to `word`, when it is close enough to be a likely typo. */
+export function nearest(word: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  const w = word.toLowerCase();
+  for (const c of candidates) {
+    const d = distance(w, c.toLowerCase());
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+/** `" (did you mean "x"?)"` or "". */
+export function didYouMean(word: string, candidates: Iterable<string>): string {
+  const n = nearest(word, candidates);
+  return n ? ` (did you mean "${n}"?)` : "";
+}
+
+/** Turns zod issues into one line per problem, naming `where` and the option path. */
+export function describeIssues(
+  error: z.ZodError,
+  where: string,
+  validKeys: (path: PropertyKey[]) => string[],
+): string {
+  const lines: string[] = [];
+  for (const issue of error.issues) {
+    const path = issue.path.map(String).join(".");
+    if (issue.code === "unrecognized_keys") {
+      const valid = validKeys(issue.path);
+      for (const key of issue.keys) {
+        const full = path ? `${path}.${key}` : key;
+        lines.push(
+          `${where}: unknown option "${full}"${didYouMean(key, valid)}; valid options: ${
+            valid.join(", ") || "(none)"
+          }`,
+        );
+      }
+      continue;
+    }
+    lines.push(`${where}: option "${path || "(root)"}": ${issue.message}`);
+  }
+  return lines.join("\n");
+}
