@@ -22,6 +22,7 @@ import {
   type StoqResponse,
 } from "./model.ts";
 import type { ExtractedPayload, FileInput, PayloadInput, PluginError } from "./plugin.ts";
+import { subresponses } from "./subresponses.ts";
 import {
   ArchiverResponseSchema,
   DispatcherResponseSchema,
@@ -233,6 +234,13 @@ export class Engine {
     const response = this.#response(request);
     await this.#decorate(response);
     return response;
+  }
+
+  /** stoQ's `reconstruct_all_subresponses`: one decorated document per payload subtree. */
+  async subresponses(response: StoqResponse): Promise<StoqResponse[]> {
+    const subs = subresponses(response);
+    for (const sub of subs) await this.#decorate(sub);
+    return subs;
   }
 
   #response(request: Request): StoqResponse {

@@ -21,6 +21,14 @@ export type PoolReply =
   | { type: "result"; id: number; response: StoqResponse }
   | { type: "error"; id: number; message: string };
 
+// The module a pool thread runs; main.ts sets itself here (see pool_worker.ts).
+let entry = new URL("../main.ts", import.meta.url).href;
+
+/** Sets the module pool threads run: the program's entry module, which serves the pool in a Worker. */
+export function setPoolEntry(url: string): void {
+  entry = url;
+}
+
 interface Thread {
   worker: Worker;
   busy: number;
@@ -40,10 +48,9 @@ export class ScanPool {
   /** Starts `size` threads and waits until each has built its engine. */
   static async start(init: StoqInit, size: number, log: [LogLevel, LogFormat]): Promise<ScanPool> {
     const pool = new ScanPool();
-    const url = new URL("./pool_worker.ts", import.meta.url).href;
     const ready: Promise<void>[] = [];
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(url, { type: "module" });
+      const worker = new Worker(entry, { type: "module" });
       const thread: Thread = { worker, busy: 0 };
       pool.#threads.push(thread);
       ready.push(

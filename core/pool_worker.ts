@@ -1,5 +1,8 @@
-/// <reference lib="deno.worker" />
-/** A pool thread: builds its own engine from the same configuration and scans what it is sent. */
+/**
+ * A pool thread: builds its own engine from the same configuration and scans what it is sent.
+ * The thread runs the program's entry module (main.ts), which calls {@link servePoolThread} when
+ * it finds itself in a Worker; so a bundle or compiled binary needs no second module.
+ */
 import { formatException, UserError } from "./errors.ts";
 import { configureLogging } from "./log.ts";
 import { createStoq, type Stoq, type StoqInit } from "./stoq.ts";
@@ -7,11 +10,29 @@ import type { PoolJob, PoolReply } from "./pool.ts";
 
 let stoq: Stoq | undefined;
 
+interface WorkerScope {
+  postMessage(msg: unknown): void;
+  onmessage: ((e: MessageEvent) => void) | null;
+  close(): void;
+}
+const scope = globalThis as unknown as WorkerScope;
+
 function reply(msg: PoolReply): void {
-  self.postMessage(msg);
+  scope.postMessage(msg);
 }
 
-self.onmessage = async (e: MessageEvent) => {
+/** Whether this code runs inside a Worker thread. */
+export function inWorkerThread(): boolean {
+  const g = globalThis as { WorkerGlobalScope?: new () => unknown };
+  return typeof g.WorkerGlobalScope === "function" && globalThis instanceof g.WorkerGlobalScope;
+}
+
+/** Serves scan requests from the pool in this Worker thread. */
+export function servePoolThread(): void {
+  scope.onmessage = onMessage;
+}
+
+async function onMessage(e: MessageEvent): Promise<void> {
   const msg = e.data as
     | { type: "init"; init: StoqInit; log: Parameters<typeof configureLogging> }
     | PoolJob;
@@ -31,7 +52,7 @@ self.onmessage = async (e: MessageEvent) => {
   }
   if (msg.type === "close") {
     await stoq?.host.closeAll();
-    self.close();
+    scope.close();
     return;
   }
   try {
@@ -43,4 +64,4 @@ self.onmessage = async (e: MessageEvent) => {
   } catch (err) {
     reply({ type: "error", id: msg.id, message: err instanceof Error ? err.message : String(err) });
   }
-};
+}

@@ -1,0 +1,25 @@
+/**
+ * The built-in plugins, by static import so that a compiled binary contains every one of them.
+ * Heavy libraries are imported lazily inside the plugins, so listing them here costs little.
+ */
+import type { PluginFactory } from "../core/plugin.ts";
+import b64decode from "./b64decode.ts";
+import entropy from "./entropy.ts";
+import filedir from "./filedir.ts";
+import hash from "./hash.ts";
+import mimetype from "./mimetype.ts";
+import route from "./route.ts";
+import stdout from "./stdout.ts";
+import xordecode from "./xordecode.ts";
+
+/** Every built-in plugin. */
+export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
+  b64decode,
+  entropy,
+  filedir,
+  hash,
+  mimetype,
+  route,
+  stdout,
+  xordecode,
+];
