@@ -7,7 +7,7 @@ import { z } from "zod";
 import defaultConfigText from "../config/default.toml" with { type: "text" };
 import { UserError } from "./errors.ts";
 import { LOG_LEVELS } from "./log.ts";
-import { describeIssues } from "./suggest.ts";
+import { describeIssues, keysAt } from "./suggest.ts";
 
 const UNITS: Record<string, number> = {
   "": 1,
@@ -104,7 +104,7 @@ export function parseConfig(text: string, source: string): Config {
       describeIssues(
         parsed.error,
         `config ${source} [core]`,
-        () => Object.keys(CoreConfigSchema.shape),
+        (path) => keysAt(CoreConfigSchema, path),
       ),
     );
   }

@@ -3,7 +3,6 @@
  * process (or per pool thread); `scan` may be called concurrently.
  */
 import { createHash } from "node:crypto";
-import { readFile, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { formatException } from "./errors.ts";
 import type { CallOutcome, LoadedPlugin, PluginHost } from "./host.ts";
@@ -146,10 +145,10 @@ export class Engine {
 
   /** Reads a file input into a payload input, or explains why it will not be scanned. */
   async readInput(input: FileInput): Promise<PayloadInput | { oversized: number }> {
-    const info = await stat(input.path);
-    if (!info.isFile()) throw new Error(`${input.path} is not a regular file`);
+    const info = await Deno.stat(input.path);
+    if (!info.isFile) throw new Error(`${input.path} is not a regular file`);
     if (info.size > this.#core.max_payload_size) return { oversized: info.size };
-    return { ...input, content: new Uint8Array(await readFile(input.path)) };
+    return { ...input, content: await Deno.readFile(input.path) };
   }
 
   /** Scans one file (reading it here, so that pool threads read in parallel). */

@@ -3,20 +3,21 @@
  * `required_workers`, and calls them under a deadline.
  */
 import type { z } from "zod";
-import { CLASS_METHOD } from "./api.ts";
 import type { CoreConfig } from "./config.ts";
 import { formatException, UserError } from "./errors.ts";
 import { execTool } from "./exec.ts";
 import { getLogger } from "./log.ts";
 import type { CallContext, PluginClass, PluginDefinition, PluginInstance } from "./plugin.ts";
 import type { Registry } from "./registry.ts";
-import { describeIssues } from "./suggest.ts";
+import { describeIssues, keysAt } from "./suggest.ts";
 
 /** Everything an engine needs besides the registry. */
 export interface Settings {
   core: CoreConfig;
   /** Options from the config file, by plugin name. */
   fileOptions: Record<string, Record<string, unknown>>;
+  /** Where `fileOptions` came from, for messages. */
+  configSource?: string;
   /** Options from `--plugin-opts`, by plugin name (values as typed: strings or booleans). */
   cliOptions: Record<string, Record<string, unknown>>;
   home: string;
@@ -51,8 +52,14 @@ function coerceCliValue(schema: z.ZodType, raw: unknown): unknown {
     candidates.push(JSON.parse(raw));
   } catch { /* not JSON */ }
   candidates.push(raw.split(",").map((s) => s.trim()).filter((s) => s !== ""));
-  for (const c of candidates) if (schema.safeParse(c).success) return c;
-  return raw;
+  let best: unknown = raw;
+  for (const c of candidates) {
+    const r = schema.safeParse(c);
+    if (r.success) return c;
+    // When nothing fits, keep the candidate of the right shape, so the error names the bad part.
+    if (!r.error.issues.some((i) => i.code === "invalid_type" && i.path.length === 0)) best = c;
+  }
+  return best;
 }
 
 /** Validated options for `def`: schema defaults < config file < command line. */
@@ -60,12 +67,15 @@ export function resolveOptions(
   def: PluginDefinition,
   fileOptions: Record<string, unknown> = {},
   cliOptions: Record<string, unknown> = {},
+  source = "file",
 ): Record<string, unknown> {
   const schema = def.optionsSchema;
-  const valid = () => Object.keys(schema.shape);
+  const valid = (path: PropertyKey[]) => keysAt(schema, path);
   const fromFile = schema.safeParse(fileOptions);
   if (!fromFile.success) {
-    throw new PluginLoadError(describeIssues(fromFile.error, `config [${def.name}]`, valid));
+    throw new PluginLoadError(
+      describeIssues(fromFile.error, `config ${source} [${def.name}]`, valid),
+    );
   }
   const merged: Record<string, unknown> = { ...fileOptions };
   for (const [key, raw] of Object.entries(cliOptions)) {
@@ -74,7 +84,7 @@ export function resolveOptions(
   }
   const all = schema.safeParse(merged);
   if (!all.success) {
-    throw new PluginLoadError(describeIssues(all.error, `--plugin-opts ${def.name}`, valid));
+    throw new PluginLoadError(describeIssues(all.error, `--plugin-opts ${def.name}`, valid), 2);
   }
   return all.data as Record<string, unknown>;
 }
@@ -120,6 +130,7 @@ export class PluginHost {
       def,
       this.settings.fileOptions[def.name],
       this.settings.cliOptions[def.name],
+      this.settings.configSource,
     );
     let instance: PluginInstance;
     try {
@@ -217,9 +228,4 @@ export class PluginHost {
       }
     }
   }
-}
-
-/** The method name a class calls, for messages. */
-export function methodOf(cls: PluginClass): string {
-  return CLASS_METHOD[cls];
 }

@@ -13,13 +13,75 @@ const RANK: Record<LogLevel, number> = {
   critical: 50,
 };
 
-const state = { level: "info" as LogLevel, format: "text" as LogFormat };
+/** Where log lines also go: a file that rotates at `maxBytes`, keeping `backups` old ones. */
+export interface LogFile {
+  dir: string;
+  maxBytes: number;
+  backups: number;
+}
+
+const state = {
+  level: "info" as LogLevel,
+  format: "text" as LogFormat,
+  file: undefined as (LogFile & { path: string; size: number }) | undefined,
+};
 const enc = new TextEncoder();
 
-/** Sets the process-wide log level and format. */
-export function configureLogging(level: LogLevel, format: LogFormat): void {
+/** Everything logging needs; plain data, so pool threads can be given the same. */
+export interface LogSettings {
+  level: LogLevel;
+  format: LogFormat;
+  file?: LogFile;
+}
+
+/** The settings in force, to hand to pool threads. */
+export function logSettings(): LogSettings {
+  const f = state.file;
+  return {
+    level: state.level,
+    format: state.format,
+    file: f ? { dir: f.dir, maxBytes: f.maxBytes, backups: f.backups } : undefined,
+  };
+}
+
+/** Sets the process-wide log level and format, and optionally a rotating log file. */
+export function configureLogging(level: LogLevel, format: LogFormat, file?: LogFile): void {
   state.level = level;
   state.format = format;
+  if (file?.dir) {
+    Deno.mkdirSync(file.dir, { recursive: true });
+    const path = `${file.dir}/stoq.log`;
+    let size = 0;
+    try {
+      size = Deno.statSync(path).size;
+    } catch { /* new file */ }
+    state.file = { ...file, path, size };
+  } else state.file = undefined;
+}
+
+function rotate(f: LogFile & { path: string }): void {
+  for (let i = f.backups - 1; i >= 1; i--) {
+    try {
+      Deno.renameSync(`${f.path}.${i}`, `${f.path}.${i + 1}`);
+    } catch { /* that backup does not exist yet */ }
+  }
+  if (f.backups > 0) Deno.renameSync(f.path, `${f.path}.1`);
+  else Deno.removeSync(f.path);
+}
+
+function toFile(bytes: Uint8Array): void {
+  const f = state.file;
+  if (!f) return;
+  try {
+    if (f.size > 0 && f.size + bytes.length > f.maxBytes) {
+      rotate(f);
+      f.size = 0;
+    }
+    Deno.writeFileSync(f.path, bytes, { append: true });
+    f.size += bytes.length;
+  } catch {
+    // A full disk must not stop the scan; stderr still has the line.
+  }
 }
 
 /** Whether a message at `level` would be written. */
@@ -43,8 +105,10 @@ function write(level: LogLevel, name: string, msg: string, fields?: Record<strin
     const extra = fields && Object.keys(fields).length ? " " + JSON.stringify(fields) : "";
     line = `[${time} ${level.toUpperCase()}] ${name}: ${msg}${extra}`;
   }
+  const bytes = enc.encode(line + "\n");
+  toFile(bytes);
   try {
-    Deno.stderr.writeSync(enc.encode(line + "\n"));
+    Deno.stderr.writeSync(bytes);
   } catch {
     // stderr closed: nothing sensible left to do with a log line
   }

@@ -4,7 +4,7 @@
  */
 import type { ScanOptions } from "./engine.ts";
 import { UserError } from "./errors.ts";
-import type { LogFormat, LogLevel } from "./log.ts";
+import type { LogSettings } from "./log.ts";
 import type { StoqResponse } from "./model.ts";
 import type { FileInput, PayloadInput } from "./plugin.ts";
 import type { StoqInit } from "./stoq.ts";
@@ -46,7 +46,7 @@ export class ScanPool {
   private constructor() {}
 
   /** Starts `size` threads and waits until each has built its engine. */
-  static async start(init: StoqInit, size: number, log: [LogLevel, LogFormat]): Promise<ScanPool> {
+  static async start(init: StoqInit, size: number, log: LogSettings): Promise<ScanPool> {
     const pool = new ScanPool();
     const ready: Promise<void>[] = [];
     for (let i = 0; i < size; i++) {
@@ -102,6 +102,16 @@ export class ScanPool {
         p.reject(new Error(message));
       }
     }
+  }
+
+  /** Number of threads. */
+  get size(): number {
+    return this.#threads.length;
+  }
+
+  /** Scans in flight on all threads. */
+  get busy(): number {
+    return this.#pending.size;
   }
 
   /** Scans a file or payload on the least busy thread. */

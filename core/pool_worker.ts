@@ -4,7 +4,7 @@
  * it finds itself in a Worker; so a bundle or compiled binary needs no second module.
  */
 import { formatException, UserError } from "./errors.ts";
-import { configureLogging } from "./log.ts";
+import { configureLogging, type LogSettings } from "./log.ts";
 import { createStoq, type Stoq, type StoqInit } from "./stoq.ts";
 import type { PoolJob, PoolReply } from "./pool.ts";
 
@@ -34,11 +34,11 @@ export function servePoolThread(): void {
 
 async function onMessage(e: MessageEvent): Promise<void> {
   const msg = e.data as
-    | { type: "init"; init: StoqInit; log: Parameters<typeof configureLogging> }
+    | { type: "init"; init: StoqInit; log: LogSettings }
     | PoolJob;
   if (msg.type === "init") {
     try {
-      configureLogging(...msg.log);
+      configureLogging(msg.log.level, msg.log.format, msg.log.file);
       stoq = await createStoq(msg.init);
       await stoq.engine.preload();
       reply({ type: "ready" });

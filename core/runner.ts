@@ -18,7 +18,7 @@ import type {
 import { ScanPool } from "./pool.ts";
 import { PayloadInputSchema, whyInvalid } from "./responses.ts";
 import type { Stoq } from "./stoq.ts";
-import type { LogFormat, LogLevel } from "./log.ts";
+import type { LogSettings } from "./log.ts";
 
 const log = getLogger("stoq");
 
@@ -38,17 +38,41 @@ export function localScanner(stoq: Stoq): Scanner {
   };
 }
 
-/** Scans on `threads` Worker threads. */
-export async function poolScanner(
-  stoq: Stoq,
-  threads: number,
-  logCfg: [LogLevel, LogFormat],
-): Promise<Scanner> {
-  const pool = await ScanPool.start(stoq.init, threads, logCfg);
+const POOL_DEPTH = 4;
+
+/**
+ * Scans in this thread and on `extra` Worker threads. The threads start in the background and
+ * take work once ready, so a short run never waits for them; each job goes to the least busy.
+ */
+export function parallelScanner(stoq: Stoq, extra: number, logCfg: LogSettings): Scanner {
+  const local = localScanner(stoq);
+  let localBusy = 0;
+  let pool: ScanPool | undefined;
+  const starting = ScanPool.start(stoq.init, extra, logCfg).then((p) => {
+    pool = p;
+  }, (e) => log.warn(`scan threads unavailable, scanning in one thread: ${(e as Error).message}`));
+  const pick = async <T>(
+    onLocal: () => Promise<T>,
+    onPool: (p: ScanPool) => Promise<T>,
+  ): Promise<T> => {
+    // Pool threads are kept several jobs deep: while this thread runs a scan (synchronous work
+    // such as hashing) it cannot hand out more, and a thread with an empty queue would sit idle.
+    if (pool && (pool.busy < POOL_DEPTH * pool.size || localBusy > 0)) return await onPool(pool);
+    localBusy++;
+    try {
+      return await onLocal();
+    } finally {
+      localBusy--;
+    }
+  };
   return {
-    scanFile: (file, opts) => pool.scan({ file, opts }),
-    scanPayload: (payload, opts) => pool.scan({ payload, opts }),
-    close: () => pool.close(),
+    scanFile: (file, opts) => pick(() => local.scanFile(file, opts), (p) => p.scan({ file, opts })),
+    scanPayload: (payload, opts) =>
+      pick(() => local.scanPayload(payload, opts), (p) => p.scan({ payload, opts })),
+    close: async () => {
+      await starting;
+      await pool?.close();
+    },
   };
 }
 
@@ -189,6 +213,7 @@ export async function processItem(
     extra_data: { ...ctx.request_meta.extra_data, ...(item.request_meta?.extra_data ?? {}) },
   });
   const opts: ScanOptions = { request_meta: meta, start_dispatch: ctx.start_dispatch };
+  const started = performance.now();
   let response: StoqResponse;
   try {
     if ("path" in item) response = await ctx.scanner.scanFile(item, opts);
@@ -201,6 +226,12 @@ export async function processItem(
     log.error(`${describeItem(item)}: not scanned: ${e instanceof Error ? e.message : String(e)}`);
     return null;
   }
+  log.debug(`scanned ${describeItem(item)}`, {
+    scan_id: response.scan_id,
+    payloads: response.results.length,
+    errors: response.errors.length,
+    ms: Math.round(performance.now() - started),
+  });
   await deliver(ctx.stoq.host, ctx.connectors, response);
   if (ctx.emit) await ctx.emit(response);
   return response;

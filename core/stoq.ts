@@ -35,6 +35,7 @@ export async function createStoq(init: StoqInit): Promise<Stoq> {
   const settings: Settings = {
     core: init.config.core,
     fileOptions: init.config.plugins,
+    configSource: init.config.source,
     cliOptions: init.cliOptions,
     home: init.home,
   };
@@ -46,12 +47,12 @@ export async function createStoq(init: StoqInit): Promise<Stoq> {
         `config ${init.config.source}: [${name}] names no plugin${registry.hint(name)}`,
       );
     }
-    resolveOptions(reg.definition, opts, init.cliOptions[name]);
+    resolveOptions(reg.definition, opts, init.cliOptions[name], init.config.source);
   }
   for (const [name, opts] of Object.entries(init.cliOptions)) {
     const reg = registry.get(name);
     if (!reg) throw new UserError(`--plugin-opts: no plugin "${name}"${registry.hint(name)}`, 2);
-    resolveOptions(reg.definition, init.config.plugins[name], opts);
+    resolveOptions(reg.definition, init.config.plugins[name], opts, init.config.source);
   }
   return { registry, host, engine: new Engine(host, init.pipeline), init };
 }

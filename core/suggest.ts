@@ -23,6 +23,36 @@ export function didYouMean(word: string, candidates: Iterable<string>): string {
   return n ? ` (did you mean "${n}"?)` : "";
 }
 
+interface SchemaDef {
+  type?: string;
+  shape?: Record<string, unknown>;
+  innerType?: unknown;
+  element?: unknown;
+  in?: unknown;
+}
+
+function defOf(schema: unknown): SchemaDef {
+  return ((schema as { _zod?: { def?: SchemaDef } })?._zod?.def) ?? {};
+}
+
+/** The keys of the object schema found at `path` inside `schema` (for "valid options" hints). */
+export function keysAt(schema: unknown, path: PropertyKey[]): string[] {
+  let cur = schema;
+  const rest = [...path];
+  for (let guard = 0; guard < 64; guard++) {
+    const def = defOf(cur);
+    if (def.innerType) cur = def.innerType;
+    else if (def.type === "pipe") cur = def.in;
+    else if (rest.length === 0) return def.shape ? Object.keys(def.shape) : [];
+    else if (def.type === "array") {
+      rest.shift();
+      cur = def.element;
+    } else if (def.shape) cur = def.shape[String(rest.shift())];
+    else return [];
+  }
+  return [];
+}
+
 /** Turns zod issues into one line per problem, naming `where` and the option path. */
 export function describeIssues(
   error: z.ZodError,

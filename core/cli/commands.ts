@@ -5,13 +5,13 @@ import { z } from "zod";
 import { type Config, DEFAULT_CONFIG_TEXT, loadConfig, stoqHome } from "../config.ts";
 import type { Pipeline } from "../engine.ts";
 import { formatException, UsageError, UserError } from "../errors.ts";
-import { configureLogging, getLogger, type LogFormat, type LogLevel } from "../log.ts";
+import { configureLogging, getLogger, logSettings } from "../log.ts";
 import { RequestMetaSchema, type StoqResponse } from "../model.ts";
 import type { ProviderItem, ProviderQueue } from "../plugin.ts";
 import { Registry } from "../registry.ts";
 import {
   localScanner,
-  poolScanner,
+  parallelScanner,
   providerProducer,
   type RunContext,
   runQueue,
@@ -61,10 +61,16 @@ async function setup(args: CliArgs): Promise<{ config: Config; home: string; dir
   const home = stoqHome();
   configureLogging(args.log_level ?? "info", args.log_format ?? "text");
   const config = await loadConfig(args.config, home);
-  configureLogging(
-    args.log_level ?? config.core.log_level,
-    args.log_format ?? config.core.log_syntax,
-  );
+  const c = config.core;
+  try {
+    configureLogging(args.log_level ?? c.log_level, args.log_format ?? c.log_syntax, {
+      dir: c.log_dir,
+      maxBytes: c.log_maxbytes,
+      backups: c.log_backup_count,
+    });
+  } catch (e) {
+    throw new UserError(`cannot write logs to log_dir ${c.log_dir}: ${(e as Error).message}`);
+  }
   return { config, home, dirs: pluginDirs(config, args.plugin_dirs, home) };
 }
 
@@ -189,13 +195,11 @@ async function scanOrRun(args: CliArgs): Promise<number> {
   const cores = navigator.hardwareConcurrency || 1;
   const threads = args.threads ?? (core.scan_threads || cores);
   const useThreads = many && threads > 1;
+  // This thread scans too, so `threads` cores are used by threads - 1 extra Worker threads.
   const scanner: Scanner = useThreads
-    ? await poolScanner(stoq, items ? Math.min(threads, items.length) : threads, [
-      args.log_level ?? core.log_level,
-      args.log_format ?? core.log_syntax,
-    ] as [LogLevel, LogFormat])
+    ? parallelScanner(stoq, (items ? Math.min(threads, items.length) : threads) - 1, logSettings())
     : localScanner(stoq);
-  const consumers = core.provider_consumers || (useThreads ? threads * 2 : 2);
+  const consumers = core.provider_consumers || (useThreads ? threads * 4 : 4);
 
   // stoQ prints results unless -C was given; with -C they go only to the connectors.
   const print = args.connectors === undefined &&
