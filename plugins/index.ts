@@ -4,6 +4,7 @@
  */
 import type { PluginFactory } from "../core/plugin.ts";
 import b64decode from "./b64decode.ts";
+import decompress from "./decompress.ts";
 import entropy from "./entropy.ts";
 import filedir from "./filedir.ts";
 import hash from "./hash.ts";
@@ -15,6 +16,7 @@ import xordecode from "./xordecode.ts";
 /** Every built-in plugin. */
 export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   b64decode,
+  decompress,
   entropy,
   filedir,
   hash,
