@@ -1,5 +1,6 @@
 /** "Did you mean …?" for names, and readable zod validation messages. */
-import { distance } from "fastest-levenshtein";
+// The ESM build: the package's "main" is CommonJS, which costs start-up time under Deno.
+import { distance } from "fastest-levenshtein/esm/mod.js";
 import type { z } from "zod";
 
 /** The candidate closest to `word`, when it is close enough to be a likely typo. */

@@ -2,7 +2,6 @@
  * Command-line parsing with stoQ v3's flags (spec §5), where list flags take one or more values.
  * Unlike stoQ, a list flag never swallows a file: a token that exists on disk (or `-`) ends the list.
  */
-import { existsSync } from "node:fs";
 import { UsageError } from "../errors.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "../log.ts";
 import { didYouMean } from "../suggest.ts";
@@ -117,7 +116,13 @@ export function parseRequestExtra(token: string, into: CliArgs["request_extra"])
 }
 
 function isPathToken(t: string): boolean {
-  return t === "-" || existsSync(t);
+  if (t === "-") return true;
+  try {
+    Deno.statSync(t);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Parses argv (without the program name). Throws UsageError on anything malformed. */

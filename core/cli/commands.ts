@@ -1,5 +1,4 @@
 /** The `stoq` commands: scan, run, list, config. */
-import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { type Config, DEFAULT_CONFIG_TEXT, loadConfig, stoqHome } from "../config.ts";
@@ -76,9 +75,9 @@ async function setup(args: CliArgs): Promise<{ config: Config; home: string; dir
 
 /** Lists every file under `path` (sorted; sub-folders only with `recursive`; no symlinked folders). */
 async function expandPath(path: string, recursive: boolean, top = true): Promise<string[]> {
-  let info;
+  let info: Deno.FileInfo;
   try {
-    info = await stat(path);
+    info = await Deno.stat(path);
   } catch (e) {
     throw new UsageError(
       `cannot scan ${path}: ${
@@ -86,22 +85,20 @@ async function expandPath(path: string, recursive: boolean, top = true): Promise
       }`,
     );
   }
-  if (info.isFile()) return [path];
-  if (!info.isDirectory()) {
-    throw new UsageError(`cannot scan ${path}: not a regular file or folder`);
-  }
+  if (info.isFile) return [path];
+  if (!info.isDirectory) throw new UsageError(`cannot scan ${path}: not a regular file or folder`);
   if (!top && !recursive) return [];
   const out: string[] = [];
-  const entries = (await readdir(path, { withFileTypes: true })).sort((a, b) =>
-    a.name < b.name ? -1 : 1
-  );
+  const entries = await Array.fromAsync(Deno.readDir(path));
+  entries.sort((a, b) => a.name < b.name ? -1 : 1);
   for (const e of entries) {
     const p = join(path, e.name);
-    if (e.isFile()) out.push(p);
-    else if (e.isDirectory() && recursive) out.push(...await expandPath(p, recursive, false));
-    else if (e.isSymbolicLink()) {
-      const s = await stat(p).catch(() => undefined);
-      if (s?.isFile()) out.push(p);
+    if (e.isFile) out.push(p);
+    else if (e.isDirectory && recursive) out.push(...await expandPath(p, recursive, false));
+    else if (e.isSymlink) {
+      // A link to a file is scanned; a link to a folder is not followed (no loops).
+      const s = await Deno.stat(p).catch(() => undefined);
+      if (s?.isFile) out.push(p);
     }
   }
   return out;
