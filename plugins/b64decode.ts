@@ -52,7 +52,8 @@ export function decodeBase64(data: Uint8Array): Uint8Array | string {
     return `not base64: mixes the standard (+/) and URL-safe (-_) alphabets (offset ${url.index})`;
   }
   // Short final padding ("YQ=") is common in the wild; the decoder wants all of it or none.
-  const unpadded = text.replace(/={1,2}(\s*)$/, "$1");
+  const short = text.replace(/[\s=]/g, "").length % 4 === 2 && /[^=]=\s*$/.test(text);
+  const unpadded = short ? text.replace(/=(\s*)$/, "$1") : text;
   try {
     return fromBase64(unpadded, {
       alphabet: url ? "base64url" : "base64",
