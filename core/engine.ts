@@ -306,6 +306,25 @@ export class Engine {
           queue.push(...missing.filter((d) => !queue.includes(d)));
         }
       }
+      // A dependent deferred above whose requirement was then skipped can never run: say so now
+      // (with nothing else runnable, the scan would otherwise end and blame the round limit).
+      for (let changed = true; changed;) {
+        changed = false;
+        const deferred = next.get(p) ?? new Set<string>();
+        for (const name of deferred) {
+          const deps = (await this.host.load(name, "worker")).def.required_workers;
+          const failed = deps.find((d) => status.get(d) === "failed" || skipped.has(d));
+          if (!failed) continue;
+          deferred.delete(name);
+          skipped.add(name);
+          state.error(
+            `${name} did not run: its required worker ${failed} failed or could not run`,
+            name,
+            p.results.payload_id,
+          );
+          changed = true;
+        }
+      }
       for (const name of [...chosen.keys()].sort()) runnable.push([p, chosen.get(name)!]);
     }
     if (runnable.length === 0) return false;
@@ -335,7 +354,11 @@ export class Engine {
       );
       const id = p.results.payload_id;
       if (!out.ok) {
-        state.error(`dispatcher:failed to dispatch: ${out.error}`, name, id);
+        state.error(
+          out.timedOut ? out.error : `dispatcher:failed to dispatch: ${out.error}`,
+          name,
+          id,
+        );
         continue;
       }
       if (out.value == null) continue;
@@ -470,7 +493,6 @@ export class Engine {
           null,
           child.results.payload_id,
         );
-        child.results.payload_meta.should_scan = false;
       } else if (meta.should_scan && meta.dispatch_to.length) {
         want(next, child, meta.dispatch_to);
       }

@@ -148,6 +148,9 @@ export interface RunSummary {
 }
 
 function describeItem(item: ProviderItem): string {
+  if (typeof item !== "object" || item === null) {
+    return `a ${typeof item} (${String(item).slice(0, 60)}), not a queue item`;
+  }
   if ("path" in item) return item.path;
   if ("archived" in item) return `archived ${JSON.stringify(item.archived)}`;
   const fn = item.payload_meta?.extra_data?.filename;

@@ -5,6 +5,7 @@ import { PluginHost } from "../core/host.ts";
 import type { StoqResponse } from "../core/model.ts";
 import type { PayloadInput, PluginFactory } from "../core/plugin.ts";
 import { Registry } from "../core/registry.ts";
+import type { Stoq } from "../core/stoq.ts";
 
 /** What a test engine is made of. */
 export interface TestEngineSpec {
@@ -32,6 +33,24 @@ export async function testEngine(spec: TestEngineSpec): Promise<Engine> {
     ...spec.pipeline,
   };
   return new Engine(host, pipeline);
+}
+
+/** A `Stoq` (as `createStoq` gives) around a test engine, for the runner's functions. */
+export async function testStoq(spec: TestEngineSpec): Promise<Stoq> {
+  const engine = await testEngine(spec);
+  const core = engine.host.settings.core;
+  return {
+    registry: engine.host.registry,
+    host: engine.host,
+    engine,
+    init: {
+      config: { core, plugins: spec.options ?? {}, source: "test" },
+      cliOptions: spec.cliOptions ?? {},
+      home: engine.host.settings.home,
+      pluginDirs: [],
+      pipeline: engine.pipeline,
+    },
+  };
 }
 
 /** A payload input from text or bytes. */
