@@ -1,0 +1,152 @@
+/** Shared bookkeeping for the `decompress` extractors: size caps, extracted members, drops. */
+
+/** The extraction caps, in members and bytes. */
+export interface Limits {
+  maxMembers: number;
+  maxMemberSize: number;
+  maxTotalSize: number;
+}
+
+/** An extracted member: its name as stored in the archive (metadata only) and its bytes. */
+export interface Member {
+  name: string;
+  content: Uint8Array;
+}
+
+/** What an extractor learnt about encryption, for the results. */
+export interface CryptoInfo {
+  encrypted: boolean;
+  /** The password that opened the archive, when one was needed and one worked. */
+  password?: string;
+}
+
+const SHOWN_NAMES = 10;
+
+/** Lists names for a message, truncating long lists with "and N more". */
+export function listNames(names: readonly string[], total = names.length): string {
+  const shown = names.slice(0, SHOWN_NAMES).map((n) => JSON.stringify(n)).join(", ");
+  return total > SHOWN_NAMES ? `${shown} and ${total - SHOWN_NAMES} more` : shown;
+}
+
+/**
+ * Collects the members of one archive and enforces the caps. Members that are not extracted
+ * are grouped by reason, so that the response carries one error per reason naming them.
+ */
+export class Collector {
+  readonly members: Member[] = [];
+  private total = 0;
+  private readonly skipped = new Map<string, { names: string[]; count: number }>();
+  private readonly notes: string[] = [];
+
+  constructor(readonly limits: Limits) {}
+
+  /** Whether the max_members cap is reached. */
+  get full(): boolean {
+    return this.members.length >= this.limits.maxMembers;
+  }
+
+  /** Bytes extracted so far. */
+  get extractedBytes(): number {
+    return this.total;
+  }
+
+  /** The most bytes the next member may have, and the reason to give when it has more. */
+  room(): { bytes: number; reason: string } {
+    const left = this.limits.maxTotalSize - this.total;
+    return left < this.limits.maxMemberSize
+      ? { bytes: left, reason: this.reasonTotal() }
+      : { bytes: this.limits.maxMemberSize, reason: this.reasonSize() };
+  }
+
+  /** The reason for a member dropped by the max_members cap. */
+  reasonCount(): string {
+    return `max_members (${this.limits.maxMembers}) reached`;
+  }
+
+  /** The reason for a member dropped by the max_member_size cap. */
+  reasonSize(): string {
+    return `larger than max_member_size (${this.limits.maxMemberSize} bytes)`;
+  }
+
+  /** The reason for a member dropped by the max_total_size cap. */
+  reasonTotal(): string {
+    return `max_total_size (${this.limits.maxTotalSize} bytes) reached`;
+  }
+
+  /** Records an extracted member. */
+  add(name: string, content: Uint8Array): void {
+    this.members.push({ name, content });
+    this.total += content.length;
+  }
+
+  /** Records a member that was not extracted, and why. */
+  skip(name: string, reason: string): void {
+    let group = this.skipped.get(reason);
+    if (!group) this.skipped.set(reason, group = { names: [], count: 0 });
+    if (group.names.length < SHOWN_NAMES) group.names.push(name);
+    group.count++;
+  }
+
+  /** Whether an archive-level error was recorded. */
+  get noted(): boolean {
+    return this.notes.length > 0;
+  }
+
+  /** Records an error about the archive as a whole. */
+  note(message: string): void {
+    this.notes.push(message);
+  }
+
+  /** The response errors: archive-level notes, then one line per skip reason. */
+  errors(prefix: string): string[] {
+    const out = this.notes.map((n) => `${prefix}: ${n}`);
+    for (const [reason, { names, count }] of this.skipped) {
+      const what = count === 1 ? "1 member" : `${count} members`;
+      out.push(`${prefix}: ${reason}: ${what} not extracted: ${listNames(names, count)}`);
+    }
+    return out;
+  }
+}
+
+/** Throws the abort reason when `signal` is aborted (so timeouts surface as themselves). */
+export function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw signal.reason;
+}
+
+/**
+ * Reads `source` to the end into one array, or returns null as soon as it yields more than
+ * `cap` bytes (the source is then cancelled). Checks `signal` between chunks.
+ */
+export async function collectCapped(
+  source: AsyncIterable<Uint8Array>,
+  cap: number,
+  signal: AbortSignal,
+): Promise<Uint8Array | null> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of source) {
+    throwIfAborted(signal);
+    total += chunk.length;
+    if (total > cap) return null; // leaving the loop cancels the source
+    chunks.push(chunk);
+  }
+  return concat(chunks, total);
+}
+
+/** Concatenates chunks whose lengths add up to `total`. */
+export function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
+  // A single chunk is returned as a plain view (zlib hands out Buffers).
+  if (chunks.length === 1) return new Uint8Array(chunks[0].buffer, chunks[0].byteOffset, total);
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}
+
+/** An error's message, for error strings. */
+export function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
