@@ -98,7 +98,7 @@ export function parseConfig(text: string, source: string): Config {
   if (typeof core !== "object" || core === null || Array.isArray(core)) {
     throw new UserError(`config ${source}: [core] must be a table`);
   }
-  const parsed = CoreConfigSchema.safeParse(core);
+  const parsed = CoreConfigSchema.safeParse(core, { reportInput: true });
   if (!parsed.success) {
     throw new UserError(
       describeIssues(

@@ -49,6 +49,10 @@ export interface ScanOptions {
   request_meta?: RequestMeta;
   /** Workers for the initial payload(s) only (`-s`). */
   start_dispatch?: string[];
+  /** Plugins not to run at all in this scan (the pool's watchdog stopped them once already). */
+  exclude?: string[];
+  /** Errors to record in this scan besides its own (e.g. why a plugin was excluded). */
+  notes?: ErrorRecord[];
 }
 
 type Status = "ok" | "failed";
@@ -62,7 +66,7 @@ class ScanState {
   readonly errorKeys = new Set<string>();
   extractedBytes = 0;
 
-  constructor(readonly request: Request) {}
+  constructor(readonly request: Request, readonly exclude: ReadonlySet<string> = new Set()) {}
 
   add(p: Payload): void {
     this.index.set(p, this.request.payloads.length);
@@ -192,7 +196,8 @@ export class Engine {
         RequestMetaSchema.parse(inputs[0]?.request_meta ?? {}),
       errors: [],
     };
-    const state = new ScanState(request);
+    const state = new ScanState(request, new Set(opts.exclude));
+    for (const n of opts.notes ?? []) state.error(n.error, n.plugin_name, n.payload_id);
     let wanted: Wanted = new Map();
     for (const input of inputs) {
       const meta = PayloadMetaSchema.parse(input.payload_meta ?? {});
@@ -231,7 +236,7 @@ export class Engine {
     }
     await this.#archive(state);
     const response = this.#response(request);
-    await this.#decorate(response);
+    await this.#decorate(response, state.exclude);
     return response;
   }
 
@@ -274,6 +279,10 @@ export class Engine {
       while (queue.length) {
         const name = queue.shift()!;
         if (status.has(name) || skipped.has(name) || chosen.has(name)) continue;
+        if (state.exclude.has(name)) {
+          skipped.add(name);
+          continue;
+        }
         let worker: LoadedPlugin;
         try {
           worker = await this.host.load(name, "worker");
@@ -347,6 +356,7 @@ export class Engine {
   async #dispatch(state: ScanState, p: Payload): Promise<string[]> {
     const names: string[] = [];
     for (const name of this.pipeline.dispatchers) {
+      if (state.exclude.has(name)) continue;
       const d = await this.host.load(name, "dispatcher");
       const out = await this.host.invoke(
         d,
@@ -507,7 +517,7 @@ export class Engine {
   }
 
   async #archive(state: ScanState): Promise<void> {
-    const names = this.pipeline.dest_archivers;
+    const names = this.pipeline.dest_archivers.filter((n) => !state.exclude.has(n));
     if (!names.length || !state.request.request_meta.archive_payloads) return;
     const archivers = await Promise.all(names.map((n) => this.host.load(n, "archiver")));
     const jobs: [Payload, LoadedPlugin][] = [];
@@ -529,8 +539,8 @@ export class Engine {
     });
   }
 
-  async #decorate(response: StoqResponse): Promise<void> {
-    const names = this.pipeline.decorators;
+  async #decorate(response: StoqResponse, exclude: ReadonlySet<string> = new Set()): Promise<void> {
+    const names = this.pipeline.decorators.filter((n) => !exclude.has(n));
     if (!names.length) return;
     const decorators = await Promise.all(names.map((n) => this.host.load(n, "decorator")));
     const outs = await Promise.all(

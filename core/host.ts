@@ -71,7 +71,7 @@ export function resolveOptions(
 ): Record<string, unknown> {
   const schema = def.optionsSchema;
   const valid = (path: PropertyKey[]) => keysAt(schema, path);
-  const fromFile = schema.safeParse(fileOptions);
+  const fromFile = schema.safeParse(fileOptions, { reportInput: true });
   if (!fromFile.success) {
     throw new PluginLoadError(
       describeIssues(fromFile.error, `config ${source} [${def.name}]`, valid),
@@ -82,7 +82,7 @@ export function resolveOptions(
     const f = field(schema, key);
     merged[key] = f ? coerceCliValue(f, raw) : raw;
   }
-  const all = schema.safeParse(merged);
+  const all = schema.safeParse(merged, { reportInput: true });
   if (!all.success) {
     throw new PluginLoadError(describeIssues(all.error, `--plugin-opts ${def.name}`, valid), 2);
   }
@@ -92,6 +92,8 @@ export function resolveOptions(
 /** Creates and caches plugin instances; checks classes and worker dependencies. */
 export class PluginHost {
   readonly #cache = new Map<string, Promise<LoadedPlugin>>();
+  /** Told the plugin's name each time a plugin call starts (the pool's watchdog uses it). */
+  onEnter?: (plugin: string) => void;
 
   constructor(readonly registry: Registry, readonly settings: Settings) {}
 
@@ -202,7 +204,11 @@ export class PluginHost {
       timer = setTimeout(() => res("timeout"), plugin.timeoutMs);
     });
     try {
-      const value = await Promise.race([Promise.resolve().then(() => fn(call)), timeout]);
+      const started = Promise.resolve().then(() => {
+        this.onEnter?.(plugin.name);
+        return fn(call);
+      });
+      const value = await Promise.race([started, timeout]);
       if (value === "timeout") {
         ctl.abort(new Error(`timed out after ${plugin.timeoutMs / 1000} s`));
         return { ok: false, error: `timed out after ${plugin.timeoutMs / 1000} s`, timedOut: true };

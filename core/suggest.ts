@@ -75,7 +75,10 @@ export function describeIssues(
       }
       continue;
     }
-    lines.push(`${where}: option "${path || "(root)"}": ${issue.message}`);
+    const got = "input" in issue && issue.input !== undefined
+      ? ` (got ${JSON.stringify(issue.input)?.slice(0, 80)})`
+      : "";
+    lines.push(`${where}: option "${path || "(root)"}": ${issue.message}${got}`);
   }
   return lines.join("\n");
 }

@@ -36,7 +36,8 @@ export interface CliArgs {
   show_default: boolean;
 }
 
-type ListKey =
+/** The plugin-list fields of {@link CliArgs}. */
+export type ListKey =
   | "start_dispatch"
   | "always_dispatch"
   | "dispatchers"
@@ -45,6 +46,18 @@ type ListKey =
   | "decorators"
   | "connectors"
   | "providers";
+
+/** Every plugin-list field, in the order help lists them. */
+export const LIST_KEYS: readonly ListKey[] = [
+  "start_dispatch",
+  "always_dispatch",
+  "dispatchers",
+  "dest_archivers",
+  "source_archivers",
+  "decorators",
+  "connectors",
+  "providers",
+];
 
 const LIST_FLAGS: Record<string, ListKey> = {
   "-s": "start_dispatch",

@@ -19,7 +19,7 @@ import {
 import { createStoq, pluginDirs, type Stoq } from "../stoq.ts";
 import { VERSION } from "../version.ts";
 import { BUILTIN_PLUGINS } from "../../plugins/index.ts";
-import { type CliArgs, parseArgs } from "./args.ts";
+import { type CliArgs, LIST_KEYS, parseArgs } from "./args.ts";
 import { helpText } from "./help.ts";
 import { writeAll } from "./output.ts";
 
@@ -120,23 +120,31 @@ function pipelineFrom(args: CliArgs, config: Config): Pipeline {
   };
 }
 
+/**
+ * A list flag takes every following word that is not an existing path, so in
+ * `stoq scan -S filedir 5cac4f98…` the reference lands among the archiver names. With no paths
+ * given, trailing words of a list that name no plugin are taken back as paths.
+ */
+function reclaimPaths(stoq: Stoq, args: CliArgs): void {
+  if (args.command !== "scan" || args.paths.length) return;
+  for (const key of LIST_KEYS) {
+    const list = args[key];
+    if (!list) continue;
+    let i = list.length;
+    while (i > 1 && !stoq.registry.get(list[i - 1])) i--;
+    if (i < list.length) args.paths.push(...list.splice(i));
+  }
+}
+
 /** Names given on the command line must exist: a typo there is a usage error. */
 function checkCliNames(stoq: Stoq, args: CliArgs): void {
-  const lists = [
-    args.start_dispatch,
-    args.always_dispatch,
-    args.dispatchers,
-    args.dest_archivers,
-    args.source_archivers,
-    args.decorators,
-    args.connectors,
-    args.providers,
-  ];
-  for (const name of lists.flat()) {
-    if (name !== undefined && !stoq.registry.get(name)) {
-      throw new UsageError(
-        `no plugin named "${name}"${stoq.registry.hint(name)}; stoq list shows the plugins`,
-      );
+  for (const key of LIST_KEYS) {
+    for (const name of args[key] ?? []) {
+      if (!stoq.registry.get(name)) {
+        throw new UsageError(
+          `no plugin named "${name}"${stoq.registry.hint(name)}; stoq list shows the plugins`,
+        );
+      }
     }
   }
 }
@@ -152,6 +160,7 @@ async function scanOrRun(args: CliArgs): Promise<number> {
     pluginDirs: dirs,
     pipeline,
   });
+  reclaimPaths(stoq, args);
   checkCliNames(stoq, args);
   const core = config.core;
   const startDispatch = args.start_dispatch ?? [];
@@ -162,20 +171,13 @@ async function scanOrRun(args: CliArgs): Promise<number> {
   for (const n of connectors) await stoq.host.load(n, "connector");
 
   // Inputs (scan) or providers (run): both become producers feeding one queue.
-  let items: (ProviderItem | typeof STDIN)[] | undefined;
+  let items: ProviderItem[] | undefined;
   let producers: ((q: ProviderQueue, s: AbortSignal) => Promise<void>)[];
   if (args.command === "scan") {
     items = await scanItems(args, sourceArchivers);
     const list = items;
     producers = [async (q) => {
-      for (const item of list) {
-        // stdin is read when its turn comes, so a slow pipe is simply waited for (stoQ v3 raced it).
-        await q.put(
-          item === STDIN
-            ? { content: await readStdin(), payload_meta: { extra_data: { filename: null } } }
-            : item,
-        );
-      }
+      for (const item of list) await q.put(item);
     }];
   } else {
     const providers = args.providers ?? core.providers;
@@ -255,12 +257,7 @@ async function scanOrRun(args: CliArgs): Promise<number> {
   }
 }
 
-const STDIN = Symbol("stdin");
-
-async function scanItems(
-  args: CliArgs,
-  sourceArchivers: string[],
-): Promise<(ProviderItem | typeof STDIN)[]> {
+async function scanItems(args: CliArgs, sourceArchivers: string[]): Promise<ProviderItem[]> {
   const paths = args.paths.length ? args.paths : (Deno.stdin.isTerminal() ? [] : ["-"]);
   if (!paths.length) {
     throw new UsageError("nothing to scan: give a PATH, or - (or a pipe) for stdin");
@@ -273,10 +270,11 @@ async function scanItems(
   if (paths.filter((p) => p === "-").length > 1) {
     throw new UsageError("- (stdin) can be given only once");
   }
-  const items: (ProviderItem | typeof STDIN)[] = [];
+  const items: ProviderItem[] = [];
   for (const p of paths) {
     if (p === "-") {
-      items.push(STDIN);
+      // Read to the end before scanning: a slow pipe is simply waited for (stoQ v3 raced it).
+      items.push({ content: await readStdin(), payload_meta: { extra_data: { filename: null } } });
       continue;
     }
     for (const f of await expandPath(p, args.recursive)) items.push({ path: resolve(f) });

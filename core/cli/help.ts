@@ -64,8 +64,8 @@ Examples:
   stoq scan -A filedir sample.exe && stoq scan -S filedir <sha256>`,
   run: `Usage: stoq run -P PROVIDER... [OPTIONS]
 
-Runs providers, which queue payloads, and scans them with --provider-consumers concurrent scans
-([core] provider_consumers) until every provider is exhausted. Results go to the connectors (-C, or
+Runs providers, which queue payloads, and scans them with [core] provider_consumers concurrent
+scans until every provider is exhausted. Results go to the connectors (-C, or
 [core] connectors; stdout when none is set). On SIGINT or SIGTERM it stops taking new payloads,
 finishes what is queued and in flight, runs their connectors and exits; a second signal abandons
 the queued ones (they are named in the log).
@@ -85,7 +85,7 @@ options and defaults, and any plugin module that failed to load.
 
 Examples:
   stoq list
-  stoq list --json | jq '.[] | select(.classes | index("worker")) | .name'`,
+  stoq list --json | jq '.plugins[] | select(.classes | index("worker")) | .name'`,
   config: `Usage: stoq config [--default] [--config PATH]
 
 Prints the configuration file stoq would use (or, with --default, the built-in default pipeline,
