@@ -312,6 +312,53 @@ Deno.test("decompress: a member named ../../evil.txt is only metadata", async ()
   }
 });
 
+Deno.test("decompress: a tar member named ../../evil.txt keeps its stored name", async () => {
+  const dir = await tempDir();
+  await Deno.mkdir(`${dir}/w/x/y`, { recursive: true });
+  await Deno.writeTextFile(`${dir}/w/evil.txt`, "evil");
+  // -P: GNU tar would otherwise strip the leading "../../" when creating.
+  await sh("tar", ["-P", "-cf", `${dir}/evil.tar`, "../../evil.txt"], `${dir}/w/x/y`);
+  const res = await scan(`${dir}/evil.tar`);
+  deepEqual(res.results, { format: "tar", members: 1, encrypted: false });
+  deepEqual(children(res), { "../../evil.txt": sha256("evil") });
+});
+
+Deno.test("decompress: a damaged tar keeps every intact member before the damage", async () => {
+  const dir = await tempDir();
+  await Deno.mkdir(`${dir}/src`);
+  const names = ["f1.txt", "f2.txt", "f3.txt", "f4.txt", "f5.txt"];
+  for (const n of names) await Deno.writeTextFile(`${dir}/src/${n}`, `content of ${n}`);
+  await sh("tar", ["cf", `${dir}/five.tar`, ...names], `${dir}/src`);
+  const tar = await Deno.readFile(`${dir}/five.tar`);
+  const expect = (n: number) =>
+    Object.fromEntries(names.slice(0, n).map((f) => [f, sha256(`content of ${f}`)]));
+  // Each member is one header block and one data block: f5's header is at 4096.
+  const f5 = 4096;
+  equal(new TextDecoder().decode(tar.subarray(f5, f5 + 6)), "f5.txt");
+
+  // Bytes after the end-of-archive blocks are not part of the tar (GNU tar ignores them too).
+  const appended = new Uint8Array(tar.length + 100).fill(0x41);
+  appended.set(tar);
+  const whole = await scan(appended);
+  deepEqual(children(whole), expect(5));
+  equal(whole.errors, undefined);
+
+  const badHeader = tar.slice();
+  badHeader[f5 + 10] ^= 0x55;
+  const cut = tar.slice(0, f5 + 512 + 5);
+  for (
+    const [what, content, expected] of [
+      ["corrupt header", badHeader, /corrupt tar archive: bad tar header checksum at offset 4096/],
+      ["truncated member", cut, /corrupt tar archive: .*offset 4096 is truncated/],
+    ] as const
+  ) {
+    const res = await scan(content);
+    deepEqual(children(res), expect(4), what);
+    equal(res.errors?.length, 1, what);
+    match(errorsOf(res), expected, what);
+  }
+});
+
 Deno.test("decompress: max_members names what it dropped (zip, tar, 7z)", async () => {
   const dir = await tempDir();
   await Deno.mkdir(`${dir}/src`);
