@@ -148,20 +148,32 @@ export class Engine {
   }
 
   /** Reads a file input into a payload input, or explains why it will not be scanned. */
-  async readInput(input: FileInput): Promise<PayloadInput | { oversized: number }> {
-    const info = await Deno.stat(input.path);
+  readInput(input: FileInput): PayloadInput | { oversized: number } {
+    // One open, fstat and read into a buffer of the right size: half the cost of stat + readFile.
+    // Synchronous: the data is usually in the page cache, and async file ops cost more per file
+    // than the read itself.
+    using file = Deno.openSync(input.path);
+    const info = file.statSync();
     if (!info.isFile) throw new Error(`${input.path} is not a regular file`);
     if (info.size > this.#core.max_payload_size) return { oversized: info.size };
-    return { ...input, content: await Deno.readFile(input.path) };
+    const content = new Uint8Array(info.size);
+    let off = 0;
+    while (off < content.length) {
+      const n = file.readSync(content.subarray(off));
+      if (n === null || n === 0) break;
+      off += n;
+    }
+    // A file that shrank while being read is scanned as it was read.
+    return { ...input, content: off === content.length ? content : content.slice(0, off) };
   }
 
-  /** Scans one file (reading it here, so that pool threads read in parallel). */
+  /** Scans one file, reading it here (so pool threads read in parallel); read errors reject. */
   async scanFile(input: FileInput, opts: ScanOptions = {}): Promise<StoqResponse> {
     const meta = { ...input.payload_meta };
     meta.extra_data = { filename: basename(input.path), ...meta.extra_data };
-    const read = await this.readInput({ ...input, payload_meta: meta });
-    if ("oversized" in read) return this.#oversized(read.oversized, meta, input, opts);
-    return this.scan([read], opts);
+    const read = this.readInput({ ...input, payload_meta: meta });
+    if ("oversized" in read) return await this.#oversized(read.oversized, meta, input, opts);
+    return await this.scan([read], opts);
   }
 
   #oversized(size: number, meta: FileInput["payload_meta"], input: FileInput, opts: ScanOptions) {

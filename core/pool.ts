@@ -1,11 +1,18 @@
 /**
  * A pool of Worker threads, each with its own engine, so that a scan of many payloads keeps
  * every core busy (the engine itself is single-threaded JavaScript).
+ *
+ * A watchdog guards against a plugin that blocks its thread in synchronous code (a runaway
+ * regular expression, an endless parse loop): such a plugin cannot be interrupted by its timeout,
+ * because the timer never gets to run. Each thread beats a counter in shared memory; a thread whose
+ * beat stops for longer than the running plugin's timeout is terminated and replaced, the scan
+ * that was running the plugin is re-run without it (its result says why), and the thread's other
+ * scans are re-run as they were.
  */
 import type { ScanOptions } from "./engine.ts";
 import { UserError } from "./errors.ts";
-import type { LogSettings } from "./log.ts";
-import type { StoqResponse } from "./model.ts";
+import { getLogger, type LogSettings } from "./log.ts";
+import { errorRecord, type StoqResponse } from "./model.ts";
 import type { FileInput, PayloadInput } from "./plugin.ts";
 import type { StoqInit } from "./stoq.ts";
 
@@ -21,6 +28,20 @@ export type PoolReply =
   | { type: "result"; id: number; response: StoqResponse }
   | { type: "error"; id: number; message: string };
 
+/** Layout of a thread's shared state: beat counter, running job id, plugin name. */
+export const BEAT = 0;
+export const JOB = 1;
+export const NAME_LEN = 2;
+export const NAME_OFFSET = 16;
+export const NAME_MAX = 64;
+const STATE_BYTES = NAME_OFFSET + NAME_MAX;
+/** How often a thread beats, and the watchdog looks. */
+export const BEAT_MS = 100;
+const WATCH_MS = 250;
+const MAX_ATTEMPTS = 3;
+
+const log = getLogger("stoq");
+
 // The module a pool thread runs; main.ts sets itself here (see pool_worker.ts).
 let entry = new URL("../main.ts", import.meta.url).href;
 
@@ -31,77 +52,90 @@ export function setPoolEntry(url: string): void {
 
 interface Thread {
   worker: Worker;
-  busy: number;
+  state: Int32Array;
+  name: Uint8Array;
+  lastBeat: number;
+  quietSince: number;
+  dead: boolean;
+}
+
+interface Job {
+  id: number;
+  file?: FileInput;
+  payload?: PayloadInput;
+  opts: ScanOptions;
+  attempts: number;
+  thread?: Thread;
+  resolve: (r: StoqResponse) => void;
+  reject: (e: Error) => void;
 }
 
 /** Scans on N threads; `scan` resolves with the thread's result document. */
 export class ScanPool {
   readonly #threads: Thread[] = [];
-  readonly #pending = new Map<
-    number,
-    { resolve: (r: StoqResponse) => void; reject: (e: Error) => void; thread: Thread }
-  >();
+  readonly #pending = new Map<number, Job>();
+  readonly #waiting: Job[] = [];
   #next = 1;
+  #watch: ReturnType<typeof setInterval> | undefined;
 
-  private constructor() {}
+  private constructor(readonly init: StoqInit, readonly logSettings: LogSettings) {}
 
   /** Starts `size` threads and waits until each has built its engine. */
-  static async start(init: StoqInit, size: number, log: LogSettings): Promise<ScanPool> {
-    const pool = new ScanPool();
-    const ready: Promise<void>[] = [];
-    for (let i = 0; i < size; i++) {
-      const worker = new Worker(entry, { type: "module" });
-      const thread: Thread = { worker, busy: 0 };
-      pool.#threads.push(thread);
-      ready.push(
-        new Promise((res, rej) => {
-          worker.onmessage = (e: MessageEvent<PoolReply>) => {
-            const m = e.data;
-            if (m.type === "ready") {
-              worker.onmessage = (ev: MessageEvent<PoolReply>) => pool.#onReply(ev.data);
-              res();
-            } else if (m.type === "fatal") rej(new UserError(m.message));
-          };
-          worker.onerror = (ev) => {
-            ev.preventDefault();
-            rej(new Error(`scan thread failed to start: ${ev.message}`));
-          };
-        }),
-      );
-      worker.postMessage({ type: "init", init, log });
-    }
+  static async start(init: StoqInit, size: number, logSettings: LogSettings): Promise<ScanPool> {
+    const pool = new ScanPool(init, logSettings);
     try {
-      await Promise.all(ready);
+      await Promise.all(Array.from({ length: size }, () => pool.#spawn()));
     } catch (e) {
       pool.terminate();
       throw e;
     }
-    for (const t of pool.#threads) {
-      t.worker.onerror = (ev) => {
-        ev.preventDefault();
-        pool.#failThread(t, `scan thread crashed: ${ev.message}`);
-      };
-    }
+    pool.#watch = setInterval(() => pool.#watchdog(), WATCH_MS);
+    Deno.unrefTimer(pool.#watch as unknown as number);
     return pool;
+  }
+
+  /** Starts one thread; resolves once its engine is built. */
+  #spawn(): Promise<void> {
+    const worker = new Worker(entry, { type: "module" });
+    const shared = new SharedArrayBuffer(STATE_BYTES);
+    const thread: Thread = {
+      worker,
+      state: new Int32Array(shared, 0, 4),
+      name: new Uint8Array(shared, NAME_OFFSET, NAME_MAX),
+      lastBeat: 0,
+      quietSince: performance.now(),
+      dead: false,
+    };
+    return new Promise((res, rej) => {
+      worker.onmessage = (e: MessageEvent<PoolReply>) => {
+        const m = e.data;
+        if (m.type === "ready") {
+          worker.onmessage = (ev: MessageEvent<PoolReply>) => this.#onReply(ev.data);
+          worker.onerror = (ev) => {
+            ev.preventDefault();
+            this.#replace(thread, `scan thread crashed: ${ev.message}`);
+          };
+          thread.quietSince = performance.now();
+          this.#threads.push(thread);
+          this.#drainWaiting();
+          res();
+        } else if (m.type === "fatal") rej(new UserError(m.message));
+      };
+      worker.onerror = (ev) => {
+        ev.preventDefault();
+        rej(new Error(`scan thread failed to start: ${ev.message}`));
+      };
+      worker.postMessage({ type: "init", init: this.init, log: this.logSettings, state: shared });
+    });
   }
 
   #onReply(m: PoolReply): void {
     if (m.type !== "result" && m.type !== "error") return;
-    const p = this.#pending.get(m.id);
-    if (!p) return;
+    const job = this.#pending.get(m.id);
+    if (!job) return;
     this.#pending.delete(m.id);
-    p.thread.busy--;
-    if (m.type === "result") p.resolve(m.response);
-    else p.reject(new Error(m.message));
-  }
-
-  #failThread(t: Thread, message: string): void {
-    for (const [id, p] of this.#pending) {
-      if (p.thread === t) {
-        this.#pending.delete(id);
-        p.reject(new Error(message));
-      }
-    }
+    if (m.type === "result") job.resolve(m.response);
+    else job.reject(new Error(m.message));
   }
 
   /** Number of threads. */
@@ -118,26 +152,117 @@ export class ScanPool {
   scan(
     job: { file?: FileInput; payload?: PayloadInput; opts: ScanOptions },
   ): Promise<StoqResponse> {
-    const thread = this.#threads.reduce((a, b) => (b.busy < a.busy ? b : a));
-    const id = this.#next++;
-    thread.busy++;
+    return new Promise((resolve, reject) => {
+      this.#submit({ id: this.#next++, ...job, attempts: 0, resolve, reject });
+    });
+  }
+
+  #load(t: Thread): number {
+    let n = 0;
+    for (const j of this.#pending.values()) if (j.thread === t) n++;
+    return n;
+  }
+
+  #submit(job: Job): void {
+    const live = this.#threads.filter((t) => !t.dead);
+    if (!live.length) {
+      this.#waiting.push(job);
+      return;
+    }
+    const thread = live.reduce((a, b) => (this.#load(b) < this.#load(a) ? b : a));
+    job.thread = thread;
+    this.#pending.set(job.id, job);
     let payload = job.payload;
     if (payload) {
-      // Transfer rather than copy; a view into a larger buffer is copied first so only it moves.
-      const c = payload.content;
-      const whole = c.byteOffset === 0 && c.byteLength === c.buffer.byteLength;
-      payload = { ...payload, content: whole ? c : c.slice() };
+      // A copy, not a transfer: the job may have to be sent again if its thread is replaced.
+      payload = { ...payload, content: payload.content.slice() };
     }
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject, thread });
-      const transfer = payload ? [payload.content.buffer as ArrayBuffer] : [];
-      const msg: PoolJob = { type: "scan", id, file: job.file, payload, opts: job.opts };
-      thread.worker.postMessage(msg, transfer);
-    });
+    const msg: PoolJob = { type: "scan", id: job.id, file: job.file, payload, opts: job.opts };
+    thread.worker.postMessage(msg, payload ? [payload.content.buffer as ArrayBuffer] : []);
+  }
+
+  #drainWaiting(): void {
+    for (const job of this.#waiting.splice(0)) this.#submit(job);
+  }
+
+  /** The plugin a thread last entered, and the job it was for. */
+  #culprit(t: Thread): { job: number; plugin: string } {
+    const len = Math.min(Atomics.load(t.state, NAME_LEN), NAME_MAX);
+    return {
+      job: Atomics.load(t.state, JOB),
+      plugin: new TextDecoder().decode(t.name.slice(0, len)),
+    };
+  }
+
+  #limitMs(plugin: string): number {
+    const core = this.init.config.core;
+    const secs = plugin
+      ? core.plugin_timeouts[plugin] ?? core.plugin_timeout
+      : Math.max(core.plugin_timeout, ...Object.values(core.plugin_timeouts));
+    return secs * 1000 + 2 * BEAT_MS + WATCH_MS;
+  }
+
+  #watchdog(): void {
+    const now = performance.now();
+    for (const t of this.#threads) {
+      if (t.dead) continue;
+      const beat = Atomics.load(t.state, BEAT);
+      if (beat !== t.lastBeat || this.#load(t) === 0) {
+        t.lastBeat = beat;
+        t.quietSince = now;
+        continue;
+      }
+      const { plugin } = this.#culprit(t);
+      const quiet = now - t.quietSince;
+      if (quiet > this.#limitMs(plugin)) {
+        this.#replace(
+          t,
+          `plugin ${plugin || "(unknown)"} blocked its scan thread for ${
+            (quiet / 1000).toFixed(1)
+          } s without yielding`,
+        );
+      }
+    }
+  }
+
+  /** Terminates a stuck or crashed thread, starts another, and re-runs its scans. */
+  #replace(t: Thread, why: string): void {
+    if (t.dead) return;
+    t.dead = true;
+    t.worker.terminate();
+    const { job: blamedJob, plugin } = this.#culprit(t);
+    log.error(`${why}; the thread was restarted and its scans are re-run`);
+    const jobs = [...this.#pending.values()].filter((j) => j.thread === t);
+    for (const j of jobs) this.#pending.delete(j.id);
+    this.#threads.splice(this.#threads.indexOf(t), 1);
+    this.#spawn().catch((e) =>
+      log.error(`could not restart a scan thread: ${(e as Error).message}`)
+    );
+    for (const j of jobs) {
+      j.attempts++;
+      if (j.attempts > MAX_ATTEMPTS) {
+        j.reject(new Error(`not scanned: its scan thread failed ${MAX_ATTEMPTS} times (${why})`));
+        continue;
+      }
+      if (j.id === blamedJob && plugin) {
+        const note = errorRecord(
+          `${why}; it was stopped, the scan was run again without it`,
+          plugin,
+          null,
+        );
+        j.opts = {
+          ...j.opts,
+          exclude: [...(j.opts.exclude ?? []), plugin],
+          notes: [...(j.opts.notes ?? []), note],
+        };
+      }
+      this.#submit(j);
+    }
   }
 
   /** Lets each thread close its plugins, then stops the threads. */
   async close(): Promise<void> {
+    clearInterval(this.#watch);
     for (const t of this.#threads) t.worker.postMessage({ type: "close" } satisfies PoolJob);
     await new Promise((r) => setTimeout(r, 50));
     this.terminate();
@@ -145,6 +270,7 @@ export class ScanPool {
 
   /** Stops every thread at once. */
   terminate(): void {
+    clearInterval(this.#watch);
     for (const t of this.#threads) t.worker.terminate();
   }
 }

@@ -3,12 +3,17 @@
  * The thread runs the program's entry module (main.ts), which calls {@link servePoolThread} when
  * it finds itself in a Worker; so a bundle or compiled binary needs no second module.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { formatException, UserError } from "./errors.ts";
 import { configureLogging, type LogSettings } from "./log.ts";
-import { createStoq, type Stoq, type StoqInit } from "./stoq.ts";
+import { BEAT, BEAT_MS, JOB, NAME_LEN, NAME_MAX, NAME_OFFSET } from "./pool.ts";
 import type { PoolJob, PoolReply } from "./pool.ts";
+import { createStoq, type Stoq, type StoqInit } from "./stoq.ts";
 
 let stoq: Stoq | undefined;
+// Which job a plugin call belongs to, so the watchdog can tell which scan to re-run without it.
+const currentJob = new AsyncLocalStorage<number>();
+const enc = new TextEncoder();
 
 interface WorkerScope {
   postMessage(msg: unknown): void;
@@ -32,15 +37,28 @@ export function servePoolThread(): void {
   scope.onmessage = onMessage;
 }
 
+/** Beats a shared counter and records each plugin call's job and name, for the watchdog. */
+function watchMe(shared: SharedArrayBuffer, s: Stoq): void {
+  const state = new Int32Array(shared, 0, 4);
+  const name = new Uint8Array(shared, NAME_OFFSET, NAME_MAX);
+  setInterval(() => Atomics.add(state, BEAT, 1), BEAT_MS);
+  s.host.onEnter = (plugin) => {
+    Atomics.store(state, JOB, currentJob.getStore() ?? 0);
+    const { written } = enc.encodeInto(plugin, name);
+    Atomics.store(state, NAME_LEN, written);
+  };
+}
+
 async function onMessage(e: MessageEvent): Promise<void> {
   const msg = e.data as
-    | { type: "init"; init: StoqInit; log: LogSettings }
+    | { type: "init"; init: StoqInit; log: LogSettings; state: SharedArrayBuffer }
     | PoolJob;
   if (msg.type === "init") {
     try {
       configureLogging(msg.log.level, msg.log.format, msg.log.file);
       stoq = await createStoq(msg.init);
       await stoq.engine.preload();
+      watchMe(msg.state, stoq);
       reply({ type: "ready" });
     } catch (err) {
       reply({
@@ -57,9 +75,10 @@ async function onMessage(e: MessageEvent): Promise<void> {
   }
   try {
     const engine = stoq!.engine;
-    const response = msg.file
-      ? await engine.scanFile(msg.file, msg.opts)
-      : await engine.scan([msg.payload!], msg.opts);
+    const response = await currentJob.run(
+      msg.id,
+      () => msg.file ? engine.scanFile(msg.file, msg.opts) : engine.scan([msg.payload!], msg.opts),
+    );
     reply({ type: "result", id: msg.id, response });
   } catch (err) {
     reply({ type: "error", id: msg.id, message: err instanceof Error ? err.message : String(err) });

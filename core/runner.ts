@@ -38,33 +38,27 @@ export function localScanner(stoq: Stoq): Scanner {
   };
 }
 
-const POOL_DEPTH = 4;
-
 /**
- * Scans in this thread and on `extra` Worker threads. The threads start in the background and
- * take work once ready, so a short run never waits for them; each job goes to the least busy.
+ * Scans on `threads` Worker threads (see pool.ts: a plugin that blocks a thread is stopped there,
+ * which this thread could not do for itself). Until the threads are ready — a fraction of a
+ * second — this thread scans, so a short run does not wait for them.
  */
-export function parallelScanner(stoq: Stoq, extra: number, logCfg: LogSettings): Scanner {
+export function parallelScanner(stoq: Stoq, threads: number, logCfg: LogSettings): Scanner {
   const local = localScanner(stoq);
-  let localBusy = 0;
   let pool: ScanPool | undefined;
-  const starting = ScanPool.start(stoq.init, extra, logCfg).then((p) => {
+  let failed = false;
+  const starting = ScanPool.start(stoq.init, threads, logCfg).then((p) => {
     pool = p;
-  }, (e) => log.warn(`scan threads unavailable, scanning in one thread: ${(e as Error).message}`));
-  const pick = async <T>(
-    onLocal: () => Promise<T>,
-    onPool: (p: ScanPool) => Promise<T>,
-  ): Promise<T> => {
-    // Pool threads are kept several jobs deep: while this thread runs a scan (synchronous work
-    // such as hashing) it cannot hand out more, and a thread with an empty queue would sit idle.
-    if (pool && (pool.busy < POOL_DEPTH * pool.size || localBusy > 0)) return await onPool(pool);
-    localBusy++;
-    try {
-      return await onLocal();
-    } finally {
-      localBusy--;
-    }
-  };
+  }, (e) => {
+    failed = true;
+    log.warn(`scan threads unavailable, scanning in one thread: ${(e as Error).message}`);
+  });
+  const pick = <T>(onLocal: () => Promise<T>, onPool: (p: ScanPool) => Promise<T>): Promise<T> =>
+    pool
+      ? onPool(pool)
+      : (failed || !STARTUP_LOCAL
+        ? starting.then(() => pool ? onPool(pool) : onLocal())
+        : onLocal());
   return {
     scanFile: (file, opts) => pick(() => local.scanFile(file, opts), (p) => p.scan({ file, opts })),
     scanPayload: (payload, opts) =>
@@ -75,6 +69,8 @@ export function parallelScanner(stoq: Stoq, extra: number, logCfg: LogSettings):
     },
   };
 }
+
+const STARTUP_LOCAL = Deno.env.get("STOQ_STARTUP_LOCAL") !== "0";
 
 /** A bounded FIFO: `put` waits while full, `take` waits while empty and gives null once closed. */
 export class BoundedQueue<T> {

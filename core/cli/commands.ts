@@ -194,9 +194,8 @@ async function scanOrRun(args: CliArgs): Promise<number> {
   const cores = navigator.hardwareConcurrency || 1;
   const threads = args.threads ?? (core.scan_threads || cores);
   const useThreads = many && threads > 1;
-  // This thread scans too, so `threads` cores are used by threads - 1 extra Worker threads.
   const scanner: Scanner = useThreads
-    ? parallelScanner(stoq, (items ? Math.min(threads, items.length) : threads) - 1, logSettings())
+    ? parallelScanner(stoq, items ? Math.min(threads, items.length) : threads, logSettings())
     : localScanner(stoq);
   const consumers = core.provider_consumers || (useThreads ? threads * 4 : 4);
 

@@ -1,17 +1,12 @@
-/** Writes results to stdout whole, one document at a time, even when scans finish together. */
+/** Writes results to stdout whole, one document at a time. */
 const enc = new TextEncoder();
-let chain: Promise<void> = Promise.resolve();
 
-/** Writes all of `text` to stdout after any earlier write has finished. */
+/**
+ * Writes all of `text` to stdout. Synchronous on purpose: an async write per result made scans
+ * wait in line for the write queue, and a full pipe should slow the producer down anyway.
+ */
 export function writeAll(text: string): Promise<void> {
   const bytes = enc.encode(text);
-  chain = chain.then(async () => {
-    const w = Deno.stdout.writable.getWriter();
-    try {
-      await w.write(bytes);
-    } finally {
-      w.releaseLock();
-    }
-  });
-  return chain;
+  for (let off = 0; off < bytes.length;) off += Deno.stdout.writeSync(bytes.subarray(off));
+  return Promise.resolve();
 }

@@ -61,88 +61,33 @@ export function detectFor(payload: { readonly content: Uint8Array }): Promise<De
   return pending;
 }
 
-// Control characters that ordinary text uses: BEL, BS, TAB, LF, VT, FF, CR and ESC (ANSI
-// colours). This is libmagic's set of "text" controls, so plain text is judged as stoQ did.
-const TEXT_CONTROLS = (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) |
-  (1 << 13) | (1 << 27);
 // Text may hold a few stray controls (a form feed too many, a lone SOH); more than this is data.
 const MAX_CONTROL_SHARE = 0.01;
 // Enough characters to see a shebang line or the first tag of a markup file.
 const HEAD_CHARS = 512;
+// How much is decoded to judge text: plenty for a verdict, cheap on every payload.
+export const TEXT_SAMPLE = 16 * 1024;
+// Controls that ordinary text does not use: all C0 but BEL, BS, TAB, LF, VT, FF, CR and ESC
+// (libmagic's "text" set, so plain text is judged as stoQ judged it), DEL and the C1 range.
+// deno-lint-ignore no-control-regex -- matching control characters is the point
+const STRAY_CONTROLS = /[\x01-\x06\x0e-\x1a\x1c-\x1f\x7f-\x9f]/g;
 
-const utf8 = new TextDecoder();
-
-/** The first characters of `sample` if it reads as text, or null if it looks binary. */
+/** The first characters of `sample` if it reads as text (UTF-8, or UTF-16 with a BOM), else null. */
 function textHead(sample: Uint8Array, truncated: boolean): string | null {
-  if (sample[0] === 0xff && sample[1] === 0xfe) return utf16Head(sample, true, truncated);
-  if (sample[0] === 0xfe && sample[1] === 0xff) return utf16Head(sample, false, truncated);
-  const start = sample[0] === 0xef && sample[1] === 0xbb && sample[2] === 0xbf ? 3 : 0;
-  if (!isUtf8Text(sample, start, truncated)) return null;
-  return utf8.decode(sample.subarray(start, start + HEAD_CHARS));
-}
-
-/** Whether `s` from `start` is valid UTF-8 without NUL and with few control characters. */
-function isUtf8Text(s: Uint8Array, start: number, truncated: boolean): boolean {
-  const n = s.length;
-  let controls = 0;
-  let i = start;
-  while (i < n) {
-    const b = s[i];
-    if (b < 0x80) {
-      if (b < 0x20 || b === 0x7f) {
-        if (b === 0) return false;
-        if (!((TEXT_CONTROLS >>> b) & 1)) controls++;
-      }
-      i++;
-      continue;
-    }
-    // Unicode's table of well-formed UTF-8: no overlongs, no surrogates, nothing past U+10FFFF.
-    let need: number;
-    let lo = 0x80;
-    let hi = 0xbf;
-    if (b >= 0xc2 && b <= 0xdf) {
-      need = 1;
-      if (b === 0xc2 && s[i + 1] < 0xa0) controls++; // C1 controls U+0080..U+009F
-    } else if (b >= 0xe0 && b <= 0xef) {
-      need = 2;
-      if (b === 0xe0) lo = 0xa0;
-      else if (b === 0xed) hi = 0x9f;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-      need = 3;
-      if (b === 0xf0) lo = 0x90;
-      else if (b === 0xf4) hi = 0x8f;
-    } else return false;
-    if (i + need >= n) {
-      // A character cut by the end of the sample is not an encoding error.
-      if (!truncated) return false;
-      break;
-    }
-    const c1 = s[i + 1];
-    if (c1 < lo || c1 > hi) return false;
-    for (let k = 2; k <= need; k++) if ((s[i + k] & 0xc0) !== 0x80) return false;
-    i += need + 1;
-  }
-  return controls <= (n - start) * MAX_CONTROL_SHARE;
-}
-
-/** The first characters of UTF-16 text after its byte-order mark, or null if not text. */
-function utf16Head(sample: Uint8Array, le: boolean, truncated: boolean): string | null {
-  let end = 2 + ((sample.length - 2) & ~1);
-  // A surrogate pair cut by the end of the sample is not an encoding error.
-  if (truncated && end > 2 && (sample[le ? end - 1 : end - 2] & 0xfc) === 0xd8) end -= 2;
+  let encoding = "utf-8";
+  if (sample[0] === 0xff && sample[1] === 0xfe) encoding = "utf-16le";
+  else if (sample[0] === 0xfe && sample[1] === 0xff) encoding = "utf-16be";
+  const part = sample.subarray(0, TEXT_SAMPLE);
   let text: string;
   try {
-    text = new TextDecoder(le ? "utf-16le" : "utf-16be", { fatal: true, ignoreBOM: true })
-      .decode(sample.subarray(2, end));
+    // `stream` keeps a character cut by the end of the sample from counting as an error.
+    text = new TextDecoder(encoding, { fatal: true })
+      .decode(part, { stream: truncated || part.length < sample.length });
   } catch {
     return null;
   }
-  let controls = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0) return null;
-    if ((c < 0x20 && !((TEXT_CONTROLS >>> c) & 1)) || (c >= 0x7f && c <= 0x9f)) controls++;
-  }
+  if (text.includes("\0")) return null;
+  const controls = text.match(STRAY_CONTROLS)?.length ?? 0;
   return controls <= text.length * MAX_CONTROL_SHARE ? text.slice(0, HEAD_CHARS) : null;
 }
 
