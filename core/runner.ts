@@ -39,38 +39,22 @@ export function localScanner(stoq: Stoq): Scanner {
 }
 
 /**
- * Scans on `threads` Worker threads (see pool.ts: a plugin that blocks a thread is stopped there,
- * which this thread could not do for itself). Until the threads are ready — a fraction of a
- * second — this thread scans, so a short run does not wait for them.
+ * Scans on `threads` Worker threads. This thread never scans then: a plugin that blocks a pool
+ * thread in synchronous code is stopped by the pool's watchdog (pool.ts), which this thread could
+ * not do for itself.
  */
-export function parallelScanner(stoq: Stoq, threads: number, logCfg: LogSettings): Scanner {
-  const local = localScanner(stoq);
-  let pool: ScanPool | undefined;
-  let failed = false;
-  const starting = ScanPool.start(stoq.init, threads, logCfg).then((p) => {
-    pool = p;
-  }, (e) => {
-    failed = true;
-    log.warn(`scan threads unavailable, scanning in one thread: ${(e as Error).message}`);
-  });
-  const pick = <T>(onLocal: () => Promise<T>, onPool: (p: ScanPool) => Promise<T>): Promise<T> =>
-    pool
-      ? onPool(pool)
-      : (failed || !STARTUP_LOCAL
-        ? starting.then(() => pool ? onPool(pool) : onLocal())
-        : onLocal());
+export async function poolScanner(
+  stoq: Stoq,
+  threads: number,
+  logCfg: LogSettings,
+): Promise<Scanner> {
+  const pool = await ScanPool.start(stoq.init, threads, logCfg);
   return {
-    scanFile: (file, opts) => pick(() => local.scanFile(file, opts), (p) => p.scan({ file, opts })),
-    scanPayload: (payload, opts) =>
-      pick(() => local.scanPayload(payload, opts), (p) => p.scan({ payload, opts })),
-    close: async () => {
-      await starting;
-      await pool?.close();
-    },
+    scanFile: (file, opts) => pool.scan({ file, opts }),
+    scanPayload: (payload, opts) => pool.scan({ payload, opts }),
+    close: () => pool.close(),
   };
 }
-
-const STARTUP_LOCAL = Deno.env.get("STOQ_STARTUP_LOCAL") !== "0";
 
 /** A bounded FIFO: `put` waits while full, `take` waits while empty and gives null once closed. */
 export class BoundedQueue<T> {

@@ -226,12 +226,8 @@ export function parseArgs(argv: string[]): CliArgs {
         case "--max-recursion":
         case "--threads": {
           const n = Number(v);
-          if (!Number.isInteger(n) || n < (tok === "--threads" ? 0 : 1)) {
-            throw new UsageError(
-              `${tok} must be a whole number${
-                tok === "--threads" ? "" : " of at least 1"
-              }, not "${v}"`,
-            );
+          if (!Number.isInteger(n) || n < 1) {
+            throw new UsageError(`${tok} must be a whole number of at least 1, not "${v}"`);
           }
           if (tok === "--threads") args.threads = n;
           else args.max_recursion = n;

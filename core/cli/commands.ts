@@ -10,7 +10,7 @@ import type { ProviderItem, ProviderQueue } from "../plugin.ts";
 import { Registry } from "../registry.ts";
 import {
   localScanner,
-  parallelScanner,
+  poolScanner,
   providerProducer,
   type RunContext,
   runQueue,
@@ -190,12 +190,14 @@ async function scanOrRun(args: CliArgs): Promise<number> {
     producers = providers.map((n) => providerProducer(stoq.host, n));
   }
 
-  const many = items === undefined || items.length > 1;
+  // Many inputs (or --threads given) are scanned on Worker threads, one per core by default;
+  // a single input is scanned in this thread, which starts fastest.
+  const many = items === undefined || items.length > 1 || args.threads !== undefined;
   const cores = navigator.hardwareConcurrency || 1;
   const threads = args.threads ?? (core.scan_threads || cores);
-  const useThreads = many && threads > 1;
+  const useThreads = many;
   const scanner: Scanner = useThreads
-    ? parallelScanner(stoq, items ? Math.min(threads, items.length) : threads, logSettings())
+    ? await poolScanner(stoq, items ? Math.min(threads, items.length) : threads, logSettings())
     : localScanner(stoq);
   const consumers = core.provider_consumers || (useThreads ? threads * 4 : 4);
 

@@ -16,7 +16,7 @@ const PIPELINE_FLAGS = `Pipeline (each list flag takes one or more plugin names,
       --request-extra KEY=VAL...  request_meta.extra_data
       --plugin-dir DIR            load plugins from DIR (repeatable; default $STOQ_HOME/plugins)
       --config PATH               config file (default $STOQ_HOME/stoq.toml, then ./stoq.toml)
-      --threads N                 scan threads for many payloads (0 = one per CPU core)
+      --threads N                 scan on N threads (default for several inputs: one per core)
       --log-level LEVEL           debug, info, warning, error or critical (default info)
       --log-format text|json      log lines on stderr as text or JSON
   A flag given on the command line replaces the config file's list.`;

@@ -1,0 +1,65 @@
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { join } from "node:path";
+import { runStoq } from "./cli_helpers.ts";
+import { tempDir } from "./helpers.ts";
+
+// A plugin stuck in synchronous code cannot be stopped by its own timeout (the timer never runs);
+// on scan threads the pool's watchdog stops it, and the scan is re-run without it.
+const SPIN = `import type { StoqAPI } from "../no/such/core/plugin.ts";
+export default (stoq: StoqAPI) =>
+  stoq.plugin({
+    name: "spin",
+    version: "1",
+    description: "spins forever on payloads that contain SPIN",
+    classes: ["worker"],
+    create: () => ({
+      scan(payload) {
+        if (new TextDecoder().decode(payload.content).includes("SPIN")) for (;;) { /* stuck */ }
+        return { results: { ok: true } };
+      },
+    }),
+  });
+`;
+
+interface Doc {
+  results: {
+    payload_meta: { extra_data: { filename: string } };
+    workers: Record<string, unknown>;
+  }[];
+  errors: { error: string; plugin_name: string | null }[];
+}
+
+Deno.test("a plugin that blocks its scan thread is stopped; the scan completes without it", async () => {
+  const dir = await tempDir();
+  await Deno.mkdir(join(dir, "plugins"));
+  await Deno.writeTextFile(join(dir, "plugins", "spin.ts"), SPIN);
+  await Deno.writeTextFile(
+    join(dir, "stoq.toml"),
+    '[core]\nalways_dispatch = ["hash", "spin"]\nplugin_timeouts = { spin = 1 }\n',
+  );
+  await Deno.writeTextFile(join(dir, "stuck.txt"), "SPIN forever\n");
+  await Deno.writeTextFile(join(dir, "fine.txt"), "nothing odd here\n");
+  const run = await runStoq([
+    "scan",
+    "--plugin-dir",
+    join(dir, "plugins"),
+    "--config",
+    join(dir, "stoq.toml"),
+    "--threads",
+    "2",
+    join(dir, "stuck.txt"),
+    join(dir, "fine.txt"),
+  ]);
+  equal(run.code, 0, run.stderr);
+  const docs = run.stdout.trim().split("\n").map((l) => JSON.parse(l) as Doc);
+  const byName = new Map(docs.map((d) => [d.results[0].payload_meta.extra_data.filename, d]));
+  const stuck = byName.get("stuck.txt")!;
+  const fine = byName.get("fine.txt")!;
+  deepEqual(Object.keys(stuck.results[0].workers), ["hash"]);
+  equal(stuck.errors.length, 1);
+  equal(stuck.errors[0].plugin_name, "spin");
+  match(stuck.errors[0].error, /blocked its scan thread .* run again without it/);
+  deepEqual(Object.keys(fine.results[0].workers).sort(), ["hash", "spin"]);
+  deepEqual(fine.errors, []);
+  ok(run.stderr.includes("thread was restarted"));
+});
