@@ -1,10 +1,16 @@
 /** stoq's command line; in a pool thread, the same module serves scans (see core/pool_worker.ts). */
-import { main } from "./core/cli/commands.ts";
-import { setPoolEntry } from "./core/pool.ts";
-import { inWorkerThread, servePoolThread } from "./core/pool_worker.ts";
+const g = globalThis as { WorkerGlobalScope?: new () => unknown; onmessage?: unknown };
+const inWorker = typeof g.WorkerGlobalScope === "function" && globalThis instanceof g.WorkerGlobalScope;
 
-if (inWorkerThread()) servePoolThread();
-else if (import.meta.main) {
+if (inWorker) {
+  // Hold messages that arrive while the pool thread's code loads, then hand them over.
+  const early: MessageEvent[] = [];
+  g.onmessage = (e: MessageEvent) => early.push(e);
+  // Literal dynamic imports: a bundle or compiled binary still contains both.
+  (await import("./core/pool_worker.ts")).servePoolThread(early);
+} else if (import.meta.main) {
+  const { setPoolEntry } = await import("./core/pool.ts");
   setPoolEntry(import.meta.url);
+  const { main } = await import("./core/cli/commands.ts");
   Deno.exit(await main(Deno.args));
 }

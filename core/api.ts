@@ -1,5 +1,4 @@
 /** The run-time side of the plugin contract: the object handed to every plugin module. */
-import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { PluginClass, PluginDefinition, PluginSpec, StoqAPI } from "./plugin.ts";
 import { VERSION } from "./version.ts";
@@ -93,10 +92,16 @@ function definePlugin<S extends z.ZodRawShape>(spec: PluginSpec<S>): PluginDefin
 }
 
 /** The API object every plugin module receives. */
+/** node:crypto, loaded on first use: the Node layer costs start-up time that many runs never need. */
+export function nodeCrypto(): typeof import("node:crypto") {
+  const proc = (globalThis as { process: { getBuiltinModule(id: string): unknown } }).process;
+  return proc.getBuiltinModule("node:crypto") as typeof import("node:crypto");
+}
+
 const api: StoqAPI = {
   z,
   plugin: definePlugin,
-  hash: (algorithm, data) => createHash(algorithm).update(data).digest("hex"),
+  hash: (algorithm, data) => nodeCrypto().createHash(algorithm).update(data).digest("hex"),
   version: VERSION,
 };
 export const stoqAPI: StoqAPI = Object.freeze(api);

@@ -2,8 +2,6 @@
  * The scan engine: stoQ v3's worker rounds (spec §3) with its [BUG]s fixed. One engine per
  * process (or per pool thread); `scan` may be called concurrently.
  */
-import { createHash } from "node:crypto";
-import { basename } from "node:path";
 import { formatException } from "./errors.ts";
 import type { CallOutcome, LoadedPlugin, PluginHost } from "./host.ts";
 import { NotJsonError, toJsonable } from "./json.ts";
@@ -31,9 +29,20 @@ import {
 
 const log = getLogger("stoq");
 
-/** Lower-case hex SHA-256. */
-export function sha256Hex(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
+type Hexable = Uint8Array & { toHex(): string };
+
+/**
+ * Lower-case hex SHA-256, with Web Crypto: it runs off this thread and needs no Node
+ * compatibility layer, which would cost every start-up tens of milliseconds.
+ */
+export async function sha256Hex(data: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>);
+  return (new Uint8Array(digest) as Hexable).toHex();
+}
+
+/** The file name at the end of a path (either separator). */
+function baseName(path: string): string {
+  return path.slice(Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1);
 }
 
 /** The workers, dispatchers, archivers and decorators a scan uses. */
@@ -101,16 +110,11 @@ function want(map: Wanted, p: Payload, names: Iterable<string>): void {
 }
 
 /** A payload built by the core (initial or extracted). */
-function newPayload(
-  content: Uint8Array,
-  meta: PayloadMeta,
-  from: string[] = [],
-  by: string[] = [],
-): Payload {
+async function newPayload(content: Uint8Array, meta: PayloadMeta): Promise<Payload> {
   return {
     content,
-    sha256: sha256Hex(content),
-    results: newPayloadResults(content.length, meta, from, by),
+    sha256: await sha256Hex(content),
+    results: newPayloadResults(content.length, meta),
     dispatch_meta: {},
   };
 }
@@ -170,7 +174,7 @@ export class Engine {
   /** Scans one file, reading it here (so pool threads read in parallel); read errors reject. */
   async scanFile(input: FileInput, opts: ScanOptions = {}): Promise<StoqResponse> {
     const meta = { ...input.payload_meta };
-    meta.extra_data = { filename: basename(input.path), ...meta.extra_data };
+    meta.extra_data = { filename: baseName(input.path), ...meta.extra_data };
     const read = this.readInput({ ...input, payload_meta: meta });
     if ("oversized" in read) return await this.#oversized(read.oversized, meta, input, opts);
     return await this.scan([read], opts);
@@ -213,7 +217,7 @@ export class Engine {
     let wanted: Wanted = new Map();
     for (const input of inputs) {
       const meta = PayloadMetaSchema.parse(input.payload_meta ?? {});
-      const p = newPayload(input.content, meta);
+      const p = await newPayload(input.content, meta);
       state.add(p);
       if (input.content.length > this.#core.max_payload_size) {
         p.results.payload_meta.should_scan = false;
@@ -361,7 +365,7 @@ export class Engine {
       if (out.dispatch_to?.length) want(next, p, out.dispatch_to);
       for (const ep of out.extracted ?? []) extracted.push([p, w.name, ep]);
     });
-    this.#accept(state, extracted, next, level);
+    await this.#accept(state, extracted, next, level);
     return true;
   }
 
@@ -435,7 +439,7 @@ export class Engine {
   }
 
   /** Adds extracted payloads: de-duplicates by SHA-256 and enforces the request limits. */
-  #accept(
+  async #accept(
     state: ScanState,
     extracted: [Payload, string, ExtractedPayload][],
     next: Wanted,
@@ -459,10 +463,15 @@ export class Engine {
       const fn = ep.payload_meta?.extra_data?.filename;
       d.names.push(typeof fn === "string" ? `${fn} (${size} bytes)` : `${size} bytes`);
     };
-    for (const [parent, by, ep] of extracted) {
-      const content = typeof ep.content === "string"
-        ? new TextEncoder().encode(ep.content)
-        : ep.content;
+    const contents = extracted.map(([, , ep]) =>
+      typeof ep.content === "string" ? new TextEncoder().encode(ep.content) : ep.content
+    );
+    // Hashed together: Web Crypto digests run in parallel, off this thread.
+    const shas = await Promise.all(
+      contents.map((c) => c.length > core.max_payload_size ? "" : sha256Hex(c)),
+    );
+    for (const [i, [parent, by, ep]] of extracted.entries()) {
+      const content = contents[i];
       if (content.length > core.max_payload_size) {
         drop(
           parent,
@@ -473,7 +482,7 @@ export class Engine {
         );
         continue;
       }
-      const sha = sha256Hex(content);
+      const sha = shas[i];
       const seen = state.bySha.get(sha);
       if (seen) {
         // stoQ v3 also recorded a payload as extracted from itself; we do not.

@@ -26,15 +26,10 @@ function reply(msg: PoolReply): void {
   scope.postMessage(msg);
 }
 
-/** Whether this code runs inside a Worker thread. */
-export function inWorkerThread(): boolean {
-  const g = globalThis as { WorkerGlobalScope?: new () => unknown };
-  return typeof g.WorkerGlobalScope === "function" && globalThis instanceof g.WorkerGlobalScope;
-}
-
-/** Serves scan requests from the pool in this Worker thread. */
-export function servePoolThread(): void {
+/** Serves scan requests from the pool in this Worker thread, starting with `early` ones. */
+export function servePoolThread(early: MessageEvent[] = []): void {
   scope.onmessage = onMessage;
+  for (const e of early) onMessage(e);
 }
 
 /** Beats a shared counter and records each plugin call's job and name, for the watchdog. */

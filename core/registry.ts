@@ -1,6 +1,4 @@
 /** Which plugins exist: the built-ins plus every plugin module found in the plugin folders. */
-import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { stoqAPI } from "./api.ts";
 import { formatException } from "./errors.ts";
 import { getLogger } from "./log.ts";
@@ -36,7 +34,7 @@ export class Registry {
   ): Promise<Registry> {
     const reg = new Registry();
     for (const factory of builtins) reg.#add(factory(stoqAPI), "built-in");
-    for (const dir of pluginDirs) await reg.#loadDir(resolve(dir));
+    for (const dir of pluginDirs) await reg.#loadDir(dir);
     return reg;
   }
 
@@ -79,7 +77,7 @@ export class Registry {
       return;
     }
     for (const entry of entries) {
-      const path = join(dir, entry.name);
+      const path = `${dir}/${entry.name}`;
       if (SKIP.test(entry.name)) continue;
       if (entry.isDirectory) await this.#loadDir(path);
       else if (entry.isFile && MODULE.test(entry.name)) await this.#loadModule(path);
@@ -88,7 +86,9 @@ export class Registry {
 
   async #loadModule(path: string): Promise<void> {
     try {
-      const mod = await import(pathToFileURL(path).href);
+      // Loaded only when a plugin folder exists: most runs need no Node layer at all.
+      const { pathToFileURL } = await import("node:url");
+      const mod = await import(pathToFileURL(Deno.realPathSync(path)).href);
       if (typeof mod.default !== "function") {
         throw new Error(
           "the module has no default export of the form (stoq) => stoq.plugin({...})",

@@ -1,5 +1,4 @@
 /** Builds a ready engine from configuration: registry, plugin host, pipeline. */
-import { resolve } from "node:path";
 import { BUILTIN_PLUGINS } from "../plugins/index.ts";
 import type { Config } from "./config.ts";
 import { Engine, type Pipeline } from "./engine.ts";
@@ -24,9 +23,12 @@ export interface Stoq {
   init: StoqInit;
 }
 
-/** The plugin folders: `--plugin-dir`, else `[core] plugin_dir_list`, else `$STOQ_HOME/plugins`. */
+/**
+ * The plugin folders: `--plugin-dir`, else `[core] plugin_dir_list`, else `$STOQ_HOME/plugins`.
+ * Relative ones are relative to the working directory (pool threads share it).
+ */
 export function pluginDirs(config: Config, cli: string[] | undefined, home: string): string[] {
-  return (cli ?? config.core.plugin_dir_list ?? [`${home}/plugins`]).map((d) => resolve(d));
+  return cli ?? config.core.plugin_dir_list ?? [`${home}/plugins`];
 }
 
 /** Builds registry, host and engine; checks every plugin table and the options given on the CLI. */

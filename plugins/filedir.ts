@@ -2,8 +2,15 @@
  * stoQ's `filedir`: a provider that queues the files of a folder, a connector that writes one
  * JSON file per scan, and an archiver that keeps payloads on disk (content-addressed by sha256).
  */
-import { basename, dirname, join, resolve } from "node:path";
 import type { FileInput, PayloadInput, StoqAPI } from "../core/plugin.ts";
+
+type NodePath = typeof import("node:path");
+let nodePath: NodePath | undefined;
+/** node:path, loaded on first use: runs that never touch filedir skip Node's layer at start-up. */
+function np(): NodePath {
+  const proc = (globalThis as { process: { getBuiltinModule(id: string): unknown } }).process;
+  return nodePath ??= proc.getBuiltinModule("node:path") as NodePath;
+}
 
 const SHA256 = /^[0-9a-f]{64}$/i;
 const HEX = /^[0-9a-f]+$/i;
@@ -32,9 +39,11 @@ export default (stoq: StoqAPI) =>
     },
     create(opts, ctx) {
       const cwd = Deno.cwd();
-      const sourceDir = opts.source_dir === undefined ? undefined : resolve(cwd, opts.source_dir);
-      const resultsDir = resolve(cwd, opts.results_dir);
-      const archiveDir = resolve(cwd, opts.archive_dir);
+      const sourceDir = opts.source_dir === undefined
+        ? undefined
+        : np().resolve(cwd, opts.source_dir);
+      const resultsDir = np().resolve(cwd, opts.results_dir);
+      const archiveDir = np().resolve(cwd, opts.archive_dir);
       const encoder = new TextEncoder();
 
       return {
@@ -45,7 +54,7 @@ export default (stoq: StoqAPI) =>
             );
           }
           const put = (path: string) => {
-            const extra_data = { filename: basename(path), source_dir: dirname(path) };
+            const extra_data = { filename: np().basename(path), source_dir: np().dirname(path) };
             const item: FileInput = { path, payload_meta: { extra_data } };
             return queue.put(item);
           };
@@ -63,7 +72,7 @@ export default (stoq: StoqAPI) =>
             names.sort();
             for (const name of names) {
               if (call.signal.aborted) return;
-              const path = join(dir, name);
+              const path = np().join(dir, name);
               const kind = kinds.get(name);
               if (kind === "file") await put(path);
               else if (kind === "dir" && opts.recursive) await walkChild(path);
@@ -102,7 +111,7 @@ export default (stoq: StoqAPI) =>
             );
           }
           const dir = opts.date_mode
-            ? join(resultsDir, strftime(opts.date_format, new Date()))
+            ? np().join(resultsDir, strftime(opts.date_format, new Date()))
             : resultsDir;
           const text = opts.compactly
             ? JSON.stringify(response)
@@ -119,7 +128,7 @@ export default (stoq: StoqAPI) =>
           } else if (!SAFE_NAME.test(name)) {
             throw new Error(`filedir: payload_id ${JSON.stringify(name)} is not a file name`);
           }
-          const path = join(dir, name);
+          const path = np().join(dir, name);
           const old = await statOrNull(path);
           // A sha256 name plus equal size means equal content; otherwise compare the bytes.
           const same = old?.isFile && old.size === payload.content.length &&
@@ -137,7 +146,7 @@ export default (stoq: StoqAPI) =>
             );
           }
           const content = await Deno.readFile(path, { signal: call.signal });
-          const extra_data = { filename: basename(path), archive_path: path };
+          const extra_data = { filename: np().basename(path), archive_path: path };
           return { content, payload_meta: { extra_data } } satisfies PayloadInput;
         },
       };
@@ -147,16 +156,18 @@ export default (stoq: StoqAPI) =>
 /** Where `get` finds a payload: from a sha256, a payload_id, a path, or `{path}`/`{sha256}`. */
 export function archivedPath(task: unknown, archiveDir: string, cwd: string): string {
   if (typeof task === "string") {
-    if (SHA256.test(task)) return join(fanOut(archiveDir, task.toLowerCase()), task.toLowerCase());
+    if (SHA256.test(task)) {
+      return np().join(fanOut(archiveDir, task.toLowerCase()), task.toLowerCase());
+    }
     if (HEX.test(task)) {
       throw new Error(`filedir: ${JSON.stringify(task)} is not a sha256 (64 hex characters)`);
     }
-    if (UUID.test(task)) return join(archiveDir, task.toLowerCase());
-    return resolve(cwd, task);
+    if (UUID.test(task)) return np().join(archiveDir, task.toLowerCase());
+    return np().resolve(cwd, task);
   }
   if (task && typeof task === "object") {
     const t = task as Record<string, unknown>;
-    if (typeof t.path === "string") return resolve(cwd, t.path);
+    if (typeof t.path === "string") return np().resolve(cwd, t.path);
     if (typeof t.sha256 === "string") {
       if (!SHA256.test(t.sha256)) {
         throw new Error(
@@ -164,7 +175,7 @@ export function archivedPath(task: unknown, archiveDir: string, cwd: string): st
         );
       }
       const sha = t.sha256.toLowerCase();
-      return join(fanOut(archiveDir, sha), sha);
+      return np().join(fanOut(archiveDir, sha), sha);
     }
     // A whole ArchiverResponse (`{results: {path}}`), as stoQ's get received it.
     if (t.results && typeof t.results === "object") return archivedPath(t.results, archiveDir, cwd);
@@ -176,7 +187,7 @@ export function archivedPath(task: unknown, archiveDir: string, cwd: string): st
 
 /** `root/a/b/c/d/e` for a hex digest `abcde…`, stoQ's fan-out scheme. */
 export function fanOut(root: string, hex: string): string {
-  return join(root, ...hex.slice(0, 5));
+  return np().join(root, ...hex.slice(0, 5));
 }
 
 /** Why `fmt` is not a usable date_format, or null when it is. */
@@ -216,10 +227,10 @@ export function strftime(fmt: string, date: Date): string {
 /** Writes `bytes` to `dir/name` via a hidden temp file and a rename, so readers never see half. */
 async function writeAtomic(dir: string, name: string, bytes: Uint8Array): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${name}.${crypto.randomUUID()}.tmp`);
+  const tmp = np().join(dir, `.${name}.${crypto.randomUUID()}.tmp`);
   try {
     await Deno.writeFile(tmp, bytes);
-    await Deno.rename(tmp, join(dir, name));
+    await Deno.rename(tmp, np().join(dir, name));
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     throw e;

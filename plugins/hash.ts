@@ -1,5 +1,4 @@
 /** MD5, SHA-1, SHA-256 and SHA-512 digests of the payload (stoQ's `hash`, plus SHA-512). */
-import { createHash } from "node:crypto";
 import type { StoqAPI } from "../core/plugin.ts";
 
 /** Supported algorithms, in the key order of the results. */
@@ -14,7 +13,9 @@ export default (stoq: StoqAPI) =>
     options: {
       algorithms: stoq.z.array(stoq.z.enum(ALGORITHMS)).nonempty().default([...ALGORITHMS]),
     },
-    create: (opts) => {
+    create: async (opts) => {
+      // Loaded here, not at the top: a run without this worker skips Node's crypto layer.
+      const { createHash } = await import("node:crypto");
       // Fixed order regardless of how the option lists them, so output is stable.
       const wanted = ALGORITHMS.filter((a) => opts.algorithms.includes(a));
       return {

@@ -1,5 +1,4 @@
 /** The `stoq` commands: scan, run, list, config. */
-import { join, resolve } from "node:path";
 import { z } from "zod";
 import { type Config, DEFAULT_CONFIG_TEXT, loadConfig, stoqHome } from "../config.ts";
 import type { Pipeline } from "../engine.ts";
@@ -92,7 +91,7 @@ async function expandPath(path: string, recursive: boolean, top = true): Promise
   const entries = await Array.fromAsync(Deno.readDir(path));
   entries.sort((a, b) => a.name < b.name ? -1 : 1);
   for (const e of entries) {
-    const p = join(path, e.name);
+    const p = `${path.replace(/\/+$/, "")}/${e.name}`;
     if (e.isFile) out.push(p);
     else if (e.isDirectory && recursive) out.push(...await expandPath(p, recursive, false));
     else if (e.isSymlink) {
@@ -278,7 +277,7 @@ async function scanItems(args: CliArgs, sourceArchivers: string[]): Promise<Prov
       items.push({ content: await readStdin(), payload_meta: { extra_data: { filename: null } } });
       continue;
     }
-    for (const f of await expandPath(p, args.recursive)) items.push({ path: resolve(f) });
+    for (const f of await expandPath(p, args.recursive)) items.push({ path: f });
   }
   if (!items.length) {
     throw new UsageError(
