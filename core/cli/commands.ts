@@ -162,6 +162,38 @@ async function scanOrRun(args: CliArgs): Promise<number> {
   reclaimPaths(stoq, args);
   checkCliNames(stoq, args);
   const core = config.core;
+
+  // Many inputs (or --threads given) are scanned on Worker threads, one per core by default;
+  // a single input is scanned in this thread, which starts fastest. The threads start now, so
+  // that they get ready while this thread checks plugins and lists the inputs.
+  const many = args.command === "run" || args.threads !== undefined || args.paths.length > 1 ||
+    (args.paths.length === 1 && !args.source_archivers && isFolder(args.paths[0]));
+  const threads = args.threads ?? (core.scan_threads || navigator.hardwareConcurrency || 1);
+  const starting = many ? poolScanner(stoq, threads, logSettings()) : undefined;
+  starting?.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
+  try {
+    return await runWith(args, stoq, starting, threads);
+  } catch (e) {
+    await starting?.then((s) => s.close(), () => {});
+    throw e;
+  }
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+async function runWith(
+  args: CliArgs,
+  stoq: Stoq,
+  starting: Promise<Scanner> | undefined,
+  threads: number,
+): Promise<number> {
+  const core = stoq.init.config.core;
   const startDispatch = args.start_dispatch ?? [];
   await stoq.engine.preload(startDispatch);
   const sourceArchivers = args.source_archivers ?? core.source_archivers;
@@ -189,21 +221,16 @@ async function scanOrRun(args: CliArgs): Promise<number> {
     producers = providers.map((n) => providerProducer(stoq.host, n));
   }
 
-  // Many inputs (or --threads given) are scanned on Worker threads, one per core by default;
-  // a single input is scanned in this thread, which starts fastest.
-  const many = items === undefined || items.length > 1 || args.threads !== undefined;
-  const cores = navigator.hardwareConcurrency || 1;
-  const threads = args.threads ?? (core.scan_threads || cores);
-  const useThreads = many;
-  const scanner: Scanner = useThreads
-    ? await poolScanner(stoq, items ? Math.min(threads, items.length) : threads, logSettings())
-    : localScanner(stoq);
-  const consumers = core.provider_consumers || (useThreads ? threads * 4 : 4);
+  const scanner: Scanner = starting ? await starting : localScanner(stoq);
+  const consumers = core.provider_consumers || (starting ? threads * 4 : 4);
 
   // stoQ prints results unless -C was given; with -C they go only to the connectors.
   const print = args.connectors === undefined &&
     (args.command === "scan" || connectors.length === 0);
-  const indent = args.command === "scan" && !many ? 4 : undefined;
+  // One input named on the command line prints indented JSON; several (or a folder) print JSONL.
+  const single = args.command === "scan" && args.paths.length <= 1 &&
+    !(args.paths[0] && isFolder(args.paths[0]));
+  const indent = single ? 4 : undefined;
   const progress = await makeProgress(args, items?.length);
   const requestMeta = RequestMetaSchema.parse({
     source: args.request_source ?? null,
