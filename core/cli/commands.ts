@@ -203,12 +203,28 @@ async function runWith(
 
   // Inputs (scan) or providers (run): both become producers feeding one queue.
   let items: ProviderItem[] | undefined;
+  let notScanned = 0;
   let producers: ((q: ProviderQueue, s: AbortSignal) => Promise<void>)[];
   if (args.command === "scan") {
     items = await scanItems(args, sourceArchivers);
     const list = items;
-    producers = [async (q) => {
-      for (const item of list) await q.put(item);
+    producers = [async (q, signal) => {
+      for (const [i, item] of list.entries()) {
+        if (!signal.aborted) {
+          try {
+            await q.put(item);
+            continue;
+          } catch (e) {
+            if (!signal.aborted) throw e;
+          }
+        }
+        // Stopped: what was never queued is named, so a re-run knows what is left.
+        const left = list.slice(i).map((it) => "path" in it ? it.path : "(stdin)");
+        const shown = left.slice(0, 20).join(", ") + (left.length > 20 ? ", ..." : "");
+        log.warn(`stopped before scanning ${left.length} input(s): ${shown}`);
+        notScanned += left.length;
+        return;
+      }
     }];
   } else {
     const providers = args.providers ?? core.providers;
@@ -268,12 +284,10 @@ async function runWith(
       core.max_queue,
     );
     progress?.stop();
-    if (summary.failed || summary.abandoned) {
-      log.error(
-        `${summary.scanned} scanned, ${summary.failed} failed${
-          summary.abandoned ? `, ${summary.abandoned} abandoned` : ""
-        }`,
-      );
+    const skipped = summary.abandoned + notScanned;
+    if (summary.failed || skipped) {
+      const stopped = skipped ? `, ${skipped} not scanned (stopped)` : "";
+      log.error(`${summary.scanned} scanned, ${summary.failed} failed${stopped}`);
       return 1;
     }
     return 0;
@@ -323,6 +337,7 @@ async function makeProgress(args: CliArgs, total: number | undefined) {
       ? "scanned {value} | {rate}/s | {failed} failed"
       : "{bar} {value}/{total} | {rate}/s | {failed} failed | eta {eta_formatted}",
     stream: process.stderr,
+    noTTYOutput: args.progress === true,
     hideCursor: true,
     clearOnComplete: false,
   }, cliProgress.Presets.shades_classic);
