@@ -22,13 +22,7 @@ async function readCapped(
     if (total > max) throw new Error(`${what} exceeded ${max} bytes`);
     chunks.push(chunk);
   }
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
+  return new Uint8Array(await new Blob(chunks as Uint8Array<ArrayBuffer>[]).arrayBuffer());
 }
 
 async function readTail(stream: ReadableStream<Uint8Array>): Promise<string> {
