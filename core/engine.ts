@@ -5,7 +5,6 @@
 import { formatException } from "./errors.ts";
 import type { CallOutcome, LoadedPlugin, PluginHost } from "./host.ts";
 import { NotJsonError, toJsonable } from "./json.ts";
-import { getLogger } from "./log.ts";
 import {
   type ErrorRecord,
   errorRecord,
@@ -26,8 +25,6 @@ import {
   whyInvalid,
   WorkerResponseSchema,
 } from "./responses.ts";
-
-const log = getLogger("stoq");
 
 type Hexable = Uint8Array & { toHex(): string };
 type NodeCrypto = typeof import("node:crypto");
@@ -474,7 +471,7 @@ export class Engine {
     const contents = extracted.map(([, , ep]) =>
       typeof ep.content === "string" ? new TextEncoder().encode(ep.content) : ep.content
     );
-    // Hashed together: Web Crypto digests run in parallel, off this thread.
+    // Hashed together, so that Web Crypto digests (small payloads) run in parallel.
     const shas = await Promise.all(
       contents.map((c) => c.length > core.max_payload_size ? "" : sha256Hex(c)),
     );
@@ -622,16 +619,4 @@ export class Engine {
       );
     }
   }
-}
-
-/** Records a failure that happened outside any plugin call. */
-export function coreError(
-  response: StoqResponse,
-  error: string,
-  plugin: string | null,
-): ErrorRecord {
-  const rec = errorRecord(error, plugin, null);
-  response.errors.push(rec);
-  log.error(error);
-  return rec;
 }
