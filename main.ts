@@ -1,6 +1,7 @@
 /** stoq's command line; in a pool thread, the same module serves scans (see core/pool_worker.ts). */
 const g = globalThis as { WorkerGlobalScope?: new () => unknown; onmessage?: unknown };
-const inWorker = typeof g.WorkerGlobalScope === "function" && globalThis instanceof g.WorkerGlobalScope;
+const inWorker = typeof g.WorkerGlobalScope === "function" &&
+  globalThis instanceof g.WorkerGlobalScope;
 
 if (inWorker) {
   // Hold messages that arrive while the pool thread's code loads, then hand them over.

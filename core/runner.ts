@@ -166,6 +166,10 @@ async function fromArchive(ctx: RunContext, item: ArchivedInput): Promise<Payloa
   const problems: string[] = [];
   for (const [name, task] of Object.entries(item.archived)) {
     try {
+      // As in stoQ, only the source archivers the run was given (-S) fetch payloads.
+      if (!ctx.source_archivers.includes(name)) {
+        throw new Error(`${name} is not one of this run's source archivers (give -S ${name})`);
+      }
       const a = await ctx.stoq.host.load(name, "archiver");
       if (!a.instance.get) throw new Error(`archiver ${name} has no get()`);
       const out = await ctx.stoq.host.invoke(a, (call) => a.instance.get!(task, call));
