@@ -5,6 +5,7 @@ import { PluginHost } from "../core/host.ts";
 import type { StoqResponse } from "../core/model.ts";
 import type { PayloadInput, PluginFactory } from "../core/plugin.ts";
 import { Registry } from "../core/registry.ts";
+import { tempDir } from "./helpers.ts";
 import type { Stoq } from "../core/stoq.ts";
 
 /** What a test engine is made of. */
@@ -23,7 +24,7 @@ export async function testEngine(spec: TestEngineSpec): Promise<Engine> {
     core: CoreConfigSchema.parse(spec.core ?? {}),
     fileOptions: spec.options ?? {},
     cliOptions: spec.cliOptions ?? {},
-    home: await Deno.makeTempDir({ prefix: "stoq-home-" }),
+    home: await tempDir("stoq-home-"),
   });
   const pipeline: Pipeline = {
     always_dispatch: [],

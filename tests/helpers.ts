@@ -19,7 +19,7 @@ export async function instantiate(
 ): Promise<{ instance: PluginInstance; call: CallContext }> {
   const def = factory(stoqAPI);
   const opts = def.optionsSchema.parse(options);
-  const home = await Deno.makeTempDir({ prefix: "stoq-home-" });
+  const home = await tempDir("stoq-home-");
   const log = { debug() {}, info() {}, warn() {}, error() {} };
   const instance = await def.create(opts, { name: def.name, log, home });
   return { instance, call: makeCall(def.tools) };
@@ -67,7 +67,19 @@ export async function sh(cmd: string, args: string[], cwd?: string): Promise<str
   return text;
 }
 
-/** A fresh temporary folder. */
-export function tempDir(): Promise<string> {
-  return Deno.makeTempDir({ prefix: "stoq-test-" });
+const made: string[] = [];
+// Test folders (some hold tens of megabytes) are removed when the test process ends.
+globalThis.addEventListener("unload", () => {
+  for (const dir of made) {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch { /* already gone */ }
+  }
+});
+
+/** A fresh temporary folder, removed when the test process ends. */
+export async function tempDir(prefix = "stoq-test-"): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix });
+  made.push(dir);
+  return dir;
 }
