@@ -16,3 +16,21 @@ Deno.test("entropy: two equally frequent symbols give exactly 1 bit", async () =
   const p = makePayload("abababab");
   assertEquals(await instance.scan!(p, makeRequest(p), call), { results: { entropy: 1 } });
 });
+
+Deno.test("entropy: unaligned views and odd lengths count every byte once", async () => {
+  const { instance, call } = await instantiate(entropy);
+  const buf = new Uint8Array(1027).map((_, i) => i % 256);
+  // 1024 bytes, one of each value four times, starting at an odd offset inside the buffer.
+  const p = makePayload(buf.subarray(1, 1025).map((_, i) => i % 256));
+  assertEquals(await instance.scan!(p, makeRequest(p), call), { results: { entropy: 8 } });
+  for (const [start, end] of [[1, 6], [3, 1026], [2, 3]]) {
+    const view = buf.subarray(start, end);
+    const counts = new Map<number, number>();
+    for (const b of view) counts.set(b, (counts.get(b) ?? 0) + 1);
+    let h = 0;
+    for (const k of counts.values()) h -= (k / view.length) * Math.log2(k / view.length);
+    const q = makePayload(view);
+    const r = await instance.scan!(q, makeRequest(q), call) as { results: { entropy: number } };
+    assertEquals(Math.abs(r.results.entropy - h) < 1e-12, true, `${start}..${end}`);
+  }
+});
