@@ -50,6 +50,15 @@ export function setPoolEntry(url: string): void {
   entry = url;
 }
 
+// Threads started before the configuration is read, so that loading their code overlaps with
+// the main thread's own start-up; the pool takes them when it starts.
+const early: Worker[] = [];
+
+/** Starts `n` pool threads now, to be taken by the next {@link ScanPool.start}. */
+export function prespawn(n: number): void {
+  for (let i = 0; i < n; i++) early.push(new Worker(entry, { type: "module" }));
+}
+
 interface Thread {
   worker: Worker;
   state: Int32Array;
@@ -89,6 +98,7 @@ export class ScanPool {
       pool.terminate();
       throw e;
     }
+    for (const w of early.splice(0)) w.terminate();
     pool.#watch = setInterval(() => pool.#watchdog(), WATCH_MS);
     Deno.unrefTimer(pool.#watch as unknown as number);
     return pool;
@@ -96,7 +106,7 @@ export class ScanPool {
 
   /** Starts one thread; resolves once its engine is built. */
   #spawn(): Promise<void> {
-    const worker = new Worker(entry, { type: "module" });
+    const worker = early.shift() ?? new Worker(entry, { type: "module" });
     const shared = new SharedArrayBuffer(STATE_BYTES);
     const thread: Thread = {
       worker,
