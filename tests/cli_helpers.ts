@@ -145,3 +145,19 @@ export async function listFiles(dir: string): Promise<string[]> {
   }
   return names.sort();
 }
+
+/** Source of a user plugin `name` that waits `ms` on every payload (slows a run down for tests). */
+export function sleepyPlugin(name: string, ms: number): string {
+  return `import type { StoqAPI } from "../core/plugin.ts";
+export default (stoq: StoqAPI) =>
+  stoq.plugin({
+    name: "${name}", version: "1.0.0", description: "waits ${ms} ms", classes: ["worker"],
+    create: () => ({
+      async scan() {
+        await new Promise((r) => setTimeout(r, ${ms}));
+        return { results: { slept_ms: ${ms} } };
+      },
+    }),
+  });
+`;
+}

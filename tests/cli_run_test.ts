@@ -11,6 +11,7 @@ import {
   type ResultDoc,
   runStoq,
   show,
+  sleepyPlugin,
   STOQ,
   writeText,
 } from "./cli_helpers.ts";
@@ -101,18 +102,7 @@ Deno.test("run without providers is a usage error; a provider on a missing folde
 
 // Sleeps on every payload so that a run of 300 files lasts seconds: the signal then surely
 // arrives while the provider still has files to queue.
-const SLEEPY = `import type { StoqAPI } from "../core/plugin.ts";
-export default (stoq: StoqAPI) =>
-  stoq.plugin({
-    name: "sleepy", version: "1.0.0", description: "waits a little", classes: ["worker"],
-    create: () => ({
-      async scan() {
-        await new Promise((r) => setTimeout(r, 20));
-        return { results: { slept_ms: 20 } };
-      },
-    }),
-  });
-`;
+const SLEEPY = sleepyPlugin("sleepy", 20);
 
 Deno.test("run drains on SIGTERM: exit 0, every result file whole, fewer than all scanned", async () => {
   const total = 300;

@@ -1,21 +1,10 @@
 /** `stoq scan` of many inputs stopped by SIGINT: what was scanned is printed, the rest is named. */
 import { equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
-import { parseDoc, STOQ, writeText } from "./cli_helpers.ts";
+import { parseDoc, sleepyPlugin, STOQ, writeText } from "./cli_helpers.ts";
 import { tempDir } from "./helpers.ts";
 
-const SLOW = `import type { StoqAPI } from "../core/plugin.ts";
-export default (stoq: StoqAPI) =>
-  stoq.plugin({
-    name: "slow", version: "1", description: "waits 50 ms", classes: ["worker"],
-    create: () => ({
-      async scan() {
-        await new Promise((r) => setTimeout(r, 50));
-        return { results: { waited: true } };
-      },
-    }),
-  });
-`;
+const SLOW = sleepyPlugin("slow", 50);
 
 Deno.test("scan stopped by SIGINT: scanned inputs are printed, the others named; exit 1", async () => {
   const total = 60;
