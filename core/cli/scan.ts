@@ -1,0 +1,307 @@
+/** `stoq scan` and `stoq run`: inputs or providers feed one queue, drained by concurrent scans. */
+import type { Config } from "../config.ts";
+import type { Pipeline } from "../engine.ts";
+import { UsageError } from "../errors.ts";
+import { getLogger, logSettings } from "../log.ts";
+import { RequestMetaSchema, type StoqResponse } from "../model.ts";
+import type { ProviderItem, ProviderQueue } from "../plugin.ts";
+import {
+  localScanner,
+  poolScanner,
+  providerProducer,
+  type RunContext,
+  runQueue,
+  type Scanner,
+} from "../runner.ts";
+import { createStoq, type Stoq } from "../stoq.ts";
+import { type CliArgs, LIST_KEYS } from "./args.ts";
+import { writeAll } from "./output.ts";
+import { setup } from "./setup.ts";
+
+const log = getLogger("stoq");
+
+/** Lists every file under `path` (sorted; sub-folders only with `recursive`; no symlinked folders). */
+async function expandPath(path: string, recursive: boolean, top = true): Promise<string[]> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    throw new UsageError(
+      `cannot scan ${path}: ${
+        e instanceof Deno.errors.NotFound ? "no such file or folder" : (e as Error).message
+      }`,
+    );
+  }
+  if (info.isFile) return [path];
+  if (!info.isDirectory) throw new UsageError(`cannot scan ${path}: not a regular file or folder`);
+  if (!top && !recursive) return [];
+  const out: string[] = [];
+  const entries = await Array.fromAsync(Deno.readDir(path));
+  entries.sort((a, b) => a.name < b.name ? -1 : 1);
+  for (const e of entries) {
+    const p = `${path.replace(/\/+$/, "")}/${e.name}`;
+    if (e.isFile) out.push(p);
+    else if (e.isDirectory && recursive) out.push(...await expandPath(p, recursive, false));
+    else if (e.isSymlink) {
+      // A link to a file is scanned; a link to a folder is not followed (no loops).
+      const s = await Deno.stat(p).catch(() => undefined);
+      if (s?.isFile) out.push(p);
+    }
+  }
+  return out;
+}
+
+async function readStdin(): Promise<Uint8Array> {
+  const data = new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
+  if (data.length === 0) throw new UsageError("stdin was empty: nothing to scan");
+  return data;
+}
+
+function pipelineFrom(args: CliArgs, config: Config): Pipeline {
+  const c = config.core;
+  return {
+    always_dispatch: args.always_dispatch ?? c.always_dispatch,
+    dispatchers: args.dispatchers ?? c.dispatchers,
+    dest_archivers: args.dest_archivers ?? c.dest_archivers,
+    decorators: args.decorators ?? c.decorators,
+  };
+}
+
+/**
+ * A list flag takes every following word that is not an existing path, so in
+ * `stoq scan -S filedir 5cac4f98…` the reference lands among the archiver names. With no paths
+ * given, trailing words of a list that name no plugin are taken back as paths.
+ */
+function reclaimPaths(stoq: Stoq, args: CliArgs): void {
+  if (args.command !== "scan" || args.paths.length) return;
+  for (const key of LIST_KEYS) {
+    const list = args[key];
+    if (!list) continue;
+    let i = list.length;
+    while (i > 1 && !stoq.registry.get(list[i - 1])) i--;
+    if (i < list.length) args.paths.push(...list.splice(i));
+  }
+}
+
+/** Names given on the command line must exist: a typo there is a usage error. */
+function checkCliNames(stoq: Stoq, args: CliArgs): void {
+  for (const key of LIST_KEYS) {
+    for (const name of args[key] ?? []) {
+      if (!stoq.registry.get(name)) {
+        throw new UsageError(
+          `no plugin named "${name}"${stoq.registry.hint(name)}; stoq list shows the plugins`,
+        );
+      }
+    }
+  }
+}
+
+/** `stoq scan` or `stoq run`; returns the exit status. */
+export async function scanOrRun(args: CliArgs): Promise<number> {
+  const { config, home, dirs } = await setup(args);
+  if (args.max_recursion !== undefined) config.core.max_recursion = args.max_recursion;
+  const pipeline = pipelineFrom(args, config);
+  const stoq = await createStoq({
+    config,
+    cliOptions: args.plugin_opts,
+    home,
+    pluginDirs: dirs,
+    pipeline,
+  });
+  reclaimPaths(stoq, args);
+  checkCliNames(stoq, args);
+  const core = config.core;
+
+  // Many inputs (or --threads given) are scanned on Worker threads, one per core by default;
+  // a single input is scanned in this thread, which starts fastest. The threads start now, so
+  // that they get ready while this thread checks plugins and lists the inputs.
+  const many = args.command === "run" || args.threads !== undefined || args.paths.length > 1 ||
+    (args.paths.length === 1 && !args.source_archivers && isFolder(args.paths[0]));
+  const threads = args.threads ?? (core.scan_threads || navigator.hardwareConcurrency || 1);
+  const starting = many ? poolScanner(stoq, threads, logSettings()) : undefined;
+  starting?.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
+  try {
+    return await runWith(args, stoq, starting, threads);
+  } catch (e) {
+    await starting?.then((s) => s.close(), () => {});
+    throw e;
+  }
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+async function runWith(
+  args: CliArgs,
+  stoq: Stoq,
+  starting: Promise<Scanner> | undefined,
+  threads: number,
+): Promise<number> {
+  const core = stoq.init.config.core;
+  const startDispatch = args.start_dispatch ?? [];
+  await stoq.engine.preload(startDispatch);
+  const sourceArchivers = args.source_archivers ?? core.source_archivers;
+  const connectors = args.connectors ?? core.connectors;
+  for (const n of sourceArchivers) await stoq.host.load(n, "archiver");
+  for (const n of connectors) await stoq.host.load(n, "connector");
+
+  // Inputs (scan) or providers (run): both become producers feeding one queue.
+  let items: ProviderItem[] | undefined;
+  let notScanned = 0;
+  let producers: ((q: ProviderQueue, s: AbortSignal) => Promise<void>)[];
+  if (args.command === "scan") {
+    items = await scanItems(args, sourceArchivers);
+    const list = items;
+    producers = [async (q, signal) => {
+      for (const [i, item] of list.entries()) {
+        if (!signal.aborted) {
+          try {
+            await q.put(item);
+            continue;
+          } catch (e) {
+            if (!signal.aborted) throw e;
+          }
+        }
+        // Stopped: what was never queued is named, so a re-run knows what is left.
+        const left = list.slice(i).map((it) => "path" in it ? it.path : "(stdin)");
+        const shown = left.slice(0, 20).join(", ") + (left.length > 20 ? ", ..." : "");
+        log.warn(`stopped before scanning ${left.length} input(s): ${shown}`);
+        notScanned += left.length;
+        return;
+      }
+    }];
+  } else {
+    const providers = args.providers ?? core.providers;
+    if (!providers.length) {
+      throw new UsageError(
+        "stoq run needs providers: give -P NAME (e.g. -P filedir) or set [core] providers",
+      );
+    }
+    for (const n of providers) await stoq.host.load(n, "provider");
+    producers = providers.map((n) => providerProducer(stoq.host, n));
+  }
+
+  const scanner: Scanner = starting ? await starting : localScanner(stoq);
+  const consumers = core.provider_consumers || (starting ? threads * 4 : 4);
+
+  // stoQ prints results unless -C was given; with -C they go only to the connectors.
+  const print = args.connectors === undefined &&
+    (args.command === "scan" || connectors.length === 0);
+  // One input named on the command line prints indented JSON; several (or a folder) print JSONL.
+  const single = args.command === "scan" && args.paths.length <= 1 &&
+    !(args.paths[0] && isFolder(args.paths[0]));
+  const indent = single ? 4 : undefined;
+  const progress = await makeProgress(args, items?.length);
+  const requestMeta = RequestMetaSchema.parse({
+    source: args.request_source ?? null,
+    extra_data: args.request_extra,
+  });
+  const ctx: RunContext = {
+    stoq,
+    scanner,
+    connectors,
+    emit: print ? (r: StoqResponse) => writeAll(JSON.stringify(r, null, indent) + "\n") : undefined,
+    request_meta: requestMeta,
+    start_dispatch: startDispatch,
+    source_archivers: sourceArchivers,
+    consumers,
+    onItem: progress?.tick,
+  };
+
+  const stop = new AbortController();
+  const hard = new AbortController();
+  const onSignal = () => {
+    if (!stop.signal.aborted) {
+      log.warn(
+        "stopping: no new payloads; finishing queued and in-flight scans (signal again to abandon the queue)",
+      );
+      stop.abort();
+    } else hard.abort();
+  };
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  try {
+    const summary = await runQueue(
+      ctx,
+      producers,
+      { signal: stop.signal, hard: hard.signal },
+      core.max_queue,
+    );
+    progress?.stop();
+    const skipped = summary.abandoned + notScanned;
+    if (summary.failed || skipped) {
+      const stopped = skipped ? `, ${skipped} not scanned (stopped)` : "";
+      log.error(`${summary.scanned} scanned, ${summary.failed} failed${stopped}`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    await scanner.close();
+    await stoq.host.closeAll();
+  }
+}
+
+async function scanItems(args: CliArgs, sourceArchivers: string[]): Promise<ProviderItem[]> {
+  const paths = args.paths.length ? args.paths : (Deno.stdin.isTerminal() ? [] : ["-"]);
+  if (!paths.length) {
+    throw new UsageError("nothing to scan: give a PATH, or - (or a pipe) for stdin");
+  }
+  if (args.source_archivers?.length) {
+    return paths.map((ref) => ({
+      archived: Object.fromEntries(sourceArchivers.map((n) => [n, ref])),
+    }));
+  }
+  if (paths.filter((p) => p === "-").length > 1) {
+    throw new UsageError("- (stdin) can be given only once");
+  }
+  const items: ProviderItem[] = [];
+  for (const p of paths) {
+    if (p === "-") {
+      // Read to the end before scanning: a slow pipe is simply waited for (stoQ v3 raced it).
+      items.push({ content: await readStdin(), payload_meta: { extra_data: { filename: null } } });
+      continue;
+    }
+    for (const f of await expandPath(p, args.recursive)) items.push({ path: f });
+  }
+  if (!items.length) {
+    throw new UsageError(
+      `nothing to scan in ${paths.join(", ")} (empty folder? use -r for sub-folders)`,
+    );
+  }
+  return items;
+}
+
+async function makeProgress(args: CliArgs, total: number | undefined) {
+  const on = args.progress ?? (Deno.stderr.isTerminal() && (total === undefined || total > 1));
+  if (!on) return undefined;
+  const { default: cliProgress } = await import("cli-progress");
+  const bar = new cliProgress.SingleBar({
+    format: total === undefined
+      ? "scanned {value} | {rate}/s | {failed} failed"
+      : "{bar} {value}/{total} | {rate}/s | {failed} failed | eta {eta_formatted}",
+    stream: process.stderr,
+    noTTYOutput: args.progress === true,
+    hideCursor: true,
+    clearOnComplete: false,
+  }, cliProgress.Presets.shades_classic);
+  const start = performance.now();
+  let failed = 0;
+  bar.start(total ?? 0, 0, { rate: "0", failed });
+  return {
+    tick: (r: StoqResponse | null) => {
+      if (!r) failed++;
+      const secs = (performance.now() - start) / 1000;
+      bar.increment(1, {
+        rate: ((bar.getProgress() * (total ?? 0) + 1) / Math.max(secs, 0.001)).toFixed(1),
+        failed,
+      });
+    },
+    stop: () => bar.stop(),
+  };
+}
