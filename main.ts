@@ -3,21 +3,6 @@ const g = globalThis as { WorkerGlobalScope?: new () => unknown; onmessage?: unk
 const inWorker = typeof g.WorkerGlobalScope === "function" &&
   globalThis instanceof g.WorkerGlobalScope;
 
-/** Whether the command line will likely scan many inputs, i.e. on pool threads. */
-function likelyMany(args: string[]): boolean {
-  if (args[0] === "run") return true;
-  if (args[0] !== "scan") return false;
-  if (args.some((a) => a === "-r" || a === "--recursive" || a.startsWith("--threads"))) return true;
-  let paths = 0;
-  for (const a of args.slice(1)) {
-    try {
-      if (Deno.statSync(a).isDirectory) return true;
-      paths++;
-    } catch { /* not a path */ }
-  }
-  return paths > 1;
-}
-
 if (inWorker) {
   // Hold messages that arrive while the pool thread's code loads, then hand them over.
   const early: MessageEvent[] = [];
@@ -27,8 +12,12 @@ if (inWorker) {
 } else if (import.meta.main) {
   const { prespawn, setPoolEntry } = await import("./core/pool.ts");
   setPoolEntry(import.meta.url);
-  // Start the scan threads now: loading their code overlaps with this thread's start-up.
-  if (likelyMany(Deno.args)) prespawn(navigator.hardwareConcurrency || 1);
+  // Start the scan threads now, when they will be used: loading their code then overlaps with
+  // this thread's start-up. (A command line that does not parse is reported by main below.)
+  const { parseArgs, usesThreads } = await import("./core/cli/args.ts");
+  try {
+    if (usesThreads(parseArgs(Deno.args))) prespawn(navigator.hardwareConcurrency || 1);
+  } catch { /* main reports it */ }
   const { main } = await import("./core/cli/commands.ts");
   Deno.exit(await main(Deno.args));
 }

@@ -305,3 +305,21 @@ export function parseArgs(argv: string[]): CliArgs {
   }
   return args;
 }
+
+/** Whether `path` names a folder. */
+export function isFolder(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether the command scans on pool threads: `run`, `--threads`, several inputs, or a folder.
+ * A single input is scanned on the main thread, which starts fastest.
+ */
+export function usesThreads(args: CliArgs): boolean {
+  return args.command === "run" || args.threads !== undefined || args.paths.length > 1 ||
+    (args.paths.length === 1 && !args.source_archivers && isFolder(args.paths[0]));
+}

@@ -14,7 +14,7 @@ import {
   type Scanner,
 } from "../runner.ts";
 import { createStoq, type Stoq } from "../stoq.ts";
-import { type CliArgs, LIST_KEYS } from "./args.ts";
+import { type CliArgs, isFolder, LIST_KEYS, usesThreads } from "./args.ts";
 import { writeAll } from "./output.ts";
 import { setup } from "./setup.ts";
 
@@ -115,8 +115,7 @@ export async function scanOrRun(args: CliArgs): Promise<number> {
   // Many inputs (or --threads given) are scanned on Worker threads, one per core by default;
   // a single input is scanned in this thread, which starts fastest. The threads start now, so
   // that they get ready while this thread checks plugins and lists the inputs.
-  const many = args.command === "run" || args.threads !== undefined || args.paths.length > 1 ||
-    (args.paths.length === 1 && !args.source_archivers && isFolder(args.paths[0]));
+  const many = usesThreads(args);
   const threads = args.threads ?? (core.scan_threads || navigator.hardwareConcurrency || 1);
   const starting = many ? poolScanner(stoq, threads, logSettings()) : undefined;
   starting?.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
@@ -125,14 +124,6 @@ export async function scanOrRun(args: CliArgs): Promise<number> {
   } catch (e) {
     await starting?.then((s) => s.close(), () => {});
     throw e;
-  }
-}
-
-function isFolder(path: string): boolean {
-  try {
-    return Deno.statSync(path).isDirectory;
-  } catch {
-    return false;
   }
 }
 
