@@ -123,3 +123,27 @@ export function getLogger(name: string): Logger {
     error: (m, f) => write("error", name, m, f),
   };
 }
+
+/**
+ * Keeps the thread alive when code that is not running under a plugin call (a plugin's stray
+ * timer or promise) throws: the error is logged, naming the plugin that last started a call.
+ * Without this, one careless plugin would end the whole process, or a pool thread with all its scans.
+ */
+export function survivePluginStrays(lastPlugin: () => string | undefined): void {
+  const log = getLogger("stoq");
+  const report = (what: string, err: unknown) => {
+    const plugin = lastPlugin();
+    const msg = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    log.error(
+      `${what} outside any plugin call${plugin ? ` (last plugin started: ${plugin})` : ""}: ${msg}`,
+    );
+  };
+  globalThis.addEventListener("error", (e) => {
+    e.preventDefault();
+    report("uncaught error", e.error ?? e.message);
+  });
+  globalThis.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    report("unhandled promise rejection", e.reason);
+  });
+}

@@ -5,7 +5,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { formatException, UserError } from "./errors.ts";
-import { configureLogging, type LogSettings } from "./log.ts";
+import { configureLogging, type LogSettings, survivePluginStrays } from "./log.ts";
 import { BEAT, BEAT_MS, JOB, NAME_LEN, NAME_MAX, NAME_OFFSET } from "./pool.ts";
 import type { PoolJob, PoolReply } from "./pool.ts";
 import { createStoq, type Stoq, type StoqInit } from "./stoq.ts";
@@ -37,7 +37,10 @@ function watchMe(shared: SharedArrayBuffer, s: Stoq): void {
   const state = new Int32Array(shared, 0, 4);
   const name = new Uint8Array(shared, NAME_OFFSET, NAME_MAX);
   setInterval(() => Atomics.add(state, BEAT, 1), BEAT_MS);
+  let last: string | undefined;
+  survivePluginStrays(() => last);
   s.host.onEnter = (plugin) => {
+    last = plugin;
     Atomics.store(state, JOB, currentJob.getStore() ?? 0);
     const { written } = enc.encodeInto(plugin, name);
     Atomics.store(state, NAME_LEN, written);

@@ -63,3 +63,49 @@ Deno.test("a plugin that blocks its scan thread is stopped; the scan completes w
   deepEqual(fine.errors, []);
   ok(run.stderr.includes("thread was restarted"));
 });
+
+// A plugin whose stray callback throws outside any plugin call must not end the process (main
+// thread) or its scan thread: the error is logged and the call itself times out.
+const STRAY = `import type { StoqAPI } from "../no/such/core/plugin.ts";
+export default (stoq: StoqAPI) =>
+  stoq.plugin({
+    name: "stray",
+    version: "1",
+    description: "throws from a timer on payloads that contain BOOM, and never answers",
+    classes: ["worker"],
+    create: () => ({
+      scan(payload) {
+        if (!new TextDecoder().decode(payload.content).includes("BOOM")) return { results: { ok: 1 } };
+        setTimeout(() => { throw new Error("stray boom"); }, 0);
+        return new Promise(() => {});
+      },
+    }),
+  });
+`;
+
+for (const threads of [[], ["--threads", "2"]]) {
+  Deno.test(`an error thrown outside any plugin call is logged; the scan goes on (${threads.join(" ") || "main thread"})`, async () => {
+    const dir = await tempDir();
+    await Deno.mkdir(join(dir, "plugins"));
+    await Deno.writeTextFile(join(dir, "plugins", "stray.ts"), STRAY);
+    await Deno.writeTextFile(
+      join(dir, "stoq.toml"),
+      '[core]\nalways_dispatch = ["hash", "stray"]\nplugin_timeouts = { stray = 1 }\n',
+    );
+    await Deno.writeTextFile(join(dir, "boom.txt"), "BOOM\n");
+    const run = await runStoq([
+      "scan",
+      "--plugin-dir",
+      join(dir, "plugins"),
+      "--config",
+      join(dir, "stoq.toml"),
+      ...threads,
+      join(dir, "boom.txt"),
+    ]);
+    equal(run.code, 0, run.stderr);
+    const doc = JSON.parse(run.stdout) as Doc;
+    deepEqual(Object.keys(doc.results[0].workers), ["hash"]);
+    deepEqual(doc.errors.map((e) => [e.plugin_name, e.error]), [["stray", "timed out after 1 s"]]);
+    match(run.stderr, /uncaught error outside any plugin call .*stray boom/);
+  });
+}

@@ -2,7 +2,7 @@
 import type { Config } from "../config.ts";
 import type { Pipeline } from "../engine.ts";
 import { UsageError } from "../errors.ts";
-import { getLogger, logSettings } from "../log.ts";
+import { getLogger, logSettings, survivePluginStrays } from "../log.ts";
 import { RequestMetaSchema, type StoqResponse } from "../model.ts";
 import type { ProviderItem, ProviderQueue } from "../plugin.ts";
 import {
@@ -178,6 +178,11 @@ async function runWith(
   }
 
   const scanner: Scanner = starting ? await starting : localScanner(stoq);
+  // Providers, connectors and (for one input) scans run in this thread: a plugin's stray error
+  // must not end the run.
+  let last: string | undefined;
+  stoq.host.onEnter = (plugin) => last = plugin;
+  survivePluginStrays(() => last);
   const consumers = core.provider_consumers || (starting ? threads * 4 : 4);
 
   // stoQ prints results unless -C was given; with -C they go only to the connectors.
