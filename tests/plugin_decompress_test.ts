@@ -1,7 +1,11 @@
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
+import { DEFAULT_CONFIG_TEXT, parseConfig } from "../core/config.ts";
 import { execTool } from "../core/exec.ts";
 import type { CallContext, PayloadMetaInput, WorkerResponse } from "../core/plugin.ts";
 import decompress from "../plugins/decompress.ts";
+import mimetype from "../plugins/mimetype.ts";
+import route from "../plugins/route.ts";
+import { input, testEngine } from "./engine_harness.ts";
 import { instantiate, makeCall, makePayload, makeRequest, sh, sha256, tempDir } from "./helpers.ts";
 
 const TOOLS = { "7z": "p7zip-full" };
@@ -558,4 +562,94 @@ Deno.test("decompress: an aborted call kills 7z and removes the temp dir", async
     (e: Error) => e.name === "TimeoutError",
   );
   deepEqual(await ourTempDirs(), before);
+});
+
+/** Two files in a sub-folder, for ISO and CAB: b.bin spans many 2 KiB ISO sectors. */
+async function isoTree(dir: string): Promise<Record<string, Uint8Array>> {
+  const files = { "sub/a.txt": enc.encode("hello iso\n"), "sub/b.bin": randomBytes(70_000) };
+  await Deno.mkdir(`${dir}/sub`, { recursive: true });
+  for (const [name, content] of Object.entries(files)) {
+    await Deno.writeFile(`${dir}/${name}`, content);
+  }
+  return files;
+}
+
+Deno.test("decompress: ISO 9660 image from genisoimage (Rock Ridge + Joliet)", async () => {
+  const dir = await tempDir();
+  const files = await isoTree(`${dir}/src`);
+  await sh("genisoimage", ["-quiet", "-o", `${dir}/x.iso`, "-R", "-J", "src"], dir);
+  const res = await scan(`${dir}/x.iso`);
+  deepEqual(res.results, { format: "iso", members: 2, encrypted: false });
+  deepEqual(children(res), hashes(files));
+  equal(res.errors, undefined);
+});
+
+Deno.test("decompress: max_members on an ISO names the member dropped", async () => {
+  const dir = await tempDir();
+  const files = await isoTree(`${dir}/src`);
+  await sh("genisoimage", ["-quiet", "-o", `${dir}/x.iso`, "-R", "-J", "src"], dir);
+  // ISO 9660 sorts directory records by name, so sub/a.txt is listed first.
+  const res = await scan(`${dir}/x.iso`, { max_members: 1 });
+  deepEqual(res.results, { format: "iso", members: 1, encrypted: false });
+  deepEqual(children(res), { "sub/a.txt": sha256(files["sub/a.txt"]) });
+  deepEqual(res.errors, [
+    `decompress: iso archive: max_members (1) reached: 1 member not extracted: "sub/b.bin"`,
+  ]);
+});
+
+Deno.test("decompress: CAB from gcab, stored and MSZIP-compressed", async () => {
+  const dir = await tempDir();
+  const files = { "a.txt": enc.encode("hello cab\n".repeat(100)), "b.bin": randomBytes(70_000) };
+  for (const [name, content] of Object.entries(files)) {
+    await Deno.writeFile(`${dir}/${name}`, content);
+  }
+  await sh("gcab", ["-c", `${dir}/x.cab`, "a.txt", "b.bin"], dir);
+  await sh("gcab", ["-c", "-z", `${dir}/z.cab`, "a.txt", "b.bin"], dir);
+  for (const file of ["x.cab", "z.cab"]) {
+    const res = await scan(`${dir}/${file}`);
+    deepEqual(res.results, { format: "cab", members: 2, encrypted: false }, file);
+    deepEqual(children(res), hashes(files), file);
+    equal(res.errors, undefined, file);
+  }
+});
+
+Deno.test("decompress: the default route rules send .iso and .cab to decompress", async () => {
+  const dir = await tempDir();
+  const iso = await isoTree(`${dir}/src`);
+  await sh("genisoimage", ["-quiet", "-o", `${dir}/x.iso`, "-R", "-J", "src"], dir);
+  await sh("gcab", ["-c", `${dir}/x.cab`, "a.txt", "b.bin"], `${dir}/src/sub`);
+  const cab = { "a.txt": iso["sub/a.txt"], "b.bin": iso["sub/b.bin"] };
+  // The rules and dispatchers of config/default.toml, with the real built-in plugins.
+  const config = parseConfig(DEFAULT_CONFIG_TEXT, "config/default.toml");
+  ok(config.core.always_dispatch.includes("mimetype"));
+  const engine = await testEngine({
+    plugins: [mimetype, route, decompress],
+    pipeline: { always_dispatch: ["mimetype"], dispatchers: config.core.dispatchers },
+    options: { route: config.plugins.route },
+  });
+  const cases: [string, string, string, Record<string, Uint8Array>][] = [
+    ["x.iso", "application/x-iso9660-image", "iso", iso],
+    ["x.cab", "application/vnd.ms-cab-compressed", "cab", cab],
+  ];
+  for (const [file, mime, format, files] of cases) {
+    const content = await Deno.readFile(`${dir}/${file}`);
+    const r = await engine.scan([input(content)]);
+    deepEqual(r.errors, [], file);
+    const [top, ...kids] = r.results;
+    deepEqual(top.workers.mimetype, { mimetype: mime, extension: format }, file);
+    ok(top.plugins_run.workers.includes("decompress"), `${file} went to decompress`);
+    deepEqual(top.workers.decompress, { format, members: 2, encrypted: false }, file);
+    equal(kids.length, 2, file);
+    const got: Record<string, number> = {};
+    for (const k of kids) {
+      deepEqual(k.extracted_by, ["decompress"], file);
+      deepEqual(k.extracted_from, [top.payload_id], file);
+      got[String(k.payload_meta.extra_data.filename)] = k.size;
+    }
+    deepEqual(
+      got,
+      Object.fromEntries(Object.entries(files).map(([n, c]) => [n, c.length])),
+      file,
+    );
+  }
 });

@@ -61,6 +61,8 @@ export function parseListing(text: string): SevenZipEntry[] {
 }
 
 const WRONG_PASSWORD = /wrong password|can ?not open encrypted archive/i;
+// What 7z says when it lists a member whose codec it lacks (Debian's build has no RAR codec).
+const UNSUPPORTED_METHOD = /unsupported method/i;
 
 /** The gist of 7z's messages: the error lines, without banners, shortened. */
 function gist(text: string, archive: string): string {
@@ -145,6 +147,20 @@ class SevenZipRun {
 
   private gist(text: string): string {
     return gist(text, this.archive);
+  }
+
+  /** Why a `7z x` run extracted nothing, from its messages. */
+  private failure(stderr: string): string {
+    if (!UNSUPPORTED_METHOD.test(stderr)) {
+      return `could not be extracted (7z: ${this.gist(stderr)})`;
+    }
+    if (this.opts.format === "rar") {
+      return "7z cannot extract rar here: this 7z lacks the RAR codec (Debian's p7zip-full is " +
+        "built without it; put a 7z that has the codec on PATH to read compressed RAR members)";
+    }
+    return `7z cannot extract them: this 7z lacks their compression method (7z: ${
+      this.gist(stderr)
+    })`;
   }
 
   async run(): Promise<CryptoInfo> {
@@ -285,7 +301,7 @@ class SevenZipRun {
         }
       }
       if (!(encrypted && WRONG_PASSWORD.test(r.stderr))) {
-        failure = `could not be extracted (7z: ${this.gist(r.stderr)})`;
+        failure = this.failure(r.stderr);
         break;
       }
     }
@@ -353,7 +369,7 @@ class SevenZipRun {
         return;
       }
       if (!(e.encrypted && WRONG_PASSWORD.test(r.stderr))) {
-        failure = `could not be extracted (7z: ${this.gist(r.stderr)})`;
+        failure = this.failure(r.stderr);
         break;
       }
     }
