@@ -1,5 +1,6 @@
 /** The `stoq` command line: parses it and runs the command; user errors become one line. */
 import { formatException, UsageError, UserError } from "../errors.ts";
+import { getLogger, logSettings } from "../log.ts";
 import { VERSION } from "../version.ts";
 import { parseArgs } from "./args.ts";
 import { helpText } from "./help.ts";
@@ -29,12 +30,14 @@ export async function main(argv: string[]): Promise<number> {
         return await scanOrRun(args);
     }
   } catch (e) {
-    if (e instanceof UserError) {
+    const user = e instanceof UserError;
+    const message = user ? e.message : formatException(e);
+    // With --log-format json, a machine reads stderr: the last word is a log record too.
+    if (logSettings().format === "json") getLogger("stoq").error(message);
+    else {
       const hint = e instanceof UsageError ? "\n(stoq --help shows usage)" : "";
-      Deno.stderr.writeSync(enc.encode(`stoq: error: ${e.message}${hint}\n`));
-      return e.exitCode;
+      Deno.stderr.writeSync(enc.encode(`stoq: ${user ? "error" : "fatal"}: ${message}${hint}\n`));
     }
-    Deno.stderr.writeSync(enc.encode(`stoq: fatal: ${formatException(e)}\n`));
-    return 1;
+    return user ? e.exitCode : 1;
   }
 }
