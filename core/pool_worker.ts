@@ -55,7 +55,7 @@ async function onMessage(e: MessageEvent): Promise<void> {
     try {
       configureLogging(msg.log.level, msg.log.format, msg.log.file);
       stoq = await createStoq(msg.init);
-      await stoq.engine.preload();
+      await stoq.engine.preload(msg.init.start_dispatch);
       watchMe(msg.state, stoq);
       reply({ type: "ready" });
     } catch (err) {

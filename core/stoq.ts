@@ -13,6 +13,8 @@ export interface StoqInit {
   home: string;
   pluginDirs: string[];
   pipeline: Pipeline;
+  /** Workers for the initial payloads (`-s`), loaded and checked up front like the pipeline's. */
+  start_dispatch?: string[];
 }
 
 /** A built engine and what it was built from. */

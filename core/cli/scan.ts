@@ -107,6 +107,7 @@ export async function scanOrRun(args: CliArgs): Promise<number> {
     home,
     pluginDirs: dirs,
     pipeline,
+    start_dispatch: args.start_dispatch,
   });
   reclaimPaths(stoq, args);
   checkCliNames(stoq, args);
@@ -135,7 +136,9 @@ async function runWith(
 ): Promise<number> {
   const core = stoq.init.config.core;
   const startDispatch = args.start_dispatch ?? [];
-  await stoq.engine.preload(startDispatch);
+  // The scan threads load and check the pipeline's plugins themselves (a problem there fails
+  // their start, below); this thread does so only when it scans.
+  if (!starting) await stoq.engine.preload(startDispatch);
   const sourceArchivers = args.source_archivers ?? core.source_archivers;
   const connectors = args.connectors ?? core.connectors;
   for (const n of sourceArchivers) await stoq.host.load(n, "archiver");
