@@ -10,6 +10,8 @@ if (inWorker) {
   // Literal dynamic imports: a bundle or compiled binary still contains both.
   (await import("./core/pool_worker.ts")).servePoolThread(early);
 } else if (import.meta.main) {
+  // Start loading the command line's code now; the small modules below arrive first.
+  const commands = import("./core/cli/commands.ts");
   const { prespawn, setPoolEntry } = await import("./core/pool.ts");
   setPoolEntry(import.meta.url);
   // Start the scan threads now, when they will be used: loading their code then overlaps with
@@ -18,6 +20,6 @@ if (inWorker) {
   try {
     if (usesThreads(parseArgs(Deno.args))) prespawn(navigator.hardwareConcurrency || 1);
   } catch { /* main reports it */ }
-  const { main } = await import("./core/cli/commands.ts");
+  const { main } = await commands;
   Deno.exit(await main(Deno.args));
 }
