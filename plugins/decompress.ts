@@ -16,19 +16,7 @@
  * (`extra_data.filename`), never paths on disk. Timeouts are the engine's: an aborted
  * `call.signal` stops the extraction (and kills 7z) and is thrown.
  */
-import type { Payload, StoqAPI } from "../core/plugin.ts";
-import { extractWith7z } from "./lib/archive_7z.ts";
-import { bunzip2 } from "./lib/archive_bzip2.ts";
-import { Collector, type CryptoInfo, messageOf, throwIfAborted } from "./lib/archive_common.ts";
-import {
-  type ArchiveFormat,
-  detectArchive,
-  singleStreamName,
-  ZIP_VIA_7Z,
-} from "./lib/archive_detect.ts";
-import { type Decoded, gunzip, gzipStoredName, unxz } from "./lib/archive_stream.ts";
-import { readTar, TarError } from "./lib/archive_tar.ts";
-import { extractZip, NeedsSevenZip } from "./lib/archive_zip.ts";
+import type { StoqAPI } from "../core/plugin.ts";
 
 const MiB = 1024 * 1024;
 
@@ -51,132 +39,11 @@ export default (stoq: StoqAPI) => {
       strict: z.boolean().default(false),
     },
     create: (opts) => ({
+      // The readers load on first use: most runs never meet an archive.
       async scan(payload, _request, call) {
-        const format = detectArchive(payload.content);
-        if (!format) {
-          if (!opts.strict) return { results: { format: null } };
-          const head = [...payload.content.subarray(0, 8)]
-            .map((b) => b.toString(16).padStart(2, "0")).join("");
-          return {
-            results: { format: null },
-            errors: [`decompress: not a recognised archive format (first bytes ${head || "none"})`],
-          };
-        }
-        const col = new Collector({
-          maxMembers: opts.max_members,
-          maxMemberSize: opts.max_member_size,
-          maxTotalSize: opts.max_total_size,
-        });
-        const extra = payload.results.payload_meta.extra_data;
-        const inputName = typeof extra.filename === "string" ? extra.filename : undefined;
-        const passwords = passwordsFor(payload, opts.passwords);
-        const sevenZip = (f: ArchiveFormat) =>
-          extractWith7z(payload.content, col, call, {
-            passwords,
-            format: f.name,
-            unnamed: singleStreamName(inputName, undefined, payload.sha256),
-          });
-        let info: CryptoInfo = { encrypted: false };
-        try {
-          switch (format.extractor) {
-            case "gzip":
-            case "bzip2":
-            case "xz":
-              await extractSingle(format, payload, inputName, col, call.signal);
-              break;
-            case "tar":
-              extractTar(payload.content, col, call.signal);
-              break;
-            case "zip":
-              try {
-                info = await extractZip(payload.content, col, passwords, call.signal);
-              } catch (e) {
-                if (!(e instanceof NeedsSevenZip)) throw e;
-                info = await sevenZip(ZIP_VIA_7Z);
-                if (col.members.length === 0 && col.noted) col.note(e.message);
-              }
-              break;
-            case "7z":
-              info = await sevenZip(format);
-          }
-        } catch (e) {
-          throwIfAborted(call.signal);
-          col.note(messageOf(e));
-        }
-        const results: Record<string, unknown> = {
-          format: format.name,
-          members: col.members.length,
-          encrypted: info.encrypted,
-        };
-        if (info.password !== undefined) results.password = info.password;
-        const errors = col.errors(`decompress: ${format.name} archive`);
-        return {
-          results,
-          extracted: col.members.map((m) => ({
-            content: m.content,
-            payload_meta: {
-              extra_data: { filename: m.name },
-              should_archive: opts.archive_extracted,
-              dispatch_to: [...opts.dispatch_to],
-            },
-          })),
-          ...(errors.length > 0 ? { errors } : {}),
-        };
+        const { decompress } = await import("./lib/archive_extract.ts");
+        return await decompress(payload, opts, call);
       },
     }),
   });
 };
-
-/** The payload's own passwords (`extra_data.passwords`, a list or one string), then ours. */
-function passwordsFor(payload: Payload, defaults: readonly string[]): string[] {
-  const own = payload.results.payload_meta.extra_data.passwords;
-  const list = typeof own === "string"
-    ? [own]
-    : Array.isArray(own)
-    ? own.filter((p): p is string => typeof p === "string")
-    : [];
-  return [...new Set([...list, ...defaults])];
-}
-
-async function extractSingle(
-  format: ArchiveFormat,
-  payload: Payload,
-  inputName: string | undefined,
-  col: Collector,
-  signal: AbortSignal,
-): Promise<void> {
-  const stored = format.name === "gzip" ? gzipStoredName(payload.content) : undefined;
-  const name = singleStreamName(inputName, stored, payload.sha256);
-  const room = col.room();
-  const decode = format.name === "gzip" ? gunzip : format.name === "xz" ? unxz : bunzip2;
-  let out: Decoded;
-  try {
-    out = await decode(payload.content, room.bytes, signal);
-  } catch (e) {
-    throwIfAborted(signal);
-    col.note(`corrupt ${format.name} data (${messageOf(e)})`);
-    return;
-  }
-  if (out.warning) col.note(out.warning);
-  if (out.data === null) col.skip(name, room.reason);
-  else col.add(name, out.data);
-}
-
-function extractTar(content: Uint8Array, col: Collector, signal: AbortSignal): void {
-  try {
-    for (const entry of readTar(content)) {
-      throwIfAborted(signal);
-      if (entry.kind !== "file") continue; // directories, links, devices, FIFOs
-      if (col.full) {
-        col.skip(entry.name, col.reasonCount());
-        continue;
-      }
-      const room = col.room();
-      if (entry.data.length > room.bytes) col.skip(entry.name, room.reason);
-      else col.add(entry.name, entry.data);
-    }
-  } catch (e) {
-    if (!(e instanceof TarError)) throw e;
-    col.note(`corrupt tar archive: ${e.message}; extraction stopped there`);
-  }
-}

@@ -3,8 +3,6 @@ import { formatException, UsageError, UserError } from "../errors.ts";
 import { getLogger, logSettings } from "../log.ts";
 import { VERSION } from "../version.ts";
 import { parseArgs } from "./args.ts";
-import { helpText } from "./help.ts";
-import { configCommand, listCommand } from "./list.ts";
 import { writeAll } from "./output.ts";
 import { scanOrRun } from "./scan.ts";
 
@@ -18,13 +16,14 @@ export async function main(argv: string[]): Promise<number> {
       case "version":
         await writeAll(`stoq ${VERSION}\n`);
         return 0;
+      // Literal dynamic imports: loaded only by the commands that need them.
       case "help":
-        await writeAll(helpText(args.helpFor) + "\n");
+        await writeAll((await import("./help.ts")).helpText(args.helpFor) + "\n");
         return 0;
       case "list":
-        return await listCommand(args);
+        return await (await import("./list.ts")).listCommand(args);
       case "config":
-        return await configCommand(args);
+        return await (await import("./list.ts")).configCommand(args);
       case "scan":
       case "run":
         return await scanOrRun(args);
