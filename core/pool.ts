@@ -89,16 +89,26 @@ export class ScanPool {
 
   private constructor(readonly init: StoqInit, readonly logSettings: LogSettings) {}
 
-  /** Starts `size` threads and waits until each has built its engine. */
+  /** Starts `size` threads; resolves once the first has built its engine. */
   static async start(init: StoqInit, size: number, logSettings: LogSettings): Promise<ScanPool> {
     const pool = new ScanPool(init, logSettings);
+    const spawns = Array.from({ length: size }, () => pool.#spawn());
+    for (const w of early.splice(0)) w.terminate();
+    let started = false;
+    for (const s of spawns) {
+      s.catch((e) => {
+        if (started) log.error(`a scan thread failed to start: ${(e as Error).message}`);
+      });
+    }
     try {
-      await Promise.all(Array.from({ length: size }, () => pool.#spawn()));
+      // Ready when the first thread is: it takes work while the others finish starting. A
+      // configuration problem fails every thread alike, so the first failure is the answer.
+      await Promise.race(spawns);
+      started = true;
     } catch (e) {
       pool.terminate();
       throw e;
     }
-    for (const w of early.splice(0)) w.terminate();
     pool.#watch = setInterval(() => pool.#watchdog(), WATCH_MS);
     Deno.unrefTimer(pool.#watch as unknown as number);
     return pool;

@@ -17,7 +17,7 @@ import type {
 } from "./plugin.ts";
 import { ScanPool } from "./pool.ts";
 import { PayloadInputSchema, whyInvalid } from "./responses.ts";
-import type { Stoq } from "./stoq.ts";
+import type { Stoq, StoqInit } from "./stoq.ts";
 import type { LogSettings } from "./log.ts";
 
 const log = getLogger("stoq");
@@ -44,11 +44,11 @@ export function localScanner(stoq: Stoq): Scanner {
  * not do for itself.
  */
 export async function poolScanner(
-  stoq: Stoq,
+  init: StoqInit,
   threads: number,
   logCfg: LogSettings,
 ): Promise<Scanner> {
-  const pool = await ScanPool.start(stoq.init, threads, logCfg);
+  const pool = await ScanPool.start(init, threads, logCfg);
   return {
     scanFile: (file, opts) => pool.scan({ file, opts }),
     scanPayload: (payload, opts) => pool.scan({ payload, opts }),

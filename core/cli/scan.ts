@@ -13,7 +13,7 @@ import {
   runQueue,
   type Scanner,
 } from "../runner.ts";
-import { createStoq, type Stoq } from "../stoq.ts";
+import { createStoq, type Stoq, type StoqInit } from "../stoq.ts";
 import { type CliArgs, isFolder, LIST_KEYS, usesThreads } from "./args.ts";
 import { writeAll } from "./output.ts";
 import { setup } from "./setup.ts";
@@ -100,27 +100,25 @@ function checkCliNames(stoq: Stoq, args: CliArgs): void {
 export async function scanOrRun(args: CliArgs): Promise<number> {
   const { config, home, dirs } = await setup(args);
   if (args.max_recursion !== undefined) config.core.max_recursion = args.max_recursion;
-  const pipeline = pipelineFrom(args, config);
-  const stoq = await createStoq({
+  const core = config.core;
+  const init: StoqInit = {
     config,
     cliOptions: args.plugin_opts,
     home,
     pluginDirs: dirs,
-    pipeline,
+    pipeline: pipelineFrom(args, config),
     start_dispatch: args.start_dispatch,
-  });
-  reclaimPaths(stoq, args);
-  checkCliNames(stoq, args);
-  const core = config.core;
-
+  };
   // Many inputs (or --threads given) are scanned on Worker threads, one per core by default;
-  // a single input is scanned in this thread, which starts fastest. The threads start now, so
-  // that they get ready while this thread checks plugins and lists the inputs.
-  const many = usesThreads(args);
+  // a single input is scanned in this thread, which starts fastest. The threads get the
+  // configuration now and build their engines while this thread checks it and lists the inputs.
   const threads = args.threads ?? (core.scan_threads || navigator.hardwareConcurrency || 1);
-  const starting = many ? poolScanner(stoq, threads, logSettings()) : undefined;
+  const starting = usesThreads(args) ? poolScanner(init, threads, logSettings()) : undefined;
   starting?.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
   try {
+    const stoq = await createStoq(init);
+    reclaimPaths(stoq, args);
+    checkCliNames(stoq, args);
     return await runWith(args, stoq, starting, threads);
   } catch (e) {
     await starting?.then((s) => s.close(), () => {});
