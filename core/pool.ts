@@ -18,14 +18,31 @@ import type { StoqInit } from "./stoq.ts";
 
 /** A scan request sent to a pool thread. */
 export type PoolJob =
-  | { type: "scan"; id: number; file?: FileInput; payload?: PayloadInput; opts: ScanOptions }
+  | {
+    type: "scan";
+    id: number;
+    file?: FileInput;
+    payload?: PayloadInput;
+    opts: ScanOptions;
+    /** Answer with the result's JSON text (this indent) instead of the document. */
+    text?: { indent?: number };
+  }
   | { type: "close" };
+
+/** A result as JSON text, with what the log wants to know of it. */
+export interface TextResult {
+  text: string;
+  scan_id: string;
+  payloads: number;
+  errors: number;
+}
 
 /** What a pool thread answers. */
 export type PoolReply =
   | { type: "ready" }
   | { type: "fatal"; message: string }
   | { type: "result"; id: number; response: StoqResponse }
+  | ({ type: "text"; id: number } & TextResult)
   | { type: "error"; id: number; message: string };
 
 /** Layout of a thread's shared state: beat counter, running job id, plugin name. */
@@ -73,9 +90,10 @@ interface Job {
   file?: FileInput;
   payload?: PayloadInput;
   opts: ScanOptions;
+  text?: { indent?: number };
   attempts: number;
   thread?: Thread;
-  resolve: (r: StoqResponse) => void;
+  resolve: (r: StoqResponse | TextResult) => void;
   reject: (e: Error) => void;
 }
 
@@ -150,11 +168,12 @@ export class ScanPool {
   }
 
   #onReply(m: PoolReply): void {
-    if (m.type !== "result" && m.type !== "error") return;
+    if (m.type !== "result" && m.type !== "text" && m.type !== "error") return;
     const job = this.#pending.get(m.id);
     if (!job) return;
     this.#pending.delete(m.id);
     if (m.type === "result") job.resolve(m.response);
+    else if (m.type === "text") job.resolve(m);
     else job.reject(new Error(m.message));
   }
 
@@ -173,7 +192,23 @@ export class ScanPool {
     job: { file?: FileInput; payload?: PayloadInput; opts: ScanOptions },
   ): Promise<StoqResponse> {
     return new Promise((resolve, reject) => {
-      this.#submit({ id: this.#next++, ...job, attempts: 0, resolve, reject });
+      const done = resolve as (r: StoqResponse | TextResult) => void;
+      this.#submit({ id: this.#next++, ...job, attempts: 0, resolve: done, reject });
+    });
+  }
+
+  /**
+   * Scans and answers with the result's JSON text, made on the scan thread: when results are
+   * only printed, this spares the main thread copying and serialising every document.
+   */
+  scanText(
+    job: { file?: FileInput; payload?: PayloadInput; opts: ScanOptions },
+    indent?: number,
+  ): Promise<TextResult> {
+    return new Promise((resolve, reject) => {
+      const done = resolve as (r: StoqResponse | TextResult) => void;
+      const text = { indent };
+      this.#submit({ id: this.#next++, ...job, text, attempts: 0, resolve: done, reject });
     });
   }
 
@@ -197,7 +232,14 @@ export class ScanPool {
       // A copy, not a transfer: the job may have to be sent again if its thread is replaced.
       payload = { ...payload, content: payload.content.slice() };
     }
-    const msg: PoolJob = { type: "scan", id: job.id, file: job.file, payload, opts: job.opts };
+    const msg: PoolJob = {
+      type: "scan",
+      id: job.id,
+      file: job.file,
+      payload,
+      opts: job.opts,
+      text: job.text,
+    };
     thread.worker.postMessage(msg, payload ? [payload.content.buffer as ArrayBuffer] : []);
   }
 

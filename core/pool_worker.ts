@@ -77,7 +77,11 @@ async function onMessage(e: MessageEvent): Promise<void> {
       msg.id,
       () => msg.file ? engine.scanFile(msg.file, msg.opts) : engine.scan([msg.payload!], msg.opts),
     );
-    reply({ type: "result", id: msg.id, response });
+    if (msg.text) {
+      const text = JSON.stringify(response, null, msg.text.indent);
+      const summary = { payloads: response.results.length, errors: response.errors.length };
+      reply({ type: "text", id: msg.id, text, scan_id: response.scan_id, ...summary });
+    } else reply({ type: "result", id: msg.id, response });
   } catch (err) {
     reply({ type: "error", id: msg.id, message: err instanceof Error ? err.message : String(err) });
   }

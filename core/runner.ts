@@ -15,7 +15,7 @@ import type {
   ProviderItem,
   ProviderQueue,
 } from "./plugin.ts";
-import { ScanPool } from "./pool.ts";
+import { ScanPool, type TextResult } from "./pool.ts";
 import { PayloadInputSchema, whyInvalid } from "./responses.ts";
 import type { Stoq, StoqInit } from "./stoq.ts";
 import type { LogSettings } from "./log.ts";
@@ -26,6 +26,12 @@ const log = getLogger("stoq");
 export interface Scanner {
   scanFile(input: FileInput, opts: ScanOptions): Promise<StoqResponse>;
   scanPayload(input: PayloadInput, opts: ScanOptions): Promise<StoqResponse>;
+  /** Scans and gives the result as JSON text, when that is cheaper than the document. */
+  scanText?(
+    job: { file?: FileInput; payload?: PayloadInput },
+    opts: ScanOptions,
+    indent?: number,
+  ): Promise<TextResult>;
   close(): Promise<void>;
 }
 
@@ -52,6 +58,7 @@ export async function poolScanner(
   return {
     scanFile: (file, opts) => pool.scan({ file, opts }),
     scanPayload: (payload, opts) => pool.scan({ payload, opts }),
+    scanText: (job, opts, indent) => pool.scanText({ ...job, opts }, indent),
     close: () => pool.close(),
   };
 }
@@ -112,12 +119,16 @@ export interface RunContext {
   connectors: string[];
   /** Called after the connectors, e.g. to print the result on stdout. */
   emit?: (response: StoqResponse) => Promise<void>;
+  /** Prints a result's JSON text; with no connectors, used instead of `emit` when it can be. */
+  emitText?: (text: string) => Promise<void>;
+  /** The indent of the text `emitText` prints. */
+  textIndent?: number;
   request_meta: RequestMeta;
   start_dispatch: string[];
   source_archivers: string[];
   consumers: number;
-  /** Called after each item, with the response if a scan happened. */
-  onItem?: (response: StoqResponse | null) => void;
+  /** Called after each item: whether it was scanned. */
+  onItem?: (scanned: boolean) => void;
 }
 
 /** Counts of one run. */
@@ -189,11 +200,8 @@ async function fromArchive(ctx: RunContext, item: ArchivedInput): Promise<Payloa
   );
 }
 
-/** Scans one queued item and delivers the result. Returns the response, or null if none. */
-export async function processItem(
-  ctx: RunContext,
-  item: ProviderItem,
-): Promise<StoqResponse | null> {
+/** Scans one queued item and delivers the result. Returns whether it was scanned. */
+export async function processItem(ctx: RunContext, item: ProviderItem): Promise<boolean> {
   const meta = RequestMetaSchema.parse({
     ...structuredClone(ctx.request_meta),
     ...(item.request_meta ?? {}),
@@ -201,27 +209,41 @@ export async function processItem(
   });
   const opts: ScanOptions = { request_meta: meta, start_dispatch: ctx.start_dispatch };
   const started = performance.now();
-  let response: StoqResponse;
+  const scanned = (r: { scan_id: string; payloads: number; errors: number }) =>
+    log.debug(`scanned ${describeItem(item)}`, {
+      ...r,
+      ms: Math.round(performance.now() - started),
+    });
   try {
+    // Only printed: the scan thread makes the JSON text, the main thread just writes it.
+    const textOnly = ctx.connectors.length === 0 && ctx.emitText && ctx.scanner.scanText &&
+      typeof item === "object" && item !== null && !("archived" in item);
+    if (textOnly) {
+      const job = "path" in item ? { file: item } : { payload: item as PayloadInput };
+      const r = await ctx.scanner.scanText!(job, opts, ctx.textIndent);
+      scanned(r);
+      await ctx.emitText!(r.text + "\n");
+      return true;
+    }
+    let response: StoqResponse;
     if ("path" in item) response = await ctx.scanner.scanFile(item, opts);
     else if ("archived" in item) {
       response = await ctx.scanner.scanPayload(await fromArchive(ctx, item), opts);
     } else if (item.content instanceof Uint8Array) {
       response = await ctx.scanner.scanPayload(item, opts);
     } else throw new Error("a queued item must have content (bytes), path or archived");
+    scanned({
+      scan_id: response.scan_id,
+      payloads: response.results.length,
+      errors: response.errors.length,
+    });
+    await deliver(ctx.stoq.host, ctx.connectors, response);
+    if (ctx.emit) await ctx.emit(response);
+    return true;
   } catch (e) {
     log.error(`${describeItem(item)}: not scanned: ${e instanceof Error ? e.message : String(e)}`);
-    return null;
+    return false;
   }
-  log.debug(`scanned ${describeItem(item)}`, {
-    scan_id: response.scan_id,
-    payloads: response.results.length,
-    errors: response.errors.length,
-    ms: Math.round(performance.now() - started),
-  });
-  await deliver(ctx.stoq.host, ctx.connectors, response);
-  if (ctx.emit) await ctx.emit(response);
-  return response;
 }
 
 /**
@@ -256,10 +278,10 @@ export async function runQueue(
   });
   const consumers = Array.from({ length: Math.max(1, ctx.consumers) }, async () => {
     for (let item = await queue.take(); item !== null; item = await queue.take()) {
-      const r = await processItem(ctx, item);
-      if (r) summary.scanned++;
+      const scanned = await processItem(ctx, item);
+      if (scanned) summary.scanned++;
       else summary.failed++;
-      ctx.onItem?.(r);
+      ctx.onItem?.(scanned);
     }
   });
   await Promise.all([feeding, ...consumers]);

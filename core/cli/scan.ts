@@ -203,6 +203,8 @@ async function runWith(
     scanner,
     connectors,
     emit: print ? (r: StoqResponse) => writeAll(JSON.stringify(r, null, indent) + "\n") : undefined,
+    emitText: print ? writeAll : undefined,
+    textIndent: indent,
     request_meta: requestMeta,
     start_dispatch: startDispatch,
     source_archivers: sourceArchivers,
@@ -291,8 +293,8 @@ async function makeProgress(args: CliArgs, total: number | undefined) {
   let failed = 0;
   bar.start(total ?? 0, 0, { rate: "0", failed });
   return {
-    tick: (r: StoqResponse | null) => {
-      if (!r) failed++;
+    tick: (scanned: boolean) => {
+      if (!scanned) failed++;
       const secs = (performance.now() - start) / 1000;
       bar.increment(1, {
         rate: ((bar.getProgress() * (total ?? 0) + 1) / Math.max(secs, 0.001)).toFixed(1),
