@@ -29,27 +29,47 @@ interface Doc {
   errors: { error: string; plugin_name: string | null }[];
 }
 
-Deno.test("a plugin that blocks its scan thread is stopped; the scan completes without it", async () => {
+/**
+ * Scans `files` (name → text) with the user plugin `name` (its `source`) after hash, the
+ * plugin's timeout set to 1 s, and `extra` flags.
+ */
+async function scanWith(
+  name: string,
+  source: string,
+  files: Record<string, string>,
+  extra: string[] = [],
+) {
   const dir = await tempDir();
   await Deno.mkdir(join(dir, "plugins"));
-  await Deno.writeTextFile(join(dir, "plugins", "spin.ts"), SPIN);
+  await Deno.writeTextFile(join(dir, "plugins", `${name}.ts`), source);
+  const config = join(dir, "stoq.toml");
   await Deno.writeTextFile(
-    join(dir, "stoq.toml"),
-    '[core]\nalways_dispatch = ["hash", "spin"]\nplugin_timeouts = { spin = 1 }\n',
+    config,
+    `[core]\nalways_dispatch = ["hash", "${name}"]\nplugin_timeouts = { ${name} = 1 }\n`,
   );
-  await Deno.writeTextFile(join(dir, "stuck.txt"), "SPIN forever\n");
-  await Deno.writeTextFile(join(dir, "fine.txt"), "nothing odd here\n");
-  const run = await runStoq([
+  const paths: string[] = [];
+  for (const [file, text] of Object.entries(files)) {
+    paths.push(join(dir, file));
+    await Deno.writeTextFile(join(dir, file), text);
+  }
+  return runStoq([
     "scan",
     "--plugin-dir",
     join(dir, "plugins"),
     "--config",
-    join(dir, "stoq.toml"),
-    "--threads",
-    "2",
-    join(dir, "stuck.txt"),
-    join(dir, "fine.txt"),
+    config,
+    ...extra,
+    ...paths,
   ]);
+}
+
+Deno.test("a plugin that blocks its scan thread is stopped; the scan completes without it", async () => {
+  const run = await scanWith(
+    "spin",
+    SPIN,
+    { "stuck.txt": "SPIN forever\n", "fine.txt": "nothing odd here\n" },
+    ["--threads", "2"],
+  );
   equal(run.code, 0, run.stderr);
   const docs = run.stdout.trim().split("\n").map((l) => JSON.parse(l) as Doc);
   const byName = new Map(docs.map((d) => [d.results[0].payload_meta.extra_data.filename, d]));
@@ -85,23 +105,7 @@ export default (stoq: StoqAPI) =>
 
 for (const threads of [[], ["--threads", "2"]]) {
   Deno.test(`an error thrown outside any plugin call is logged; the scan goes on (${threads.join(" ") || "main thread"})`, async () => {
-    const dir = await tempDir();
-    await Deno.mkdir(join(dir, "plugins"));
-    await Deno.writeTextFile(join(dir, "plugins", "stray.ts"), STRAY);
-    await Deno.writeTextFile(
-      join(dir, "stoq.toml"),
-      '[core]\nalways_dispatch = ["hash", "stray"]\nplugin_timeouts = { stray = 1 }\n',
-    );
-    await Deno.writeTextFile(join(dir, "boom.txt"), "BOOM\n");
-    const run = await runStoq([
-      "scan",
-      "--plugin-dir",
-      join(dir, "plugins"),
-      "--config",
-      join(dir, "stoq.toml"),
-      ...threads,
-      join(dir, "boom.txt"),
-    ]);
+    const run = await scanWith("stray", STRAY, { "boom.txt": "BOOM\n" }, threads);
     equal(run.code, 0, run.stderr);
     const doc = JSON.parse(run.stdout) as Doc;
     deepEqual(Object.keys(doc.results[0].workers), ["hash"]);
