@@ -45,8 +45,8 @@ result's "errors"), 1 a fatal error, 2 a usage error.`,
   scan: `Usage: stoq scan [OPTIONS] PATH...
 
 Scans each file as its own request and prints one result document per input: indented JSON for one
-input, one JSON object per line for several. PATH may be a folder (its files; with -r, recursively)
-or - for stdin.
+input, one JSON object per line for several (in the order the scans finish). PATH may be a folder
+(its files; with -r, recursively) or - for stdin.
 
   -r, --recursive                 descend into sub-folders
       --progress / --no-progress  progress on stderr (default: on when stderr is a terminal)
