@@ -3,6 +3,7 @@ import { DEFAULT_CONFIG_TEXT, parseConfig } from "../core/config.ts";
 import { execTool } from "../core/exec.ts";
 import type { CallContext, PayloadMetaInput, WorkerResponse } from "../core/plugin.ts";
 import decompress from "../plugins/decompress.ts";
+import { BZIP2_VIA_7Z } from "../plugins/lib/archive_extract.ts";
 import mimetype from "../plugins/mimetype.ts";
 import route from "../plugins/route.ts";
 import { input, testEngine } from "./engine_harness.ts";
@@ -652,4 +653,55 @@ Deno.test("decompress: the default route rules send .iso and .cab to decompress"
       file,
     );
   }
+});
+
+Deno.test("decompress: a large bzip2 goes through 7z, with the same name, bytes and caps", async () => {
+  const dir = await tempDir();
+  // Text compresses well: 3 MiB of it makes a bzip2 over BZIP2_VIA_7Z that expands past 2 MiB.
+  const words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu\n";
+  const text = enc.encode(words.repeat(Math.ceil((3 << 20) / words.length)));
+  const noise = randomBytes(1 << 20); // keeps the compressed file over 1 MiB
+  const original = new Uint8Array([...text, ...noise]);
+  await Deno.writeFile(`${dir}/big.log`, original);
+  await sh("bzip2", ["-k", `${dir}/big.log`]);
+  const packed = await Deno.readFile(`${dir}/big.log.bz2`);
+  ok(packed.length >= BZIP2_VIA_7Z, "the fixture takes the 7z route");
+  const calls: string[] = [];
+  const base = makeCall(TOOLS);
+  const spy: CallContext = {
+    signal: base.signal,
+    exec: (tool, args, o) => {
+      calls.push(tool);
+      return base.exec(tool, args, o);
+    },
+  };
+  const res = await scan(packed, {}, { extra_data: { filename: "big.log.bz2" } }, spy);
+  deepEqual(calls.filter((t) => t === "7z").length > 0, true, "7z ran");
+  deepEqual(res.results, { format: "bzip2", members: 1, encrypted: false });
+  deepEqual(children(res), { "big.log": sha256(original) });
+  equal(res.errors, undefined);
+  // The per-member cap holds on this route too.
+  const capped = await scan(packed, { max_member_size: 1 << 20 }, {
+    extra_data: { filename: "big.log.bz2" },
+  });
+  equal(capped.extracted?.length ?? 0, 0);
+  match(errorsOf(capped), /big\.log/);
+});
+
+Deno.test("decompress: without 7z a large bzip2 is still read, in-process", async () => {
+  const dir = await tempDir();
+  const original = randomBytes(1536 * 1024);
+  await Deno.writeFile(`${dir}/r.bin`, original);
+  await sh("bzip2", ["-k", `${dir}/r.bin`]);
+  const packed = await Deno.readFile(`${dir}/r.bin.bz2`);
+  ok(packed.length >= BZIP2_VIA_7Z);
+  const noSevenZip: CallContext = {
+    signal: AbortSignal.timeout(60_000),
+    // What core/exec.ts says when the tool is missing.
+    exec: () =>
+      Promise.reject(new Error("7z is not installed: install the Debian package p7zip-full")),
+  };
+  const res = await scan(packed, {}, { extra_data: { filename: "r.bin.bz2" } }, noSevenZip);
+  deepEqual(children(res), { "r.bin": sha256(original) });
+  equal(res.errors, undefined);
 });
