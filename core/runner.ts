@@ -254,7 +254,7 @@ export async function processItem(ctx: RunContext, item: ProviderItem): Promise<
 export async function runQueue(
   ctx: RunContext,
   producers: ((queue: ProviderQueue, signal: AbortSignal) => Promise<void>)[],
-  stop: { signal: AbortSignal; hard: AbortSignal },
+  stop: { signal: AbortSignal; hard: AbortSignal; quiet?: () => boolean },
   maxQueue: number,
 ): Promise<RunSummary> {
   const queue = new BoundedQueue<ProviderItem>(maxQueue);
@@ -269,7 +269,13 @@ export async function runQueue(
   stop.hard.addEventListener("abort", () => {
     const left = queue.clear();
     summary.abandoned += left.length;
-    for (const item of left) log.warn(`not scanned (stopped): ${describeItem(item)}`);
+    if (!left.length || stop.quiet?.()) return;
+    const names = left.slice(0, 20).map(describeItem).join(", ");
+    log.warn(
+      `${left.length} queued item(s) not scanned (stopped): ${names}${
+        left.length > 20 ? ", ..." : ""
+      }`,
+    );
   }, { once: true });
 
   const feeding = Promise.allSettled(producers.map((p) => p(pq, stop.signal))).then((rs) => {

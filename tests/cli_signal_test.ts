@@ -58,3 +58,26 @@ Deno.test("scan stopped by SIGINT: scanned inputs are printed, the others named;
   for (const name of printed) ok(!named[2].includes(`/${name}`), `${name} printed and named`);
   match(stderr, /\d+ scanned, 0 failed, \d+ not scanned \(stopped\)/);
 });
+
+Deno.test("scan | head: when stdout's reader goes away the run stops quietly with status 0", async () => {
+  const root = await tempDir();
+  const inputs = join(root, "in");
+  await Deno.mkdir(inputs);
+  for (let i = 0; i < 300; i++) await writeText(inputs, `f${i}.txt`, `file ${i}\n`.repeat(50));
+  const child = new Deno.Command(STOQ, {
+    args: ["scan", inputs],
+    cwd: root,
+    env: { STOQ_HOME: await tempDir(), NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const { value } = await reader.read();
+  ok(value && value.length > 0, "a first result was printed");
+  await reader.cancel(); // like `head` exiting
+  const status = await child.status;
+  const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
+  equal(status.code, 0, stderr);
+  equal(stderr, "", "nothing on stderr");
+});

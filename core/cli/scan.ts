@@ -15,7 +15,7 @@ import {
 } from "../runner.ts";
 import { createStoq, type Stoq, type StoqInit } from "../stoq.ts";
 import { type CliArgs, isFolder, LIST_KEYS, usesThreads } from "./args.ts";
-import { writeAll } from "./output.ts";
+import { onStdoutClosed, writeAll } from "./output.ts";
 import { setup } from "./setup.ts";
 
 const log = getLogger("stoq");
@@ -145,6 +145,7 @@ async function runWith(
   // Inputs (scan) or providers (run): both become producers feeding one queue.
   let items: ProviderItem[] | undefined;
   let notScanned = 0;
+  let pipeClosed = false;
   let producers: ((q: ProviderQueue, s: AbortSignal) => Promise<void>)[];
   if (args.command === "scan") {
     items = await scanItems(args, sourceArchivers);
@@ -162,7 +163,7 @@ async function runWith(
         // Stopped: what was never queued is named, so a re-run knows what is left.
         const left = list.slice(i).map((it) => "path" in it ? it.path : "(stdin)");
         const shown = left.slice(0, 20).join(", ") + (left.length > 20 ? ", ..." : "");
-        log.warn(`stopped before scanning ${left.length} input(s): ${shown}`);
+        if (!pipeClosed) log.warn(`stopped before scanning ${left.length} input(s): ${shown}`);
         notScanned += left.length;
         return;
       }
@@ -224,14 +225,24 @@ async function runWith(
   };
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   for (const s of signals) Deno.addSignalListener(s, onSignal);
+  // The reader of stdout went away (`stoq scan -r dir | head`): stop, quietly.
+  onStdoutClosed(() => {
+    pipeClosed = true;
+    stop.abort();
+    hard.abort();
+  });
   try {
     const summary = await runQueue(
       ctx,
       producers,
-      { signal: stop.signal, hard: hard.signal },
+      { signal: stop.signal, hard: hard.signal, quiet: () => pipeClosed },
       core.max_queue,
     );
     progress?.stop();
+    if (pipeClosed) {
+      log.debug(`stdout was closed: stopped after ${summary.scanned} scan(s)`);
+      return summary.failed ? 1 : 0;
+    }
     const skipped = summary.abandoned + notScanned;
     if (summary.failed || skipped) {
       const stopped = skipped ? `, ${skipped} not scanned (stopped)` : "";
