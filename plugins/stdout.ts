@@ -10,17 +10,29 @@ export default (stoq: StoqAPI) =>
     options: {
       indent: stoq.z.number().int().min(0).max(8).default(4),
     },
-    create: (opts) => {
+    create: (opts, ctx) => {
       const encoder = new TextEncoder();
       // Scans finish concurrently; chaining writes keeps each document whole.
       let chain: Promise<void> = Promise.resolve();
+      let readerGone = false;
+      const write = async (bytes: Uint8Array) => {
+        if (readerGone) return;
+        try {
+          await writeAll(Deno.stdout, bytes);
+        } catch (e) {
+          // Nobody reads any more (`| head`): not a failure of the scan; say it once.
+          if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+          readerGone = true;
+          ctx.log.warn("stdout was closed by its reader; results are no longer printed");
+        }
+      };
       return {
         save(response) {
           const text = opts.indent === 0
             ? JSON.stringify(response)
             : JSON.stringify(response, null, opts.indent);
           const bytes = encoder.encode(text + "\n");
-          const done = chain.then(() => writeAll(Deno.stdout, bytes));
+          const done = chain.then(() => write(bytes));
           // One failed write must not block every later document.
           chain = done.catch(() => {});
           return done;
