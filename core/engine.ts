@@ -561,7 +561,7 @@ export class Engine {
       const out = outs[i];
       const id = p.results.payload_id;
       p.results.plugins_run.archivers.push(a.name);
-      this.#record(state, out, a.name, id, "archiver:failed to archive", p.results.archivers);
+      this.#record(state, out, a.name, id, "archiver", p.results.archivers);
     });
   }
 
@@ -588,18 +588,20 @@ export class Engine {
     out: CallOutcome<unknown>,
     name: string,
     id: string | null,
-    failPrefix: string,
+    kind: "archiver" | "decorator",
     into: Record<string, unknown>,
   ): void {
     if (!out.ok) {
-      state.error(out.timedOut ? out.error : `${failPrefix}: ${out.error}`, name, id);
+      // stoQ's texts: "archiver:failed to archive: …" and "decorator: …".
+      const failed = kind === "archiver" ? "archiver:failed to archive" : "decorator";
+      state.error(out.timedOut ? out.error : `${failed}: ${out.error}`, name, id);
       return;
     }
     if (out.value == null) return;
     const parsed = ArchiverResponseSchema.safeParse(out.value);
     if (!parsed.success) {
       state.error(
-        `${failPrefix.split(":")[0]}:returned an invalid response: ${whyInvalid(parsed.error)}`,
+        `${kind}:returned an invalid response: ${whyInvalid(parsed.error)}`,
         name,
         id,
       );
@@ -611,9 +613,7 @@ export class Engine {
       into[name] = toJsonable(parsed.data.results);
     } catch (e) {
       state.error(
-        `${failPrefix.split(":")[0]}:returned results that cannot be written as JSON: ${
-          formatException(e)
-        }`,
+        `${kind}:returned results that cannot be written as JSON: ${formatException(e)}`,
         name,
         id,
       );
