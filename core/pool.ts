@@ -173,8 +173,9 @@ export class ScanPool {
     if (!job) return;
     this.#pending.delete(m.id);
     if (m.type === "result") job.resolve(m.response);
-    else if (m.type === "text") job.resolve(m);
-    else job.reject(new Error(m.message));
+    else if (m.type === "text") {
+      job.resolve({ text: m.text, scan_id: m.scan_id, payloads: m.payloads, errors: m.errors });
+    } else job.reject(new Error(m.message));
   }
 
   /** Number of threads. */

@@ -221,7 +221,7 @@ export async function processItem(ctx: RunContext, item: ProviderItem): Promise<
     if (textOnly) {
       const job = "path" in item ? { file: item } : { payload: item as PayloadInput };
       const r = await ctx.scanner.scanText!(job, opts, ctx.textIndent);
-      scanned(r);
+      scanned({ scan_id: r.scan_id, payloads: r.payloads, errors: r.errors });
       await ctx.emitText!(r.text + "\n");
       return true;
     }

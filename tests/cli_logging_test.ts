@@ -36,3 +36,26 @@ Deno.test("--progress shows done/total and the rate on stderr, even when it is n
   match(run.stderr, /3\/3 \| [\d.]+\/s \| 0 failed/);
   equal(run.stdout.trim().split("\n").length, 3, "results still go to stdout");
 });
+
+Deno.test("--log-format json on scan threads: each scan is one small record", async () => {
+  const root = await tempDir();
+  const a = await writeText(root, "a.txt", "alpha\n");
+  const b = await writeText(root, "b.txt", "beta\n");
+  const run = await runStoq(["scan", "--log-format", "json", "--log-level", "debug", a, b]);
+  equal(run.code, 0, run.stderr);
+  const records = run.stderr.trim().split("\n").map((l) => JSON.parse(l));
+  const scanned = records.filter((r) => String(r.message).startsWith("scanned "));
+  equal(scanned.length, 2, run.stderr);
+  for (const r of scanned) {
+    deepEqual(Object.keys(r), [
+      "time",
+      "level",
+      "logger",
+      "message",
+      "scan_id",
+      "payloads",
+      "errors",
+      "ms",
+    ]);
+  }
+});
