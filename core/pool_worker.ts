@@ -54,7 +54,7 @@ async function onMessage(e: MessageEvent): Promise<void> {
   if (msg.type === "init") {
     try {
       configureLogging(msg.log.level, msg.log.format, msg.log.file);
-      stoq = await createStoq(msg.init);
+      stoq = await createStoq(msg.init, true);
       await stoq.engine.preload(msg.init.start_dispatch);
       watchMe(msg.state, stoq);
       reply({ type: "ready" });

@@ -27,12 +27,18 @@ export class Registry {
   readonly #plugins = new Map<string, RegisteredPlugin>();
   readonly problems: LoadProblem[] = [];
 
-  /** Registers the built-ins, then the plugin folders in order (a later one overrides). */
+  private constructor(readonly quiet: boolean) {}
+
+  /**
+   * Registers the built-ins, then the plugin folders in order (a later one overrides). With
+   * `quiet`, what it finds is only recorded, not logged (pool threads: the main thread said it).
+   */
   static async create(
     builtins: readonly PluginFactory[],
     pluginDirs: readonly string[],
+    quiet = false,
   ): Promise<Registry> {
-    const reg = new Registry();
+    const reg = new Registry(quiet);
     for (const factory of builtins) reg.#add(factory(stoqAPI), "built-in");
     for (const dir of pluginDirs) await reg.#loadDir(dir);
     return reg;
@@ -60,7 +66,7 @@ export class Registry {
 
   #add(definition: PluginDefinition, source: string): void {
     const prior = this.#plugins.get(definition.name);
-    if (prior && prior.source !== source) {
+    if (prior && prior.source !== source && !this.quiet) {
       log.info(`plugin ${definition.name} from ${source} overrides the one from ${prior.source}`);
     }
     this.#plugins.set(definition.name, { definition, source });
@@ -106,6 +112,6 @@ export class Registry {
 
   #problem(path: string, reason: string): void {
     this.problems.push({ path, reason });
-    log.warn(`plugin ${path} was not loaded: ${reason}`);
+    if (!this.quiet) log.warn(`plugin ${path} was not loaded: ${reason}`);
   }
 }

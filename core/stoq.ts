@@ -33,9 +33,12 @@ export function pluginDirs(config: Config, cli: string[] | undefined, home: stri
   return cli ?? config.core.plugin_dir_list ?? [`${home}/plugins`];
 }
 
-/** Builds registry, host and engine; checks every plugin table and the options given on the CLI. */
-export async function createStoq(init: StoqInit): Promise<Stoq> {
-  const registry = await Registry.create(BUILTIN_PLUGINS, init.pluginDirs);
+/**
+ * Builds registry, host and engine; checks every plugin table and the options given on the CLI.
+ * `quiet`: do not log what the plugin folders hold (pool threads; the main thread has).
+ */
+export async function createStoq(init: StoqInit, quiet = false): Promise<Stoq> {
+  const registry = await Registry.create(BUILTIN_PLUGINS, init.pluginDirs, quiet);
   const settings: Settings = {
     core: init.config.core,
     fileOptions: init.config.plugins,
