@@ -59,3 +59,15 @@ Deno.test("--log-format json on scan threads: each scan is one small record", as
     ]);
   }
 });
+
+Deno.test("a broken plugin module is reported once, not again by every scan thread", async () => {
+  const root = await tempDir();
+  const plugins = join(root, "plugins");
+  await Deno.mkdir(plugins);
+  await writeText(plugins, "broken.ts", "export default 5; this is not TypeScript(\n");
+  const a = await writeText(root, "a.txt", "alpha\n");
+  const b = await writeText(root, "b.txt", "beta\n");
+  const run = await runStoq(["scan", "--plugin-dir", plugins, "--threads", "2", a, b]);
+  equal(run.code, 0, run.stderr);
+  equal(run.stderr.match(/broken\.ts was not loaded/g)?.length, 1, run.stderr);
+});
