@@ -92,7 +92,7 @@ Prints the configuration file stoq would use (or, with --default, the built-in d
 a good start for $STOQ_HOME/stoq.toml).
 
 Examples:
-  stoq config --default > ~/.stoq/stoq.toml`,
+  mkdir -p ~/.stoq && stoq config --default > ~/.stoq/stoq.toml`,
   version: `Usage: stoq --version`,
 };
 
