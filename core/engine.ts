@@ -2,7 +2,8 @@
  * The scan engine: stoQ v3's worker rounds (spec §3) with its [BUG]s fixed. One engine per
  * process (or per pool thread); `scan` may be called concurrently.
  */
-import { formatException } from "./errors.ts";
+import { nodeCrypto } from "./api.ts";
+import { formatException, listSome } from "./errors.ts";
 import type { CallOutcome, LoadedPlugin, PluginHost } from "./host.ts";
 import { NotJsonError, toJsonable } from "./json.ts";
 import {
@@ -27,8 +28,7 @@ import {
 } from "./responses.ts";
 
 type Hexable = Uint8Array & { toHex(): string };
-type NodeCrypto = typeof import("node:crypto");
-let nodeCrypto: NodeCrypto | undefined;
+let nodeHash: ReturnType<typeof nodeCrypto> | undefined;
 
 /**
  * Lower-case hex SHA-256. Web Crypto needs no Node compatibility layer, whose loading costs a
@@ -36,11 +36,8 @@ let nodeCrypto: NodeCrypto | undefined;
  * hashes small payloads until something (a big payload here, or a plugin) loads node:crypto.
  */
 export async function sha256Hex(data: Uint8Array): Promise<string> {
-  if (!nodeCrypto && data.length >= 64 * 1024) {
-    const proc = (globalThis as { process: { getBuiltinModule(id: string): unknown } }).process;
-    nodeCrypto = proc.getBuiltinModule("node:crypto") as NodeCrypto;
-  }
-  if (nodeCrypto) return nodeCrypto.createHash("sha256").update(data).digest("hex");
+  if (!nodeHash && data.length >= 64 * 1024) nodeHash = nodeCrypto();
+  if (nodeHash) return nodeHash.createHash("sha256").update(data).digest("hex");
   const digest = await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>);
   return (new Uint8Array(digest) as Hexable).toHex();
 }
@@ -122,11 +119,6 @@ async function newPayload(content: Uint8Array, meta: PayloadMeta): Promise<Paylo
     results: newPayloadResults(content.length, meta),
     dispatch_meta: {},
   };
-}
-
-function listNames(names: string[], max = 10): string {
-  const shown = names.slice(0, max).map((n) => JSON.stringify(n)).join(", ");
-  return names.length > max ? `${shown} and ${names.length - max} more` : shown;
 }
 
 /** The scan engine. */
@@ -534,11 +526,9 @@ export class Engine {
       }
     }
     for (const d of dropped.values()) {
-      state.error(
-        `${d.names.length} extracted payload(s) not kept, ${d.reason}: ${listNames(d.names)}`,
-        d.by,
-        d.parent.results.payload_id,
-      );
+      const names = listSome(d.names.map((n) => JSON.stringify(n)), 10);
+      const error = `${d.names.length} extracted payload(s) not kept, ${d.reason}: ${names}`;
+      state.error(error, d.by, d.parent.results.payload_id);
     }
   }
 

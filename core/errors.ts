@@ -48,3 +48,9 @@ export function formatException(err: unknown, prefix?: string): string {
   text = text.replace(/\s*\n\s*/g, " ");
   return prefix ? `${prefix}: ${text}` : text;
 }
+
+/** The first `max` of `names`, comma-separated, then "and N more": for messages about many things. */
+export function listSome(names: readonly string[], max: number): string {
+  const shown = names.slice(0, max).join(", ");
+  return names.length > max ? `${shown} and ${names.length - max} more` : shown;
+}

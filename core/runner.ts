@@ -3,7 +3,7 @@
  * concurrent consumers, each scan followed by its connectors. Used by `stoq scan` and `stoq run`.
  */
 import type { ScanOptions } from "./engine.ts";
-import { formatException } from "./errors.ts";
+import { formatException, listSome } from "./errors.ts";
 import { execTool } from "./exec.ts";
 import type { PluginHost } from "./host.ts";
 import { getLogger } from "./log.ts";
@@ -270,12 +270,8 @@ export async function runQueue(
     const left = queue.clear();
     summary.abandoned += left.length;
     if (!left.length || stop.quiet?.()) return;
-    const names = left.slice(0, 20).map(describeItem).join(", ");
-    log.warn(
-      `${left.length} queued item(s) not scanned (stopped): ${names}${
-        left.length > 20 ? ", ..." : ""
-      }`,
-    );
+    const names = listSome(left.map(describeItem), 20);
+    log.warn(`${left.length} queued item(s) not scanned (stopped): ${names}`);
   }, { once: true });
 
   const feeding = Promise.allSettled(producers.map((p) => p(pq, stop.signal))).then((rs) => {

@@ -1,7 +1,7 @@
 /** `stoq scan` and `stoq run`: inputs or providers feed one queue, drained by concurrent scans. */
 import type { Config } from "../config.ts";
 import type { Pipeline } from "../engine.ts";
-import { UsageError } from "../errors.ts";
+import { listSome, UsageError } from "../errors.ts";
 import { getLogger, logSettings, survivePluginStrays } from "../log.ts";
 import { RequestMetaSchema, type StoqResponse } from "../model.ts";
 import type { ProviderItem, ProviderQueue } from "../plugin.ts";
@@ -162,7 +162,7 @@ async function runWith(
         }
         // Stopped: what was never queued is named, so a re-run knows what is left.
         const left = list.slice(i).map((it) => "path" in it ? it.path : "(stdin)");
-        const shown = left.slice(0, 20).join(", ") + (left.length > 20 ? ", ..." : "");
+        const shown = listSome(left, 20);
         if (!pipeClosed) log.warn(`stopped before scanning ${left.length} input(s): ${shown}`);
         notScanned += left.length;
         return;
