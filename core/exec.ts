@@ -111,3 +111,20 @@ async function writeAll(stream: WritableStream<Uint8Array>, data: Uint8Array): P
     // The tool may exit without reading all of its input; its exit status tells the story.
   }
 }
+
+/** Writes `content` to a private temporary file, runs `use` on its path, then removes it. */
+export async function withTempFile<T>(
+  content: Uint8Array,
+  use: (path: string) => Promise<T>,
+): Promise<T> {
+  // makeTempDir creates the folder with mode 0700, so no other user can read the payload.
+  const dir = await Deno.makeTempDir({ prefix: "stoq-tool-" });
+  try {
+    await Deno.chmod(dir, 0o700);
+    const path = `${dir}/payload`;
+    await Deno.writeFile(path, content, { mode: 0o600 });
+    return await use(path);
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}

@@ -5,7 +5,7 @@
 import type { z } from "zod";
 import type { CoreConfig } from "./config.ts";
 import { formatException, UserError } from "./errors.ts";
-import { execTool } from "./exec.ts";
+import { execTool, withTempFile } from "./exec.ts";
 import { getLogger } from "./log.ts";
 import type { CallContext, PluginClass, PluginDefinition, PluginInstance } from "./plugin.ts";
 import type { Registry } from "./registry.ts";
@@ -198,6 +198,7 @@ export class PluginHost {
     const call: CallContext = {
       signal: ctl.signal,
       exec: (tool, args, o) => execTool(plugin.def.tools, tool, args, ctl.signal, o),
+      withTempFile,
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<"timeout">((res) => {

@@ -136,6 +136,11 @@ export interface CallContext {
    * The process is killed when `signal` aborts. A missing tool throws one clear error.
    */
   exec(tool: string, args: string[], options?: ExecOptions): Promise<ExecResult>;
+  /**
+   * Writes `content` to a private temporary file (mode 0600 in a 0700 folder), calls `use`
+   * with its path, and removes it afterwards whatever happens. For tools that cannot read stdin.
+   */
+  withTempFile<T>(content: Uint8Array, use: (path: string) => Promise<T>): Promise<T>;
 }
 
 /** A logger scoped to one plugin (`stoq.<name>`); writes to stderr. */

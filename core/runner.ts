@@ -4,7 +4,7 @@
  */
 import type { ScanOptions } from "./engine.ts";
 import { formatException, listSome } from "./errors.ts";
-import { execTool } from "./exec.ts";
+import { execTool, withTempFile } from "./exec.ts";
 import type { PluginHost } from "./host.ts";
 import { getLogger } from "./log.ts";
 import { errorRecord, type RequestMeta, RequestMetaSchema, type StoqResponse } from "./model.ts";
@@ -299,6 +299,7 @@ export function providerProducer(host: PluginHost, name: string) {
       await p.instance.ingest!(queue, {
         signal,
         exec: (tool, args, o) => execTool(p.def.tools, tool, args, signal, o),
+        withTempFile,
       });
     } catch (e) {
       if (signal.aborted && e instanceof DOMException && e.name === "AbortError") return;

@@ -1,7 +1,7 @@
 /** Shared test helpers: instantiate a plugin, build payloads, run real tools to make fixtures. */
 import { createHash } from "node:crypto";
 import { stoqAPI } from "../core/api.ts";
-import { execTool } from "../core/exec.ts";
+import { execTool, withTempFile } from "../core/exec.ts";
 import { newPayloadResults, PayloadMetaSchema, RequestMetaSchema } from "../core/model.ts";
 import type {
   CallContext,
@@ -31,7 +31,11 @@ export function makeCall(
   timeoutMs = 60_000,
 ): CallContext {
   const signal = AbortSignal.timeout(timeoutMs);
-  return { signal, exec: (tool, args, o) => execTool(tools, tool, args, signal, o) };
+  return {
+    signal,
+    exec: (tool, args, o) => execTool(tools, tool, args, signal, o),
+    withTempFile,
+  };
 }
 
 /** A payload as the engine builds it. */

@@ -1,6 +1,6 @@
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { DEFAULT_CONFIG_TEXT, parseConfig } from "../core/config.ts";
-import { execTool } from "../core/exec.ts";
+import { execTool, withTempFile } from "../core/exec.ts";
 import type { CallContext, PayloadMetaInput, WorkerResponse } from "../core/plugin.ts";
 import decompress from "../plugins/decompress.ts";
 import { BZIP2_VIA_7Z } from "../plugins/lib/archive_extract.ts";
@@ -543,6 +543,7 @@ Deno.test("decompress: an aborted call kills 7z and removes the temp dir", async
   let archive = "";
   const call: CallContext = {
     signal: controller.signal,
+    withTempFile,
     exec(tool, args, o) {
       if (args[0] === "x") {
         archive = args[args.length - 1];
@@ -670,6 +671,7 @@ Deno.test("decompress: a large bzip2 goes through 7z, with the same name, bytes 
   const base = makeCall(TOOLS);
   const spy: CallContext = {
     signal: base.signal,
+    withTempFile: base.withTempFile,
     exec: (tool, args, o) => {
       calls.push(tool);
       return base.exec(tool, args, o);
@@ -697,6 +699,7 @@ Deno.test("decompress: without 7z a large bzip2 is still read, in-process", asyn
   ok(packed.length >= BZIP2_VIA_7Z);
   const noSevenZip: CallContext = {
     signal: AbortSignal.timeout(60_000),
+    withTempFile,
     // What core/exec.ts says when the tool is missing.
     exec: () =>
       Promise.reject(new Error("7z is not installed: install the Debian package p7zip-full")),

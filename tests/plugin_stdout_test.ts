@@ -42,7 +42,11 @@ const log = { debug() {}, info() {}, warn() {}, error() {} };
 const inst = await def.create(def.optionsSchema.parse(${JSON.stringify(options)}), {
   name: def.name, log, home: ${JSON.stringify(dir)},
 });
-const call = { signal: new AbortController().signal, exec: () => { throw new Error("no"); } };
+const call = {
+  signal: new AbortController().signal,
+  exec: () => { throw new Error("no"); },
+  withTempFile: () => { throw new Error("no"); },
+};
 const [a, b] = JSON.parse(await Deno.readTextFile(${JSON.stringify(join(dir, "in.json"))}));
 await Promise.all([inst.save(a, call), inst.save(b, call)]);
 await inst.close();

@@ -106,15 +106,10 @@ export async function extractWith7z(
   call: CallContext,
   opts: SevenZipOptions,
 ): Promise<CryptoInfo> {
-  const dir = await Deno.makeTempDir({ prefix: "stoq-decompress-" });
-  try {
-    await Deno.chmod(dir, 0o700);
-    const archive = `${dir}/archive`;
-    await Deno.writeFile(archive, content, { mode: 0o600 });
-    return await new SevenZipRun(col, call, opts, dir, archive).run();
-  } finally {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
+  return await call.withTempFile(content, (archive) => {
+    const dir = archive.slice(0, archive.lastIndexOf("/"));
+    return new SevenZipRun(col, call, opts, dir, archive).run();
+  });
 }
 
 type RunResult = { code: number; stdout: Uint8Array; stderr: string } | "overflow";
