@@ -1,5 +1,5 @@
 /** Runs external tools safely: argument arrays only, killed on abort, output capped. */
-import type { ExecOptions, ExecResult } from "./plugin.ts";
+import type { ExecOptions, ExecResult, SpawnedProcess, SpawnOptions } from "./plugin.ts";
 
 const DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024;
 const STDERR_KEEP = 64 * 1024;
@@ -35,31 +35,18 @@ async function readTail(stream: ReadableStream<Uint8Array>): Promise<string> {
   return text.slice(-STDERR_KEEP);
 }
 
-/**
- * Runs `tool` with `args`. `tools` maps each tool the plugin declared to its Debian package.
- * The process is killed (SIGKILL) as soon as `signal` aborts.
- */
-export async function execTool(
+/** Starts a declared tool; a missing or forbidden one throws an error saying what to do. */
+function startTool(
   tools: Readonly<Record<string, string>>,
   tool: string,
   args: string[],
-  signal: AbortSignal,
-  options: ExecOptions = {},
-): Promise<ExecResult> {
+  options: Deno.CommandOptions,
+): Deno.ChildProcess {
   if (!Object.hasOwn(tools, tool)) {
     throw new ToolNotDeclaredError(`tool ${tool} is not declared in the plugin's tools`);
   }
-  signal.throwIfAborted();
-  let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(tool, {
-      args,
-      cwd: options.cwd,
-      env: options.env,
-      stdin: options.stdin ? "piped" : "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    return new Deno.Command(tool, { ...options, args }).spawn();
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw new ToolMissingError(
@@ -75,6 +62,27 @@ export async function execTool(
     }
     throw e;
   }
+}
+
+/**
+ * Runs `tool` with `args`. `tools` maps each tool the plugin declared to its Debian package.
+ * The process is killed (SIGKILL) as soon as `signal` aborts.
+ */
+export async function execTool(
+  tools: Readonly<Record<string, string>>,
+  tool: string,
+  args: string[],
+  signal: AbortSignal,
+  options: ExecOptions = {},
+): Promise<ExecResult> {
+  signal.throwIfAborted();
+  const child = startTool(tools, tool, args, {
+    cwd: options.cwd,
+    env: options.env,
+    stdin: options.stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
   const kill = () => {
     try {
       child.kill("SIGKILL");
@@ -100,6 +108,56 @@ export async function execTool(
   } finally {
     signal.removeEventListener("abort", kill);
   }
+}
+
+/** Spawned processes still running in this isolate; killed when the program exits. */
+const live = new Set<SpawnedProcess>();
+let killAtExit = false;
+
+/**
+ * Starts `tool` as a long-lived process with piped stdin, stdout and stderr. The owner ends it;
+ * `owned` (the plugin's set) lets the host kill what the plugin left running when it closes it.
+ */
+export function spawnTool(
+  tools: Readonly<Record<string, string>>,
+  tool: string,
+  args: string[],
+  options: SpawnOptions = {},
+  owned?: Set<SpawnedProcess>,
+): SpawnedProcess {
+  const child = startTool(tools, tool, args, {
+    cwd: options.cwd,
+    env: options.env,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const proc: SpawnedProcess = {
+    pid: child.pid,
+    stdin: child.stdin,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    status: child.status.then((s) => ({ code: s.code, signal: s.signal })),
+    kill() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+    },
+  };
+  live.add(proc);
+  owned?.add(proc);
+  proc.status.finally(() => {
+    live.delete(proc);
+    owned?.delete(proc);
+  });
+  if (!killAtExit) {
+    killAtExit = true;
+    // A batch-mode tool may wait on its stdin forever (exiftool does), so none may outlive us.
+    globalThis.addEventListener("unload", () => {
+      for (const p of live) p.kill();
+    });
+  }
+  return proc;
 }
 
 async function writeAll(stream: WritableStream<Uint8Array>, data: Uint8Array): Promise<void> {

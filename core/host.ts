@@ -5,9 +5,15 @@
 import type { z } from "zod";
 import type { CoreConfig } from "./config.ts";
 import { formatException, UserError } from "./errors.ts";
-import { execTool, withTempFile } from "./exec.ts";
+import { execTool, spawnTool, withTempFile } from "./exec.ts";
 import { getLogger } from "./log.ts";
-import type { CallContext, PluginClass, PluginDefinition, PluginInstance } from "./plugin.ts";
+import type {
+  CallContext,
+  PluginClass,
+  PluginDefinition,
+  PluginInstance,
+  SpawnedProcess,
+} from "./plugin.ts";
 import type { Registry } from "./registry.ts";
 import { describeIssues, keysAt } from "./suggest.ts";
 
@@ -29,6 +35,8 @@ export interface LoadedPlugin {
   def: PluginDefinition;
   instance: PluginInstance;
   timeoutMs: number;
+  /** Processes the plugin started with `call.spawn` that are still running. */
+  spawned: Set<SpawnedProcess>;
 }
 
 /** The outcome of one plugin call. */
@@ -146,7 +154,7 @@ export class PluginHost {
     }
     const core = this.settings.core;
     const secs = core.plugin_timeouts[def.name] ?? core.plugin_timeout;
-    return { name: def.name, def, instance, timeoutMs: secs * 1000 };
+    return { name: def.name, def, instance, timeoutMs: secs * 1000, spawned: new Set() };
   }
 
   /**
@@ -199,6 +207,7 @@ export class PluginHost {
       signal: ctl.signal,
       exec: (tool, args, o) => execTool(plugin.def.tools, tool, args, ctl.signal, o),
       withTempFile,
+      spawn: (tool, args, o) => spawnTool(plugin.def.tools, tool, args, o, plugin.spawned),
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<"timeout">((res) => {
@@ -229,7 +238,11 @@ export class PluginHost {
     for (const p of this.#cache.values()) {
       try {
         const loaded = await p;
-        await loaded.instance.close?.();
+        try {
+          await loaded.instance.close?.();
+        } finally {
+          for (const child of loaded.spawned) child.kill();
+        }
       } catch (e) {
         log.debug(`closing a plugin failed: ${formatException(e)}`);
       }

@@ -127,6 +127,25 @@ export interface ExecOptions {
   env?: Record<string, string>;
 }
 
+/** Options for starting a long-lived tool process. */
+export interface SpawnOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+/** A long-lived tool process started with `call.spawn`; whoever started it ends it. */
+export interface SpawnedProcess {
+  readonly pid: number;
+  readonly stdin: WritableStream<Uint8Array>;
+  /** Read stdout and stderr to the end: a tool blocks once a pipe it writes to is full. */
+  readonly stdout: ReadableStream<Uint8Array>;
+  readonly stderr: ReadableStream<Uint8Array>;
+  /** Settles when the process has exited; `signal` names the signal that ended it, if any. */
+  readonly status: Promise<{ code: number; signal: string | null }>;
+  /** Kills the process (SIGKILL); does nothing once it has exited. */
+  kill(): void;
+}
+
 /** Per-call context: the call's deadline and the means to honour it. */
 export interface CallContext {
   /** Aborted when the call times out or the run stops; long work should check it. */
@@ -141,6 +160,14 @@ export interface CallContext {
    * with its path, and removes it afterwards whatever happens. For tools that cannot read stdin.
    */
   withTempFile<T>(content: Uint8Array, use: (path: string) => Promise<T>): Promise<T>;
+  /**
+   * Starts a declared tool as a long-lived process (argument array, never a shell) with piped
+   * stdin, stdout and stderr, for tools with a batch mode that serves many calls. Unlike `exec`,
+   * `signal` does not kill it: the plugin kills it when a call it serves times out, and in
+   * `close()`; the engine kills what is still running after `close()` and when stoq exits.
+   * A missing tool throws the same error as `exec`.
+   */
+  spawn(tool: string, args: string[], options?: SpawnOptions): SpawnedProcess;
 }
 
 /** A logger scoped to one plugin (`stoq.<name>`); writes to stderr. */
@@ -176,6 +203,18 @@ export interface DispatcherRole {
   ): Awaitable<DispatcherResponse | null | undefined | void>;
   /** Worker names this dispatcher may return; the engine loads and checks them up front. */
   dispatch_targets?: string[];
+  /** For `stoq route explain`: what the dispatcher sees in a payload and why rules (do not) match. */
+  explain?(
+    payload: Payload,
+    request: Request,
+    call: CallContext,
+  ): Awaitable<DispatchExplanation>;
+}
+
+/** A dispatcher's account of one payload: the facts it tested and each rule's verdict. */
+export interface DispatchExplanation {
+  facts: Record<string, unknown>;
+  rules: { name: string; workers: string[]; matched: boolean; why: string[] }[];
 }
 export interface ArchiverRole {
   archive?(

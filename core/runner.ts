@@ -4,7 +4,7 @@
  */
 import type { ScanOptions } from "./engine.ts";
 import { formatException, listSome } from "./errors.ts";
-import { execTool, withTempFile } from "./exec.ts";
+import { execTool, spawnTool, withTempFile } from "./exec.ts";
 import type { PluginHost } from "./host.ts";
 import { getLogger } from "./log.ts";
 import { errorRecord, type RequestMeta, RequestMetaSchema, type StoqResponse } from "./model.ts";
@@ -300,6 +300,7 @@ export function providerProducer(host: PluginHost, name: string) {
         signal,
         exec: (tool, args, o) => execTool(p.def.tools, tool, args, signal, o),
         withTempFile,
+        spawn: (tool, args, o) => spawnTool(p.def.tools, tool, args, o, p.spawned),
       });
     } catch (e) {
       if (signal.aborted && e instanceof DOMException && e.name === "AbortError") return;

@@ -4,24 +4,38 @@
  */
 import type { PluginFactory } from "../core/plugin.ts";
 import b64decode from "./b64decode.ts";
+import clamav from "./clamav.ts";
 import decompress from "./decompress.ts";
 import entropy from "./entropy.ts";
+import exif from "./exif.ts";
 import filedir from "./filedir.ts";
 import hash from "./hash.ts";
+import hashSsdeep from "./hash_ssdeep.ts";
+import hashTlsh from "./hash_tlsh.ts";
+import iocextract from "./iocextract.ts";
 import mimetype from "./mimetype.ts";
 import route from "./route.ts";
 import stdout from "./stdout.ts";
+import strings from "./strings.ts";
 import xordecode from "./xordecode.ts";
+import yara from "./yara.ts";
 
 /** Every built-in plugin. */
 export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   b64decode,
+  clamav,
   decompress,
   entropy,
+  exif,
   filedir,
   hash,
+  hashSsdeep,
+  hashTlsh,
+  iocextract,
   mimetype,
   route,
   stdout,
+  strings,
   xordecode,
+  yara,
 ];

@@ -10,9 +10,11 @@
  * max_size = 1073741824
  * ```
  *
- * A rule matches a payload when every kind of condition it gives holds — `mime`, `filename`,
- * size — and no `not_mime` / `not_filename` pattern matches. Within one list any pattern will
- * do. A rule with no conditions matches every payload.
+ * A rule matches a payload when every kind of condition it gives holds — `flavor`, `mime`,
+ * `filename`, size — and no `not_flavor` / `not_mime` / `not_filename` pattern matches. Within
+ * one list any pattern will do. A rule with no conditions matches every payload.
+ * - `flavor`, `not_flavor`: globs on the payload's flavors (as Strelka's tasting): its MIME type
+ *   plus the names of the matching rules of `typing_rules` (YARA-X; built-in: typing.yar).
  * - `mime`, `not_mime`: globs on the detected MIME type (lib/magic.ts), ignoring case. As in
  *   paths, `*` stops at `/`: `text/*` works, a lone `*` matches nothing.
  * - `filename`, `not_filename`: globs on the base name of `extra_data.filename`, ignoring case.
@@ -20,22 +22,31 @@
  * - `min_size` (default 0) ≤ size in bytes ≤ `max_size` (default unbounded).
  *
  * The payload goes to the union of the matched rules' workers, in rule order. Dispatch meta is
- * `{ mimetype, rules: [names of the matched rules] }`.
+ * `{ mimetype, flavors, rules: [names of the matched rules] }` (`flavors` only when some rule
+ * tests them). `explain` says, rule by rule, why it did or did not match.
  */
 import type { z } from "zod";
 import type picomatch from "picomatch";
 import type { Payload, StoqAPI } from "../core/plugin.ts";
+import { resolveRules } from "./lib/bundled_rules.ts";
 import { detectFor } from "./lib/magic.ts";
+import { type CompiledRules, compileRules, describeProblem } from "./lib/yara_rules.ts";
 
 /** What conditions are tested against. A new kind of condition adds its fact here. */
 interface Facts {
   mimetype: string;
+  /** The MIME type, then the names of the matching typing rules. */
+  flavors: string[];
   /** Base name of `extra_data.filename`, or null when the payload has none. */
   filename: string | null;
   size: number;
 }
 
-type Test = (facts: Facts) => boolean;
+/** One condition: whether it holds, and in words why (for `explain`). */
+interface Test {
+  holds(facts: Facts): boolean;
+  why(facts: Facts, held: boolean): string;
+}
 
 interface CompiledRule {
   name: string;
@@ -44,6 +55,7 @@ interface CompiledRule {
   all: Test[];
   /** None may hold. */
   none: Test[];
+  usesFlavors: boolean;
 }
 
 /** The zod schema of one `[[route.rules]]` table. */
@@ -66,6 +78,8 @@ function ruleSchema(z: StoqAPI["z"]) {
       z.string().min(1, "a worker name must not be empty"),
       required("the workers this rule dispatches to"),
     ).min(1, "must name at least one worker to dispatch to"),
+    flavor: globs(),
+    not_flavor: globs(),
     mime: globs(),
     not_mime: globs(),
     filename: nameGlobs(),
@@ -88,6 +102,7 @@ export default (stoq: StoqAPI) =>
     description: "Dispatches payloads to workers by MIME type, file name and size rules",
     classes: ["dispatcher"],
     options: {
+      typing_rules: stoq.z.array(stoq.z.string().min(1)).default(["builtin:typing.yar"]),
       rules: stoq.z.array(ruleSchema(stoq.z), {
         error: (issue) =>
           issue.input === undefined
@@ -109,32 +124,68 @@ export default (stoq: StoqAPI) =>
           });
         }),
     },
-    async create(opts) {
+    async create(opts, ctx) {
       const { default: pm } = await import("picomatch");
       const rules = opts.rules.map((rule, i) => compileRule(rule, ruleName(rule, i), pm));
       const union = (list: CompiledRule[]) => [...new Set(list.flatMap((r) => r.workers))];
+      // Typing rules are compiled on first need: a pipeline without flavor conditions (and no
+      // explain) never pays for them.
+      let typing: Promise<CompiledRules> | undefined;
+      const loadTyping = () =>
+        typing ??= (async () => {
+          const { sources, problems } = await resolveRules(opts.typing_rules);
+          const compiled = await compileRules(sources);
+          for (const p of [...problems, ...compiled.problems]) {
+            ctx.log.error(`typing rule file skipped: ${describeProblem(p)}`);
+          }
+          return compiled;
+        })();
+      const needFlavors = rules.some((r) => r.usesFlavors);
+      if (needFlavors) await loadTyping();
+      const facts = async (payload: Payload, flavors: boolean) =>
+        factsOf(payload, flavors ? await loadTyping() : undefined);
       return {
         dispatch_targets: union(rules),
         async get_dispatches(payload) {
-          const facts = await factsOf(payload);
-          const matched = rules.filter((r) => matches(r, facts));
+          const f = await facts(payload, needFlavors);
+          const matched = rules.filter((r) => matches(r, f));
           return {
             plugin_names: union(matched),
-            meta: { mimetype: facts.mimetype, rules: matched.map((r) => r.name) },
+            meta: needFlavors
+              ? { mimetype: f.mimetype, flavors: f.flavors, rules: matched.map((r) => r.name) }
+              : { mimetype: f.mimetype, rules: matched.map((r) => r.name) },
+          };
+        },
+        async explain(payload) {
+          const f = await facts(payload, true);
+          return {
+            facts: { flavors: f.flavors, filename: f.filename, size: f.size },
+            rules: rules.map((r) => ({
+              name: r.name,
+              workers: r.workers,
+              matched: matches(r, f),
+              why: [
+                ...r.all.map((t) => t.why(f, t.holds(f))),
+                ...r.none.map((t) => t.why(f, t.holds(f))),
+              ],
+            })),
           };
         },
       };
     },
   });
 
-/** Gathers what the rules test about `payload`. */
-async function factsOf(payload: Payload): Promise<Facts> {
+/** Gathers what the rules test about `payload`; flavors only when typing rules are given. */
+async function factsOf(payload: Payload, typing?: CompiledRules): Promise<Facts> {
   const { filename } = payload.results.payload_meta.extra_data;
   const base = typeof filename === "string"
     ? filename.slice(Math.max(filename.lastIndexOf("/"), filename.lastIndexOf("\\")) + 1)
     : "";
+  const { mimetype } = await detectFor(payload);
+  const typed = typing ? typing.scan(payload.content).map((m) => m.rule) : [];
   return {
-    mimetype: (await detectFor(payload)).mimetype,
+    mimetype,
+    flavors: [mimetype, ...typed.filter((t) => t !== mimetype)],
     filename: base === "" ? null : base,
     size: payload.content.length,
   };
@@ -142,31 +193,84 @@ async function factsOf(payload: Payload): Promise<Facts> {
 
 /** Whether `rule` holds for a payload with these facts. */
 function matches(rule: CompiledRule, facts: Facts): boolean {
-  return rule.all.every((t) => t(facts)) && !rule.none.some((t) => t(facts));
+  return rule.all.every((t) => t.holds(facts)) && !rule.none.some((t) => t.holds(facts));
 }
+
+const list = (patterns: string[]) => patterns.join(", ");
 
 /** Turns one rule's options into tests; this is the one place that knows condition kinds. */
 function compileRule(rule: RuleOptions, name: string, pm: typeof picomatch): CompiledRule {
   const all: Test[] = [];
   const none: Test[] = [];
   const glob = (patterns: string[]) => pm(patterns, { nocase: true, dot: true });
+  if (rule.flavor.length) {
+    const m = glob(rule.flavor);
+    all.push({
+      holds: (f) => f.flavors.some((x) => m(x)),
+      why: (f, held) =>
+        held
+          ? `flavor ${f.flavors.find((x) => m(x))} matches ${list(rule.flavor)}`
+          : `no flavor matches ${list(rule.flavor)}`,
+    });
+  }
+  if (rule.not_flavor.length) {
+    const m = glob(rule.not_flavor);
+    none.push({
+      holds: (f) => f.flavors.some((x) => m(x)),
+      why: (f, held) =>
+        held
+          ? `flavor ${f.flavors.find((x) => m(x))} matches not_flavor ${list(rule.not_flavor)}`
+          : `no flavor matches not_flavor ${list(rule.not_flavor)}`,
+    });
+  }
   if (rule.mime.length) {
     const m = glob(rule.mime);
-    all.push((f) => m(f.mimetype));
+    all.push({
+      holds: (f) => m(f.mimetype),
+      why: (f, held) =>
+        `mime ${f.mimetype} ${held ? "matches" : "matches none of"} ${list(rule.mime)}`,
+    });
   }
   if (rule.not_mime.length) {
     const m = glob(rule.not_mime);
-    none.push((f) => m(f.mimetype));
+    none.push({
+      holds: (f) => m(f.mimetype),
+      why: (f, held) =>
+        `mime ${f.mimetype} ${held ? "matches" : "matches none of"} not_mime ${
+          list(rule.not_mime)
+        }`,
+    });
   }
   if (rule.filename.length) {
     const m = glob(rule.filename);
-    all.push((f) => f.filename !== null && m(f.filename));
+    all.push({
+      holds: (f) => f.filename !== null && m(f.filename),
+      why: (f, held) =>
+        f.filename === null
+          ? `no filename to match ${list(rule.filename)}`
+          : `filename ${f.filename} ${held ? "matches" : "matches none of"} ${list(rule.filename)}`,
+    });
   }
   if (rule.not_filename.length) {
     const m = glob(rule.not_filename);
-    none.push((f) => f.filename !== null && m(f.filename));
+    none.push({
+      holds: (f) => f.filename !== null && m(f.filename),
+      why: (f, held) =>
+        f.filename === null
+          ? `no filename, so not_filename ${list(rule.not_filename)} cannot match`
+          : `filename ${f.filename} ${held ? "matches" : "matches none of"} not_filename ${
+            list(rule.not_filename)
+          }`,
+    });
   }
   const { min_size: min, max_size: max = Infinity } = rule;
-  if (min > 0 || max < Infinity) all.push((f) => f.size >= min && f.size <= max);
-  return { name, workers: rule.workers, all, none };
+  if (min > 0 || max < Infinity) {
+    all.push({
+      holds: (f) => f.size >= min && f.size <= max,
+      why: (f, held) =>
+        `size ${f.size} is ${held ? "within" : "outside"} ${min}..${max === Infinity ? "" : max}`,
+    });
+  }
+  const usesFlavors = rule.flavor.length > 0 || rule.not_flavor.length > 0;
+  return { name, workers: rule.workers, all, none, usesFlavors };
 }

@@ -29,7 +29,8 @@ export default (stoq: StoqAPI) => {
           if (key === undefined) {
             const found = findKey(payload.dispatch_meta, "xorkey");
             if (!found) return { errors: [NO_KEY] };
-            const parsed = parseKey(found.value);
+            // stoQ's yara dispatcher writes keys in decimal ("65", "1,2,3").
+            const parsed = parseKey(found.value, true);
             if (typeof parsed === "string") {
               return {
                 errors: [
@@ -57,8 +58,9 @@ export default (stoq: StoqAPI) => {
 /**
  * Normalises a key (an int 0–255, a list of them, hex like "0x41"/"4142", or stoQ's
  * comma-separated "65,66") to a list of bytes; returns a message when it is not one.
+ * With `decimal`, a string of digits is a decimal byte as stoQ's dispatch meta writes it.
  */
-export function parseKey(value: unknown): number[] | string {
+export function parseKey(value: unknown, decimal = false): number[] | string {
   const isByte = (n: unknown): n is number =>
     Number.isInteger(n) && Number(n) >= 0 && Number(n) <= 255;
   if (typeof value === "number") return isByte(value) ? [value] : "an int key must be 0–255";
@@ -68,7 +70,7 @@ export function parseKey(value: unknown): number[] | string {
   }
   if (typeof value !== "string") return "a key must be an int, a list of ints or a hex string";
   const s = value.trim();
-  if (s.includes(",")) {
+  if (s.includes(",") || (decimal && /^\d{1,3}$/.test(s))) {
     // stoQ's yara rules write keys as comma-separated numbers in a meta string.
     const parts = s.split(",").map((p) => p.trim());
     const nums = parts.map((p) =>

@@ -18,14 +18,21 @@ import {
 
 const BUILTINS = [
   "b64decode",
+  "clamav",
   "decompress",
   "entropy",
+  "exif",
   "filedir",
   "hash",
+  "hash_ssdeep",
+  "hash_tlsh",
+  "iocextract",
   "mimetype",
   "route",
   "stdout",
+  "strings",
   "xordecode",
+  "yara",
 ];
 
 // The README's "Writing a plugin" example, with the type import as a plugin in this repo writes it.
@@ -158,7 +165,7 @@ Deno.test("config is found in $STOQ_HOME/stoq.toml, else ./stoq.toml, without --
   ]);
   deepEqual(workers(fromHome), ["entropy"], "$STOQ_HOME/stoq.toml comes first");
   deepEqual(workers(fromCwd), ["hash"], "./stoq.toml when $STOQ_HOME has none");
-  deepEqual(workers(neither), ["entropy", "hash", "mimetype"], "the built-in pipeline");
+  deepEqual(workers(neither), ["entropy", "hash", "mimetype", "yara"], "the built-in pipeline");
   equal(shown.code, 0, show(shown));
   equal(shown.stdout.split("\n")[0], `# ${home}/stoq.toml`);
 
@@ -179,7 +186,12 @@ Deno.test("config --default prints the built-in pipeline, which stoq accepts as 
   await writeText(home, "stoq.toml", r.stdout);
   const scan = await runStoq(["scan", sample], { home });
   equal(scan.code, 0, show(scan));
-  deepEqual(parseDoc(scan.stdout).results[0].plugins_run.workers, ["entropy", "hash", "mimetype"]);
+  deepEqual(parseDoc(scan.stdout).results[0].plugins_run.workers, [
+    "entropy",
+    "hash",
+    "mimetype",
+    "yara",
+  ]);
 });
 
 Deno.test("list shows every built-in plugin with its classes; --json has options and defaults", async () => {

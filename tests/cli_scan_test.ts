@@ -318,11 +318,11 @@ Deno.test("-a replaces the configured workers; comma and space lists both work",
   for (const r of [only, comma, spaced]) equal(r.code, 0, show(r));
   const e = parseDoc(only.stdout).results;
   equal(e.length, 1);
-  deepEqual(Object.keys(e[0].workers), ["hash"]);
-  deepEqual(e[0].plugins_run.workers, ["hash"], "route found nothing for a text file");
+  deepEqual(Object.keys(e[0].workers), ["hash", "iocextract"]);
+  deepEqual(e[0].plugins_run.workers, ["hash", "iocextract"], "route sends text to iocextract");
   for (const r of [comma, spaced]) {
     const doc = parseDoc(r.stdout);
-    deepEqual(doc.results[0].plugins_run.workers, ["entropy", "hash"]);
+    deepEqual(doc.results[0].plugins_run.workers, ["entropy", "hash", "iocextract"]);
     equal(doc.results[0].payload_meta.extra_data.filename, "text.txt");
   }
 });
@@ -420,7 +420,7 @@ Deno.test("a list flag right before a file does not swallow the file", async () 
   equal(rel.code, 0, show(rel));
   const doc = parseDoc(rel.stdout);
   equal(hashes(doc.results[0]).sha256, (await sums(text)).sha256);
-  deepEqual(doc.results[0].plugins_run.workers, ["entropy", "hash"]);
+  deepEqual(doc.results[0].plugins_run.workers, ["entropy", "hash", "iocextract"]);
 });
 
 Deno.test("-A filedir archives a payload; -S filedir SHA256 re-scans it with the same hashes", async () => {

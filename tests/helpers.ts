@@ -1,7 +1,7 @@
 /** Shared test helpers: instantiate a plugin, build payloads, run real tools to make fixtures. */
 import { createHash } from "node:crypto";
 import { stoqAPI } from "../core/api.ts";
-import { execTool, withTempFile } from "../core/exec.ts";
+import { execTool, spawnTool, withTempFile } from "../core/exec.ts";
 import { newPayloadResults, PayloadMetaSchema, RequestMetaSchema } from "../core/model.ts";
 import type {
   CallContext,
@@ -12,17 +12,23 @@ import type {
   Request,
 } from "../core/plugin.ts";
 
-/** Creates a plugin instance from its module's default export with `options` over the defaults. */
+/**
+ * Creates a plugin instance from its module's default export with `options` over the defaults;
+ * `logged` collects what it logs.
+ */
 export async function instantiate(
   factory: PluginFactory,
   options: Record<string, unknown> = {},
-): Promise<{ instance: PluginInstance; call: CallContext }> {
+): Promise<{ instance: PluginInstance; call: CallContext; logged: string[] }> {
   const def = factory(stoqAPI);
   const opts = def.optionsSchema.parse(options);
   const home = await tempDir("stoq-home-");
-  const log = { debug() {}, info() {}, warn() {}, error() {} };
+  // What the plugin logs, as "level: message", for tests that check it.
+  const logged: string[] = [];
+  const at = (level: string) => (msg: string) => void logged.push(`${level}: ${msg}`);
+  const log = { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
   const instance = await def.create(opts, { name: def.name, log, home });
-  return { instance, call: makeCall(def.tools) };
+  return { instance, call: makeCall(def.tools), logged };
 }
 
 /** A call context with a generous deadline, as the engine would give. */
@@ -35,6 +41,7 @@ export function makeCall(
     signal,
     exec: (tool, args, o) => execTool(tools, tool, args, signal, o),
     withTempFile,
+    spawn: (tool, args, o) => spawnTool(tools, tool, args, o),
   };
 }
 
@@ -86,4 +93,17 @@ export async function tempDir(prefix = "stoq-test-"): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix });
   made.push(dir);
   return dir;
+}
+
+/**
+ * `call` as it behaves on a machine without the plugin's tools: every tool it runs gets an empty
+ * PATH. The process-wide PATH stays as it is, since test files run in parallel in one process.
+ */
+export async function withoutTools(call: CallContext): Promise<CallContext> {
+  const PATH = await tempDir("no-tools-");
+  return {
+    ...call,
+    exec: (tool, args, o) => call.exec(tool, args, { ...o, env: { ...o?.env, PATH } }),
+    spawn: (tool, args, o) => call.spawn(tool, args, { ...o, env: { ...o?.env, PATH } }),
+  };
 }

@@ -1,11 +1,10 @@
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { DEFAULT_CONFIG_TEXT, parseConfig } from "../core/config.ts";
-import { execTool, withTempFile } from "../core/exec.ts";
+import { execTool, spawnTool, withTempFile } from "../core/exec.ts";
 import type { CallContext, PayloadMetaInput, WorkerResponse } from "../core/plugin.ts";
 import decompress from "../plugins/decompress.ts";
 import { BZIP2_VIA_7Z } from "../plugins/lib/archive_extract.ts";
-import mimetype from "../plugins/mimetype.ts";
-import route from "../plugins/route.ts";
+import { BUILTIN_PLUGINS } from "../plugins/index.ts";
 import { input, testEngine } from "./engine_harness.ts";
 import { instantiate, makeCall, makePayload, makeRequest, sh, sha256, tempDir } from "./helpers.ts";
 
@@ -544,6 +543,7 @@ Deno.test("decompress: an aborted call kills 7z and removes the temp dir", async
   const call: CallContext = {
     signal: controller.signal,
     withTempFile,
+    spawn: (tool, args, o) => spawnTool(TOOLS, tool, args, o),
     exec(tool, args, o) {
       if (args[0] === "x") {
         archive = args[args.length - 1];
@@ -625,7 +625,7 @@ Deno.test("decompress: the default route rules send .iso and .cab to decompress"
   const config = parseConfig(DEFAULT_CONFIG_TEXT, "config/default.toml");
   ok(config.core.always_dispatch.includes("mimetype"));
   const engine = await testEngine({
-    plugins: [mimetype, route, decompress],
+    plugins: [...BUILTIN_PLUGINS],
     pipeline: { always_dispatch: ["mimetype"], dispatchers: config.core.dispatchers },
     options: { route: config.plugins.route },
   });
@@ -672,6 +672,7 @@ Deno.test("decompress: a large bzip2 goes through 7z, with the same name, bytes 
   const spy: CallContext = {
     signal: base.signal,
     withTempFile: base.withTempFile,
+    spawn: base.spawn,
     exec: (tool, args, o) => {
       calls.push(tool);
       return base.exec(tool, args, o);
@@ -700,6 +701,7 @@ Deno.test("decompress: without 7z a large bzip2 is still read, in-process", asyn
   const noSevenZip: CallContext = {
     signal: AbortSignal.timeout(60_000),
     withTempFile,
+    spawn: (tool, args, o) => spawnTool(TOOLS, tool, args, o),
     // What core/exec.ts says when the tool is missing.
     exec: () =>
       Promise.reject(new Error("7z is not installed: install the Debian package p7zip-full")),

@@ -1,8 +1,8 @@
-import { deepEqual, equal, notEqual, ok } from "node:assert/strict";
+import { deepEqual, equal, notEqual, ok, rejects } from "node:assert/strict";
 import { join } from "node:path";
 import mimetype from "../plugins/mimetype.ts";
 import { detect, detectFor, TEXT_SAMPLE } from "../plugins/lib/magic.ts";
-import { instantiate, makePayload, makeRequest, sh, tempDir } from "./helpers.ts";
+import { instantiate, makePayload, makeRequest, sh, tempDir, withoutTools } from "./helpers.ts";
 
 /** Runs the mimetype worker on `content` and returns its results. */
 async function mime(content: Uint8Array | string): Promise<unknown> {
@@ -145,4 +145,67 @@ Deno.test("mimetype: detectFor memoises per payload content", async () => {
   notEqual(detectFor(b), first);
   deepEqual(await detectFor(b), await first);
   ok(Object.isFrozen(await first), "a shared detection must not be mutable");
+});
+
+/** Runs the mimetype worker with the libmagic engine on `content`. */
+async function libmagic(content: Uint8Array | string): Promise<unknown> {
+  const { instance, call } = await instantiate(mimetype, { engine: "libmagic" });
+  const p = makePayload(content);
+  const res = await instance.scan!(p, makeRequest(p), call);
+  return res?.results;
+}
+
+/** What `file` itself says about the file at `path` (read as a file, not from stdin). */
+async function fileSays(path: string): Promise<{ mimetype: string; extension: string | null }> {
+  const mime = (await sh("file", ["--brief", "--mime-type", path])).trim();
+  const ext = (await sh("file", ["--brief", "--extension", path])).trim().split("/")[0];
+  return { mimetype: mime, extension: ext === "???" ? null : ext };
+}
+
+Deno.test("mimetype: engine libmagic agrees with file on zip, gzip, PDF, text, ELF", async () => {
+  const dir = await tempDir();
+  await Deno.writeTextFile(join(dir, "a.txt"), "hello libmagic\n".repeat(50));
+  await sh("zip", ["-q", "a.zip", "a.txt"], dir);
+  await sh("gzip", ["-k", "a.txt"], dir);
+  await sh("7z", ["a", "-bd", "-bso0", "a.7z", "a.txt"], dir);
+  await sh("soffice", ["--headless", "--convert-to", "pdf", "a.txt"], dir);
+  const files = ["a.zip", "a.txt.gz", "a.7z", "a.pdf", "a.txt"].map((f) => join(dir, f));
+  files.push("/usr/bin/ls");
+  for (const path of files) {
+    deepEqual(await libmagic(await Deno.readFile(path)), await fileSays(path), path);
+  }
+  // Spelled out, so a change in file's answers shows up here rather than passing unnoticed.
+  const read = (name: string) => Deno.readFile(join(dir, name));
+  deepEqual(await libmagic(await read("a.zip")), { mimetype: "application/zip", extension: null });
+  deepEqual(await libmagic(await read("a.txt.gz")), {
+    mimetype: "application/gzip",
+    extension: "gz",
+  });
+  deepEqual(await libmagic(await read("a.pdf")), { mimetype: "application/pdf", extension: "pdf" });
+  deepEqual(await libmagic(await read("a.txt")), { mimetype: "text/plain", extension: null });
+  // Where libmagic and file-type name things differently (the README's example).
+  deepEqual(await libmagic(await Deno.readFile("/usr/bin/ls")), {
+    mimetype: "application/x-pie-executable",
+    extension: null,
+  });
+  deepEqual(await mime(await Deno.readFile("/usr/bin/ls")), {
+    mimetype: "application/x-elf",
+    extension: "elf",
+  });
+});
+
+Deno.test("mimetype: engine libmagic on empty and PNG payloads, and a bad engine", async () => {
+  // From stdin an empty payload is application/x-empty (a named empty file is inode/x-empty).
+  deepEqual(await libmagic(""), { mimetype: "application/x-empty", extension: null });
+  deepEqual(await libmagic(PNG), { mimetype: "image/png", extension: "png" });
+  await rejects(instantiate(mimetype, { engine: "magic" }), /file-type|libmagic/);
+});
+
+Deno.test("mimetype: engine libmagic without file names the Debian package", async () => {
+  const { instance, call } = await instantiate(mimetype, { engine: "libmagic" });
+  const p = makePayload("text");
+  await rejects(
+    Promise.resolve(instance.scan!(p, makeRequest(p), await withoutTools(call))),
+    /file is not installed: install the Debian package file/,
+  );
 });

@@ -160,3 +160,102 @@ Deno.test("route: the schema rejects bad rules and names the option", async () =
     /0 or more/,
   );
 });
+
+/** A folder of typing rule files. */
+async function typingDir(files: Record<string, string>): Promise<string> {
+  const dir = await tempDir("typing-");
+  for (const [name, text] of Object.entries(files)) await Deno.writeTextFile(join(dir, name), text);
+  return dir;
+}
+
+const TYPING = {
+  "zip.yar": `rule zip_magic { condition: uint32(0) == 0x04034b50 }`,
+  "gz.yar": `rule gzip_magic { condition: uint16(0) == 0x8b1f }
+rule has_route_word { strings: $a = "route me" condition: $a }`,
+};
+
+Deno.test("route: flavors are the MIME type plus matching typing rules; not_flavor vetoes", async () => {
+  const { zip, gz } = await archives();
+  const dir = await typingDir(TYPING);
+  const { instance, call } = await instantiate(route, {
+    typing_rules: [dir],
+    rules: [
+      { name: "zips", workers: ["decompress"], flavor: ["zip_magic"] },
+      { name: "by_mime", workers: ["hash"], flavor: ["application/gzip"] },
+      { name: "wordy", workers: ["strings"], flavor: ["has_*"], not_flavor: ["zip_magic"] },
+    ],
+  });
+  const dispatch = async (p: Payload) => await instance.get_dispatches!(p, makeRequest(p), call);
+  deepEqual(await dispatch(makePayload(zip)), {
+    plugin_names: ["decompress"],
+    meta: {
+      mimetype: "application/zip",
+      flavors: ["application/zip", "zip_magic"],
+      rules: ["zips"],
+    },
+  });
+  deepEqual(await dispatch(makePayload(gz)), {
+    plugin_names: ["hash"],
+    meta: {
+      mimetype: "application/gzip",
+      flavors: ["application/gzip", "gzip_magic"],
+      rules: ["by_mime"],
+    },
+  });
+  deepEqual(await dispatch(makePayload("please route me\n")), {
+    plugin_names: ["strings"],
+    meta: { mimetype: "text/plain", flavors: ["text/plain", "has_route_word"], rules: ["wordy"] },
+  });
+});
+
+Deno.test("route: explain gives each rule's verdict and the reason for it", async () => {
+  const { zip } = await archives();
+  const dir = await typingDir(TYPING);
+  const { instance, call } = await instantiate(route, {
+    typing_rules: [dir],
+    rules: [
+      { name: "zips", workers: ["decompress"], flavor: ["zip_magic"], max_size: 10_000_000 },
+      { name: "texts", workers: ["iocextract"], mime: ["text/*"], not_filename: ["*.zip"] },
+    ],
+  });
+  const p = makePayload(zip, named("a.zip"));
+  deepEqual(await instance.explain!(p, makeRequest(p), call), {
+    facts: { flavors: ["application/zip", "zip_magic"], filename: "a.zip", size: zip.length },
+    rules: [
+      {
+        name: "zips",
+        workers: ["decompress"],
+        matched: true,
+        why: ["flavor zip_magic matches zip_magic", `size ${zip.length} is within 0..10000000`],
+      },
+      {
+        name: "texts",
+        workers: ["iocextract"],
+        matched: false,
+        why: [
+          "mime application/zip matches none of text/*",
+          "filename a.zip matches not_filename *.zip",
+        ],
+      },
+    ],
+  });
+});
+
+Deno.test("route: a broken typing rule file is logged; the other typing files still type", async () => {
+  const { zip } = await archives();
+  const dir = await typingDir({
+    ...TYPING,
+    "broken.yar": "rule broken {\n  condition:\n    nope\n}\n",
+  });
+  const { instance, call, logged } = await instantiate(route, {
+    typing_rules: [dir],
+    rules: [{ name: "zips", workers: ["decompress"], flavor: ["zip_magic"] }],
+  });
+  deepEqual(logged, [
+    `error: typing rule file skipped: ${dir}/broken.yar:3: unknown identifier \`nope\``,
+  ]);
+  const p = makePayload(zip);
+  deepEqual((await instance.get_dispatches!(p, makeRequest(p), call))?.plugin_names, [
+    "decompress",
+  ]);
+});

@@ -6,7 +6,7 @@ import { UsageError } from "../errors.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "../log.ts";
 import { didYouMean } from "../suggest.ts";
 
-export type Command = "scan" | "run" | "list" | "config" | "help" | "version";
+export type Command = "scan" | "run" | "explain" | "list" | "config" | "help" | "version";
 
 /** Everything the command line can say. */
 export interface CliArgs {
@@ -98,7 +98,7 @@ const BOOL_FLAGS = [
   "--no-progress",
   "--default",
 ];
-const COMMANDS: Command[] = ["scan", "run", "list", "config", "help", "version"];
+const COMMANDS: Command[] = ["scan", "run", "explain", "list", "config", "help", "version"];
 
 function boolish(v: string): string | boolean {
   return /^true$/i.test(v) ? true : /^false$/i.test(v) ? false : v;
@@ -153,11 +153,18 @@ export function parseArgs(argv: string[]): CliArgs {
   const first = argv[0];
   if (first === "--version" || first === "-V") return { ...args, command: "version" };
   if (first === undefined || first === "-h" || first === "--help") return args;
+  // `stoq route explain` is the documented spelling; `stoq explain` is its short form.
+  if (first === "route") {
+    if (argv[1] !== "explain") {
+      throw new UsageError(`stoq route takes the subcommand explain: stoq route explain FILE...`);
+    }
+    return parseArgs(["explain", ...argv.slice(2)]);
+  }
   if (!COMMANDS.includes(first as Command)) {
     throw new UsageError(
       `unknown command "${first}"${
         didYouMean(first, COMMANDS)
-      }; commands: scan, run, list, config (stoq --help)`,
+      }; commands: scan, run, route explain, list, config (stoq --help)`,
     );
   }
   args.command = first as Command;

@@ -24,6 +24,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import("./list.ts")).listCommand(args);
       case "config":
         return await (await import("./list.ts")).configCommand(args);
+      case "explain":
+        return await (await import("./explain.ts")).explainCommand(args);
       case "scan":
       case "run":
         return await scanOrRun(args);

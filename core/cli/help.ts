@@ -29,6 +29,8 @@ Usage: stoq COMMAND [OPTIONS]
 Commands:
   scan PATH...   scan files, folders (-r) or stdin (-) and print one result per input
   run -P NAME    run providers (e.g. filedir) and send results to connectors
+  route explain FILE...
+                 show a file's flavors and why each worker would run, without scanning
   list           list plugins with their classes, options and defaults
   config         print the configuration in use (--default: the built-in one)
 
@@ -78,6 +80,21 @@ Examples:
   stoq run -P filedir --plugin-opts filedir:source_dir=./samples filedir:recursive=true
   stoq run -P filedir --plugin-opts filedir:source_dir=./in -C filedir \\
       --plugin-opts filedir:results_dir=./out`,
+  explain: `Usage: stoq route explain [OPTIONS] FILE...   (short form: stoq explain)
+
+Shows, without scanning, what each dispatcher of the pipeline sees in each file and why each
+worker would or would not run: the always_dispatch workers, then for the route dispatcher the
+file's flavors (its MIME type and the typing rules it matches) and every rule's verdict with the
+reason, and for the yara dispatcher the dispatch rules that match. Only the first round is shown:
+extracted payloads are routed anew when they are scanned.
+
+      --json                      the same as JSON
+
+${PIPELINE_FLAGS}
+
+Examples:
+  stoq route explain sample.doc
+  stoq route explain --json invoice.pdf | jq '.dispatchers[0].explanation.facts.flavors'`,
   list: `Usage: stoq list [--json] [--plugin-dir DIR] [--config PATH]
 
 Lists every plugin (built-in and from the plugin folders) with its classes, version, description,

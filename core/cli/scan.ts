@@ -57,7 +57,8 @@ async function readStdin(): Promise<Uint8Array> {
   return data;
 }
 
-function pipelineFrom(args: CliArgs, config: Config): Pipeline {
+/** The pipeline: command-line lists over the config's `[core]` lists. */
+export function pipelineFrom(args: CliArgs, config: Config): Pipeline {
   const c = config.core;
   return {
     always_dispatch: args.always_dispatch ?? c.always_dispatch,

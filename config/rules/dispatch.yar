@@ -1,0 +1,38 @@
+/*
+   stoq dispatch rules, in stoQ v3's format: a matching rule sends the payload to the workers in
+   meta.plugin (a comma list); meta.save = "false" asks that the payload not be archived.
+
+   XOR keys: YARA reports where an xor() string matched but not the key. For each meta entry
+   xor_plaintext_for_string_<id> = "<plaintext>", the dispatcher XORs the bytes matched by $<id>
+   with the plaintext, and the shortest period of the result is the key (stoQ's yarascan does the
+   same), which it hands to xordecode as meta xorkey.
+*/
+
+rule xor_pe
+{
+    meta:
+        description = "PE whose DOS stub text is XOR-encoded with a one-byte key (1-255); key 0, the plain PE, does not match"
+        author = "stoq"
+        reference = "https://github.com/PUNCH-Cyber/stoq-plugins-public/blob/master/yara/yarascan/rules/dispatcher.yar"
+        plugin = "xordecode"
+        save = "false"
+        xor_plaintext_for_string_dos = "This program cannot be run in DOS mode"
+    strings:
+        $dos = "This program cannot be run in DOS mode" xor(1-255)
+    condition:
+        $dos
+}
+
+rule b64_pe
+{
+    meta:
+        description = "Base64 text that starts with a standard PE header (MZ 90 00 03 00 00 00 04 00 00 00)"
+        author = "stoq"
+        reference = "https://learn.microsoft.com/en-us/windows/win32/debug/pe-format"
+        plugin = "b64decode"
+        save = "false"
+    strings:
+        $mz = "TVqQAAMAAAAEAAAA"
+    condition:
+        $mz at 0
+}

@@ -1,0 +1,377 @@
+/*
+   stoq file typing ("flavors"). Each rule's identifier is the flavor it gives a payload.
+
+   Rules look at fixed offsets (magic bytes) wherever the format allows, so typing stays cheap on
+   large payloads. A few flavors are specialisations that keep their container's flavor as well:
+   ooxml_file and jar_file are also zip_file (so an unpacker still takes them); everything else is
+   exclusive. Heuristic flavors (email_file, html_file, javascript_file, base64_file) only look at
+   the start of a payload; their limits are written next to each rule.
+*/
+
+import "hash"
+
+rule pe_file
+{
+    meta:
+        description = "Windows PE executable or DLL: MZ header whose e_lfanew points at a PE signature"
+        mime = "application/vnd.microsoft.portable-executable"
+    condition:
+        uint16(0) == 0x5A4D and
+        uint32(0x3C) >= 0x40 and uint32(0x3C) < 0x10000 and
+        uint32(uint32(0x3C)) == 0x00004550
+}
+
+rule elf_file
+{
+    meta:
+        description = "ELF executable, shared object or relocatable object"
+        mime = "application/x-elf"
+    condition:
+        uint32(0) == 0x464C457F and
+        (uint8(4) == 1 or uint8(4) == 2) and
+        (uint8(5) == 1 or uint8(5) == 2)
+}
+
+rule macho_file
+{
+    meta:
+        description = "Mach-O binary or object (32/64-bit, either byte order), or a fat/universal binary"
+        mime = "application/x-mach-binary"
+    condition:
+        uint32(0) == 0xFEEDFACE or uint32(0) == 0xFEEDFACF or
+        uint32be(0) == 0xFEEDFACE or uint32be(0) == 0xFEEDFACF or
+        // Fat headers share CAFEBABE with Java classes. A fat header's next word is the number of
+        // architectures (a handful); a class file's is minor/major version, and major >= 45.
+        ((uint32be(0) == 0xCAFEBABE or uint32be(0) == 0xCAFEBABF) and
+         uint32be(4) > 0 and uint32be(4) < 45 and
+         // The first architecture's CPU type (ABI bits masked): x86, ARM or PowerPC.
+         ((uint32be(8) & 0x00FFFFFF) == 7 or (uint32be(8) & 0x00FFFFFF) == 12 or
+          (uint32be(8) & 0x00FFFFFF) == 18))
+}
+
+rule javaclass_file
+{
+    meta:
+        description = "Java class file (CAFEBABE with a class-file major version, unlike a Mach-O fat header)"
+        mime = "application/java-vm"
+    condition:
+        uint32be(0) == 0xCAFEBABE and
+        uint16be(6) >= 45 and uint16be(6) < 100
+}
+
+rule olecf_file
+{
+    meta:
+        description = "OLE2 compound file (legacy .doc/.xls/.ppt, .msi, vbaProject.bin, ...)"
+        mime = "application/x-ole-storage"
+    condition:
+        uint32be(0) == 0xD0CF11E0 and uint32be(4) == 0xA1B11AE1
+}
+
+rule zip_file
+{
+    meta:
+        description = "ZIP archive (also every OOXML document and JAR)"
+        mime = "application/zip"
+    condition:
+        // Local file header, empty archive (end of central directory), or a spanned archive.
+        uint32(0) == 0x04034B50 or uint32(0) == 0x06054B50 or uint32(0) == 0x08074B50
+}
+
+rule ooxml_file
+{
+    meta:
+        description = "Office Open XML document (.docx/.xlsx/.pptx and their macro variants): a ZIP with [Content_Types].xml"
+        mime = "application/vnd.openxmlformats-officedocument"
+    strings:
+        // Member names are stored uncompressed in the local and central directory headers.
+        $content_types = "[Content_Types].xml"
+    condition:
+        uint32(0) == 0x04034B50 and $content_types
+}
+
+rule jar_file
+{
+    meta:
+        description = "Java archive: a ZIP with META-INF/MANIFEST.MF or .class members (APKs too)"
+        mime = "application/java-archive"
+    strings:
+        $manifest = "META-INF/MANIFEST.MF"
+        // A member name ending in .class (names are stored uncompressed).
+        $class = /[A-Za-z0-9_$]\.class/
+    condition:
+        uint32(0) == 0x04034B50 and ($manifest or $class)
+}
+
+rule rtf_file
+{
+    meta:
+        description = "Rich Text Format; Word accepts any '{\\rt' prefix, so this does too"
+        mime = "text/rtf"
+    condition:
+        uint32be(0) & 0xFFFFDFDF == 0x7B5C5254  // "{\rt", letters in either case
+}
+
+rule pdf_file
+{
+    meta:
+        description = "PDF document; readers accept the header anywhere in the first 1024 bytes"
+        mime = "application/pdf"
+    strings:
+        $pdf = "%PDF-"
+    condition:
+        $pdf in (0..1024)
+}
+
+rule _7zip_file
+{
+    meta:
+        description = "7-Zip archive"
+        mime = "application/x-7z-compressed"
+    condition:
+        uint32be(0) == 0x377ABCAF and uint16be(4) == 0x271C
+}
+
+rule rar_file
+{
+    meta:
+        description = "RAR archive, version 1.5-4.x or 5.x"
+        mime = "application/vnd.rar"
+    condition:
+        uint32be(0) == 0x52617221 and uint16be(4) == 0x1A07 and
+        (uint8(6) == 0x00 or (uint8(6) == 0x01 and uint8(7) == 0x00))
+}
+
+rule gzip_file
+{
+    meta:
+        description = "gzip stream (deflate)"
+        mime = "application/gzip"
+    condition:
+        uint16be(0) == 0x1F8B and uint8(2) == 8
+}
+
+rule bzip2_file
+{
+    meta:
+        description = "bzip2 stream: BZh, block size, then a block or the end-of-stream magic"
+        mime = "application/x-bzip2"
+    condition:
+        uint16be(0) == 0x425A and uint8(2) == 0x68 and uint8(3) >= 0x31 and uint8(3) <= 0x39 and
+        ((uint32be(4) == 0x31415926 and uint16be(8) == 0x5359) or
+         (uint32be(4) == 0x17724538 and uint16be(8) == 0x5090))
+}
+
+rule xz_file
+{
+    meta:
+        description = "xz stream"
+        mime = "application/x-xz"
+    condition:
+        uint32be(0) == 0xFD377A58 and uint16be(4) == 0x5A00
+}
+
+rule tar_file
+{
+    meta:
+        description = "tar archive: ustar/GNU magic at 257, or an old (v7) header whose checksum verifies"
+        mime = "application/x-tar"
+    strings:
+        $ustar = "ustar"
+    condition:
+        filesize >= 512 and
+        (
+            $ustar at 257 or
+            // v7 headers have no magic: the octal checksum at 148 must equal the byte sum of the
+            // 512-byte header with the checksum field counted as eight spaces (0x100). Writers
+            // use 6 digits then NUL and space, or 7 digits then NUL or space; leading spaces
+            // count as 0 (a space & 7 is 0, as is '0' & 7).
+            (
+                uint8(0) != 0 and
+                for all i in (148..153) : (uint8(i) == 0x20 or (uint8(i) >= 0x30 and uint8(i) <= 0x37)) and
+                (
+                    ((uint8(154) == 0 or uint8(154) == 0x20) and
+                     ((uint8(148) & 7) << 15) + ((uint8(149) & 7) << 12) + ((uint8(150) & 7) << 9) +
+                     ((uint8(151) & 7) << 6) + ((uint8(152) & 7) << 3) + (uint8(153) & 7) ==
+                     hash.checksum32(0, 148) + hash.checksum32(156, 356) + 0x100)
+                    or
+                    (uint8(154) >= 0x30 and uint8(154) <= 0x37 and (uint8(155) == 0 or uint8(155) == 0x20) and
+                     ((uint8(148) & 7) << 18) + ((uint8(149) & 7) << 15) + ((uint8(150) & 7) << 12) +
+                     ((uint8(151) & 7) << 9) + ((uint8(152) & 7) << 6) + ((uint8(153) & 7) << 3) +
+                     (uint8(154) & 7) ==
+                     hash.checksum32(0, 148) + hash.checksum32(156, 356) + 0x100)
+                )
+            )
+        )
+}
+
+rule cab_file
+{
+    meta:
+        description = "Microsoft Cabinet archive (MSCF, reserved zero, format version 1.3)"
+        mime = "application/vnd.ms-cab-compressed"
+    condition:
+        uint32be(0) == 0x4D534346 and uint32(4) == 0 and uint8(24) == 3 and uint8(25) == 1
+}
+
+rule iso_file
+{
+    meta:
+        description = "ISO 9660 image: a volume descriptor (CD001) at sector 16, 17 or 18"
+        mime = "application/x-iso9660-image"
+    strings:
+        $cd001 = "CD001"
+    condition:
+        $cd001 at 0x8001 or $cd001 at 0x8801 or $cd001 at 0x9001
+}
+
+rule swf_file
+{
+    meta:
+        description = "Adobe Flash SWF: uncompressed (FWS), zlib (CWS) or LZMA (ZWS)"
+        mime = "application/x-shockwave-flash"
+    condition:
+        uint8(3) > 0 and uint8(3) < 64 and
+        (
+            // FWS: the length field is the file's length (some writers append junk after it).
+            (uint16be(0) == 0x4657 and uint8(2) == 0x53 and uint32(4) >= 21 and uint32(4) <= filesize) or
+            // CWS: a zlib stream (deflate, window <= 32K, valid header check) follows.
+            (uint16be(0) == 0x4357 and uint8(2) == 0x53 and uint8(8) & 0x0F == 8 and uint8(8) >> 4 <= 7 and
+             uint16be(8) % 31 == 0) or
+            // ZWS: compressed length then LZMA properties (lc/lp/pb byte < 225).
+            (uint16be(0) == 0x5A57 and uint8(2) == 0x53 and uint8(12) < 225)
+        )
+}
+
+rule lnk_file
+{
+    meta:
+        description = "Windows shell link (.lnk): header size 0x4C and the ShellLink CLSID"
+        mime = "application/x-ms-shortcut"
+    condition:
+        uint32(0) == 0x4C and
+        uint32(4) == 0x00021401 and uint32(8) == 0 and uint32be(12) == 0xC0000000 and uint32be(16) == 0x00000046
+}
+
+rule png_file
+{
+    meta:
+        description = "PNG image"
+        mime = "image/png"
+    condition:
+        uint32be(0) == 0x89504E47 and uint32be(4) == 0x0D0A1A0A
+}
+
+rule jpeg_file
+{
+    meta:
+        description = "JPEG image (SOI then a marker)"
+        mime = "image/jpeg"
+    condition:
+        uint16be(0) == 0xFFD8 and uint8(2) == 0xFF
+}
+
+rule gif_file
+{
+    meta:
+        description = "GIF image (87a or 89a)"
+        mime = "image/gif"
+    strings:
+        $gif87 = "GIF87a"
+        $gif89 = "GIF89a"
+    condition:
+        $gif87 at 0 or $gif89 at 0
+}
+
+rule email_file
+{
+    meta:
+        description = "RFC 822 / MIME message: starts with a header line and carries From:/Received:/Return-Path: and another message header"
+        mime = "message/rfc822"
+    strings:
+        // The first line is an mbox "From " line or a header that starts real messages.
+        $first = /^(From |(Received|Return-Path|From|Sender|Reply-To|To|Cc|Subject|Date|Message-ID|MIME-Version|Content-Type|Delivered-To|Envelope-To|DKIM-Signature|ARC-Seal|ARC-Message-Signature|ARC-Authentication-Results|Authentication-Results|Received-SPF|User-Agent|X-[A-Za-z0-9-]{1,60})[ \t]*:)/ nocase
+        $origin_1 = "From:" nocase
+        $origin_2 = "\nReceived:" nocase
+        $origin_3 = "Return-Path:" nocase
+        $other_1 = "\nTo:" nocase
+        $other_2 = "\nSubject:" nocase
+        $other_3 = "\nDate:" nocase
+        $other_4 = "\nMessage-ID:" nocase
+        $other_5 = "\nMIME-Version:" nocase
+        $other_6 = "\nDelivered-To:" nocase
+    condition:
+        // Headers come first; 8 KiB covers long Received: chains of real mail.
+        $first at 0 and any of ($origin_*) in (0..8192) and any of ($other_*) in (0..8192)
+}
+
+rule html_file
+{
+    meta:
+        description = "HTML document: a doctype or <html>/<head>/<body> tag after optional BOM, whitespace, XML declaration or comment"
+        mime = "text/html"
+    strings:
+        $html = /^(\xEF\xBB\xBF)?\s{0,256}(<\?xml[^>]{0,200}>\s{0,64})?(<!--[^>]{0,512}-->\s{0,64})?<(!doctype\s+html|html|head|body)[\s>]/ nocase
+    condition:
+        $html at 0
+}
+
+rule javascript_file
+{
+    meta:
+        description = "JavaScript source (heuristic, conservative): text holding two kinds of JavaScript constructs near its start, at least one of them JavaScript-specific"
+        mime = "application/javascript"
+    strings:
+        // Constructs shared with TypeScript and with code samples in prose: not enough on their own.
+        $declaration = /(^|[;{}\n]\s*)(var|let|const)\s+[A-Za-z_$\[{][A-Za-z0-9_$,\]} ]{0,100}\s*=[^=]/
+        $arrow = /\)\s*=>\s*[{(A-Za-z0-9_$"'`]/
+        // JavaScript-specific constructs.
+        $function = /(^|[^A-Za-z0-9_$.])function\*?\s*[A-Za-z_$][A-Za-z0-9_$]*\s*\([^)]{0,200}\)\s*\{/
+        $anon_function = /(^|[=(,:!]\s*)function\s*\(/
+        $strict = /^(#![^\n]{1,200}\n)?\s*["']use strict["']/
+        $dom = /(^|[^A-Za-z0-9_$.])(document\.(getElementById|createElement|write|cookie|location)|window\.(location|open|setTimeout|addEventListener))\b/
+        $console = "console.log("
+        $require = /(^|[^A-Za-z0-9_$.])require\(\s*["'][^"']{1,200}["']\s*\)/
+        $wsh = /(WScript\.(CreateObject|Shell|Echo|Sleep)|new\s+ActiveXObject\s*\()/
+        $fromcharcode = "String.fromCharCode("
+        $prototype = /[A-Za-z_$][A-Za-z0-9_$]*\.prototype\.[A-Za-z_$]/
+    condition:
+        // Text only: the first 256 bytes are printable, whitespace or UTF-8 (no NUL or other
+        // control bytes). Not when it starts with '<' (HTML, XML, PHP), '{' (JSON, RTF) or a
+        // Markdown heading ('#' then space or '#'; '#!' shebangs are fine). The evidence is sought
+        // in the first 64 KiB. Plain ES modules that only use const/let and arrows are missed on
+        // purpose: README code samples and TypeScript look the same.
+        filesize > 0 and
+        for all i in (0..255) : (i >= filesize or uint8(i) >= 0x20 or uint8(i) == 0x09 or uint8(i) == 0x0A or uint8(i) == 0x0D) and
+        uint8(0) != 0x3C and uint8(0) != 0x7B and
+        not (uint8(0) == 0x23 and (uint8(1) == 0x20 or uint8(1) == 0x23)) and
+        2 of ($declaration, $arrow, $function, $anon_function, $strict, $dom, $console, $require, $wsh, $fromcharcode, $prototype) in (0..65536) and
+        any of ($function, $anon_function, $strict, $dom, $console, $require, $wsh, $fromcharcode, $prototype) in (0..65536)
+}
+
+rule base64_file
+{
+    meta:
+        description = "Base64 text in lines of 76 (MIME, base64 -w 76) or 64 (PEM) characters, from the first byte"
+        mime = "text/plain"
+    condition:
+        // stoQ's rule is the regex /^[A-Za-z0-9+\/]{76}\r?\n/; YARA-X flags such an atom-less
+        // regex as slow, so this checks the first two lines byte by byte instead: two full lines of
+        // the same width and line ending. Only the start is read, however large the payload. A
+        // single-line blob (base64 -w 0) is not recognised.
+        for any width in (64, 76) : (
+            for any eol in (1, 2) : (
+                filesize >= 2 * (width + eol) and
+                ((eol == 1 and uint8(width) == 0x0A and uint8(2 * width + 1) == 0x0A) or
+                 (eol == 2 and uint16be(width) == 0x0D0A and uint16be(2 * width + 2) == 0x0D0A)) and
+                for all i in (0..width - 1) : (
+                    ((uint8(i) >= 0x41 and uint8(i) <= 0x5A) or (uint8(i) >= 0x61 and uint8(i) <= 0x7A) or
+                     (uint8(i) >= 0x2F and uint8(i) <= 0x39) or uint8(i) == 0x2B) and
+                    ((uint8(width + eol + i) >= 0x41 and uint8(width + eol + i) <= 0x5A) or
+                     (uint8(width + eol + i) >= 0x61 and uint8(width + eol + i) <= 0x7A) or
+                     (uint8(width + eol + i) >= 0x2F and uint8(width + eol + i) <= 0x39) or
+                     uint8(width + eol + i) == 0x2B)
+                )
+            )
+        )
+}
