@@ -69,6 +69,9 @@ export const CoreConfigSchema = z.object({
   log_dir: z.string().default(""),
   log_maxbytes: byteSize.default(1_500_000),
   log_backup_count: z.number().int().min(0).default(5),
+  connector_retries: z.number().int().min(0).max(100).default(3),
+  connector_retry_delay: seconds.default(1),
+  dead_letter_dir: z.string().default(""),
 }).strict();
 export type CoreConfig = z.output<typeof CoreConfigSchema>;
 

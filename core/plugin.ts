@@ -107,7 +107,19 @@ export type ProviderItem = PayloadInput | FileInput | ArchivedInput;
 
 /** The bounded queue a provider feeds. `put` waits while the queue is full. */
 export interface ProviderQueue {
-  put(item: ProviderItem): Promise<void>;
+  /**
+   * Queues `item`. With `delivery`, the provider learns the item's fate: `ack` once it was
+   * scanned and its result saved by every connector (or kept in the dead-letter folder), `nack`
+   * when it was not (it could not be scanned, or the run stopped first). At-least-once sources
+   * (queues, folders) remove an item only on `ack`.
+   */
+  put(item: ProviderItem, delivery?: Delivery): Promise<void>;
+}
+
+/** How a provider hears what became of an item it queued. */
+export interface Delivery {
+  ack(outcome: { scan_id: string; dead_lettered: boolean }): Awaitable<void>;
+  nack(reason: string): Awaitable<void>;
 }
 
 /** Result of running an external tool. */

@@ -10,6 +10,7 @@ import { getLogger } from "./log.ts";
 import { errorRecord, type RequestMeta, RequestMetaSchema, type StoqResponse } from "./model.ts";
 import type {
   ArchivedInput,
+  Delivery,
   FileInput,
   PayloadInput,
   ProviderItem,
@@ -154,6 +155,19 @@ export async function deliver(
   names: string[],
   response: StoqResponse,
 ): Promise<boolean> {
+  return (await saveWith(host, names, response, true)).length === 0;
+}
+
+/**
+ * Runs the `names` connectors on `response` and returns those that failed. With `record`, each
+ * failure is logged and added to the response's errors; otherwise only logged as a warning.
+ */
+async function saveWith(
+  host: PluginHost,
+  names: string[],
+  response: StoqResponse,
+  record: boolean,
+): Promise<string[]> {
   const outs = await Promise.all(names.map(async (name) => {
     try {
       const c = await host.load(name, "connector");
@@ -162,15 +176,59 @@ export async function deliver(
       return { name, out: { ok: false as const, error: (e as Error).message, timedOut: false } };
     }
   }));
-  let ok = true;
+  const failed: string[] = [];
   for (const { name, out } of outs) {
     if (out.ok) continue;
-    ok = false;
+    failed.push(name);
+    if (!record) {
+      log.warn(
+        `connector ${name} failed to save scan ${response.scan_id} (will retry): ${out.error}`,
+      );
+      continue;
+    }
     const msg = out.timedOut ? out.error : `connector:failed to save: ${out.error}`;
     response.errors.push(errorRecord(msg, name, null));
     log.error(`connector ${name} failed to save scan ${response.scan_id}: ${out.error}`);
   }
-  return ok;
+  return failed;
+}
+
+/**
+ * Saves `response` with the run's connectors, retrying the ones that fail with exponential
+ * backoff (`[core] connector_retries`, `connector_retry_delay`). What still fails is written to
+ * the dead-letter folder, so no result is ever dropped. Returns whether it was dead-lettered;
+ * throws when even that fails.
+ */
+export async function deliverReliably(
+  ctx: RunContext,
+  response: StoqResponse,
+): Promise<{ dead_lettered: boolean }> {
+  const core = ctx.stoq.init.config.core;
+  let pending = ctx.connectors;
+  if (!pending.length) return { dead_lettered: false };
+  for (let attempt = 0;; attempt++) {
+    const last = attempt >= core.connector_retries;
+    pending = await saveWith(ctx.stoq.host, pending, response, last);
+    if (!pending.length) return { dead_lettered: false };
+    if (last) break;
+    await new Promise((r) => setTimeout(r, core.connector_retry_delay * 1000 * 2 ** attempt));
+  }
+  const dir = core.dead_letter_dir || `${ctx.stoq.init.home}/dead-letter`;
+  await Deno.mkdir(dir, { recursive: true });
+  const path = `${dir}/${response.scan_id}.json`;
+  // Written whole, then renamed: a reader never sees half a file.
+  await Deno.writeTextFile(
+    `${path}.part`,
+    JSON.stringify({ failed_connectors: pending, response }),
+  );
+  await Deno.rename(`${path}.part`, path);
+  log.error(
+    `scan ${response.scan_id}: ${
+      pending.join(", ")
+    } still failing after ${core.connector_retries} ` +
+      `retries; the result is kept in ${path}`,
+  );
+  return { dead_lettered: true };
 }
 
 async function fromArchive(ctx: RunContext, item: ArchivedInput): Promise<PayloadInput> {
@@ -200,8 +258,24 @@ async function fromArchive(ctx: RunContext, item: ArchivedInput): Promise<Payloa
   );
 }
 
-/** Scans one queued item and delivers the result. Returns whether it was scanned. */
-export async function processItem(ctx: RunContext, item: ProviderItem): Promise<boolean> {
+/**
+ * Scans one queued item and delivers the result, then tells the provider (`delivery`) whether
+ * the result is safe. Returns whether it was scanned.
+ */
+export async function processItem(
+  ctx: RunContext,
+  item: ProviderItem,
+  delivery?: Delivery,
+): Promise<boolean> {
+  const settle = async (how: "ack" | "nack", arg: () => unknown) => {
+    try {
+      if (how === "ack") {
+        await delivery?.ack(arg() as { scan_id: string; dead_lettered: boolean });
+      } else await delivery?.nack(arg() as string);
+    } catch (e) {
+      log.error(`${describeItem(item)}: the provider's ${how} failed: ${(e as Error).message}`);
+    }
+  };
   const meta = RequestMetaSchema.parse({
     ...structuredClone(ctx.request_meta),
     ...(item.request_meta ?? {}),
@@ -223,6 +297,7 @@ export async function processItem(ctx: RunContext, item: ProviderItem): Promise<
       const r = await ctx.scanner.scanText!(job, opts, ctx.textIndent);
       scanned({ scan_id: r.scan_id, payloads: r.payloads, errors: r.errors });
       await ctx.emitText!(r.text + "\n");
+      await settle("ack", () => ({ scan_id: r.scan_id, dead_lettered: false }));
       return true;
     }
     let response: StoqResponse;
@@ -237,11 +312,22 @@ export async function processItem(ctx: RunContext, item: ProviderItem): Promise<
       payloads: response.results.length,
       errors: response.errors.length,
     });
-    await deliver(ctx.stoq.host, ctx.connectors, response);
+    let saved: { dead_lettered: boolean };
+    try {
+      saved = await deliverReliably(ctx, response);
+    } catch (e) {
+      const why = `result of scan ${response.scan_id} not saved: ${(e as Error).message}`;
+      log.error(`${describeItem(item)}: ${why}`);
+      await settle("nack", () => why);
+      return true;
+    }
     if (ctx.emit) await ctx.emit(response);
+    await settle("ack", () => ({ scan_id: response.scan_id, ...saved }));
     return true;
   } catch (e) {
-    log.error(`${describeItem(item)}: not scanned: ${e instanceof Error ? e.message : String(e)}`);
+    const why = e instanceof Error ? e.message : String(e);
+    log.error(`${describeItem(item)}: not scanned: ${why}`);
+    await settle("nack", () => `not scanned: ${why}`);
     return false;
   }
 }
@@ -257,11 +343,13 @@ export async function runQueue(
   stop: { signal: AbortSignal; hard: AbortSignal; quiet?: () => boolean },
   maxQueue: number,
 ): Promise<RunSummary> {
-  const queue = new BoundedQueue<ProviderItem>(maxQueue);
+  const queue = new BoundedQueue<{ item: ProviderItem; delivery?: Delivery }>(maxQueue);
   const summary: RunSummary = { scanned: 0, failed: 0, abandoned: 0 };
   const pq: ProviderQueue = {
-    put: async (item) => {
-      if (!(await queue.put(item))) throw new DOMException("the run is stopping", "AbortError");
+    put: async (item, delivery) => {
+      if (!(await queue.put({ item, delivery }))) {
+        throw new DOMException("the run is stopping", "AbortError");
+      }
     },
   };
   const onStop = () => queue.close();
@@ -269,8 +357,12 @@ export async function runQueue(
   stop.hard.addEventListener("abort", () => {
     const left = queue.clear();
     summary.abandoned += left.length;
+    for (const { delivery } of left) {
+      Promise.resolve().then(() => delivery?.nack("the run stopped before it was scanned"))
+        .catch((e) => log.error(`a provider's nack failed: ${(e as Error).message}`));
+    }
     if (!left.length || stop.quiet?.()) return;
-    const names = listSome(left.map(describeItem), 20);
+    const names = listSome(left.map((e) => describeItem(e.item)), 20);
     log.warn(`${left.length} queued item(s) not scanned (stopped): ${names}`);
   }, { once: true });
 
@@ -279,8 +371,8 @@ export async function runQueue(
     queue.close();
   });
   const consumers = Array.from({ length: Math.max(1, ctx.consumers) }, async () => {
-    for (let item = await queue.take(); item !== null; item = await queue.take()) {
-      const scanned = await processItem(ctx, item);
+    for (let entry = await queue.take(); entry !== null; entry = await queue.take()) {
+      const scanned = await processItem(ctx, entry.item, entry.delivery);
       if (scanned) summary.scanned++;
       else summary.failed++;
       ctx.onItem?.(scanned);
