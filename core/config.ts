@@ -72,6 +72,7 @@ export const CoreConfigSchema = z.object({
   connector_retries: z.number().int().min(0).max(100).default(3),
   connector_retry_delay: seconds.default(1),
   dead_letter_dir: z.string().default(""),
+  metrics_listen: z.string().default(""),
 }).strict();
 export type CoreConfig = z.output<typeof CoreConfigSchema>;
 

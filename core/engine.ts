@@ -6,6 +6,7 @@ import { nodeCrypto } from "./api.ts";
 import { formatException, listSome } from "./errors.ts";
 import type { CallOutcome, LoadedPlugin, PluginHost } from "./host.ts";
 import { NotJsonError, toJsonable } from "./json.ts";
+import { metrics } from "./metrics.ts";
 import {
   type ErrorRecord,
   errorRecord,
@@ -261,6 +262,14 @@ export class Engine {
   }
 
   #response(request: Request): StoqResponse {
+    if (metrics.enabled) {
+      metrics.inc("stoq_payloads_total", undefined, request.payloads.length);
+      const bytes = request.payloads.reduce((n, p) => n + p.results.size, 0);
+      metrics.inc("stoq_payload_bytes_total", undefined, bytes);
+      for (const e of request.errors) {
+        metrics.inc("stoq_plugin_errors_total", { plugin: e.plugin_name ?? "core" });
+      }
+    }
     return {
       results: request.payloads.map((p) => p.results),
       request_meta: request.request_meta,

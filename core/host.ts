@@ -7,6 +7,7 @@ import type { CoreConfig } from "./config.ts";
 import { formatException, UserError } from "./errors.ts";
 import { execTool, spawnTool, withTempFile } from "./exec.ts";
 import { getLogger } from "./log.ts";
+import { metrics } from "./metrics.ts";
 import type {
   CallContext,
   PluginClass,
@@ -210,6 +211,8 @@ export class PluginHost {
       spawn: (tool, args, o) => spawnTool(plugin.def.tools, tool, args, o, plugin.spawned),
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
+    const began = performance.now();
+    let timedOut = false;
     const timeout = new Promise<"timeout">((res) => {
       timer = setTimeout(() => res("timeout"), plugin.timeoutMs);
     });
@@ -220,6 +223,7 @@ export class PluginHost {
       });
       const value = await Promise.race([started, timeout]);
       if (value === "timeout") {
+        timedOut = true;
         ctl.abort(new Error(`timed out after ${plugin.timeoutMs / 1000} s`));
         return { ok: false, error: `timed out after ${plugin.timeoutMs / 1000} s`, timedOut: true };
       }
@@ -229,6 +233,12 @@ export class PluginHost {
     } finally {
       clearTimeout(timer);
       if (!ctl.signal.aborted) ctl.abort(new Error("call finished"));
+      if (metrics.enabled) {
+        const labels = { plugin: plugin.name };
+        metrics.inc("stoq_plugin_calls_total", labels);
+        metrics.inc("stoq_plugin_seconds_total", labels, (performance.now() - began) / 1000);
+        if (timedOut) metrics.inc("stoq_plugin_timeouts_total", labels);
+      }
     }
   }
 

@@ -12,6 +12,7 @@
 import type { ScanOptions } from "./engine.ts";
 import { UserError } from "./errors.ts";
 import { getLogger, type LogSettings } from "./log.ts";
+import { metrics, type MetricsDelta } from "./metrics.ts";
 import { errorRecord, type StoqResponse } from "./model.ts";
 import type { FileInput, PayloadInput } from "./plugin.ts";
 import type { StoqInit } from "./stoq.ts";
@@ -41,9 +42,9 @@ export interface TextResult {
 export type PoolReply =
   | { type: "ready" }
   | { type: "fatal"; message: string }
-  | { type: "result"; id: number; response: StoqResponse }
-  | ({ type: "text"; id: number } & TextResult)
-  | { type: "error"; id: number; message: string };
+  | { type: "result"; id: number; response: StoqResponse; counted?: MetricsDelta }
+  | ({ type: "text"; id: number; counted?: MetricsDelta } & TextResult)
+  | { type: "error"; id: number; message: string; counted?: MetricsDelta };
 
 /** Layout of a thread's shared state: beat counter, running job id, plugin name. */
 export const BEAT = 0;
@@ -169,6 +170,7 @@ export class ScanPool {
 
   #onReply(m: PoolReply): void {
     if (m.type !== "result" && m.type !== "text" && m.type !== "error") return;
+    metrics.merge(m.counted);
     const job = this.#pending.get(m.id);
     if (!job) return;
     this.#pending.delete(m.id);

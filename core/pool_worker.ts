@@ -6,6 +6,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { formatException, UserError } from "./errors.ts";
 import { configureLogging, type LogSettings, survivePluginStrays } from "./log.ts";
+import { metrics } from "./metrics.ts";
 import { BEAT, BEAT_MS, JOB, NAME_LEN, NAME_MAX, NAME_OFFSET } from "./pool.ts";
 import type { PoolJob, PoolReply } from "./pool.ts";
 import { createStoq, type Stoq, type StoqInit } from "./stoq.ts";
@@ -54,6 +55,7 @@ async function onMessage(e: MessageEvent): Promise<void> {
   if (msg.type === "init") {
     try {
       configureLogging(msg.log.level, msg.log.format, msg.log.file);
+      metrics.enabled = msg.init.metrics === true;
       stoq = await createStoq(msg.init, true);
       await stoq.engine.preload(msg.init.start_dispatch);
       watchMe(msg.state, stoq);
@@ -80,9 +82,11 @@ async function onMessage(e: MessageEvent): Promise<void> {
     if (msg.text) {
       const text = JSON.stringify(response, null, msg.text.indent);
       const summary = { payloads: response.results.length, errors: response.errors.length };
-      reply({ type: "text", id: msg.id, text, scan_id: response.scan_id, ...summary });
-    } else reply({ type: "result", id: msg.id, response });
+      const counted = metrics.takeDelta();
+      reply({ type: "text", id: msg.id, text, scan_id: response.scan_id, ...summary, counted });
+    } else reply({ type: "result", id: msg.id, response, counted: metrics.takeDelta() });
   } catch (err) {
-    reply({ type: "error", id: msg.id, message: err instanceof Error ? err.message : String(err) });
+    const message = err instanceof Error ? err.message : String(err);
+    reply({ type: "error", id: msg.id, message, counted: metrics.takeDelta() });
   }
 }

@@ -7,6 +7,7 @@ import { formatException, listSome } from "./errors.ts";
 import { execTool, spawnTool, withTempFile } from "./exec.ts";
 import type { PluginHost } from "./host.ts";
 import { getLogger } from "./log.ts";
+import { metrics } from "./metrics.ts";
 import { errorRecord, type RequestMeta, RequestMetaSchema, type StoqResponse } from "./model.ts";
 import type {
   ArchivedInput,
@@ -180,6 +181,7 @@ async function saveWith(
   for (const { name, out } of outs) {
     if (out.ok) continue;
     failed.push(name);
+    metrics.inc("stoq_connector_failures_total", { connector: name });
     if (!record) {
       log.warn(
         `connector ${name} failed to save scan ${response.scan_id} (will retry): ${out.error}`,
@@ -222,6 +224,7 @@ export async function deliverReliably(
     JSON.stringify({ failed_connectors: pending, response }),
   );
   await Deno.rename(`${path}.part`, path);
+  metrics.inc("stoq_dead_letters_total");
   log.error(
     `scan ${response.scan_id}: ${
       pending.join(", ")
@@ -248,7 +251,16 @@ async function fromArchive(ctx: RunContext, item: ArchivedInput): Promise<Payloa
       if (!parsed.success) {
         throw new Error(`it returned an invalid payload: ${whyInvalid(parsed.error)}`);
       }
-      return { ...(out.value as PayloadInput), request_meta: item.request_meta };
+      const got = out.value as PayloadInput;
+      // The reference's payload_meta (e.g. the sensor's filename) wins over what get() knows.
+      const payload_meta = item.payload_meta
+        ? {
+          ...got.payload_meta,
+          ...item.payload_meta,
+          extra_data: { ...got.payload_meta?.extra_data, ...item.payload_meta.extra_data },
+        }
+        : got.payload_meta;
+      return { ...got, payload_meta, request_meta: item.request_meta };
     } catch (e) {
       problems.push(`${name}: ${(e as Error).message}`);
     }
@@ -257,6 +269,9 @@ async function fromArchive(ctx: RunContext, item: ArchivedInput): Promise<Payloa
     `could not fetch the archived payload (${problems.join("; ") || "no source archiver named"})`,
   );
 }
+
+let inFlight = 0;
+metrics.gauge("stoq_scans_in_flight", () => inFlight);
 
 /**
  * Scans one queued item and delivers the result, then tells the provider (`delivery`) whether
@@ -268,6 +283,7 @@ export async function processItem(
   delivery?: Delivery,
 ): Promise<boolean> {
   const settle = async (how: "ack" | "nack", arg: () => unknown) => {
+    if (delivery) metrics.inc("stoq_deliveries_total", { result: how });
     try {
       if (how === "ack") {
         await delivery?.ack(arg() as { scan_id: string; dead_lettered: boolean });
@@ -283,6 +299,24 @@ export async function processItem(
   });
   const opts: ScanOptions = { request_meta: meta, start_dispatch: ctx.start_dispatch };
   const started = performance.now();
+  inFlight++;
+  try {
+    const ok = await scanAndDeliver(ctx, item, opts, settle, started);
+    metrics.inc("stoq_scans_total", { outcome: ok ? "scanned" : "failed" });
+    return ok;
+  } finally {
+    inFlight--;
+  }
+}
+
+/** The scan of one item, its connectors and the provider's ack or nack (see processItem). */
+async function scanAndDeliver(
+  ctx: RunContext,
+  item: ProviderItem,
+  opts: ScanOptions,
+  settle: (how: "ack" | "nack", arg: () => unknown) => Promise<void>,
+  started: number,
+): Promise<boolean> {
   const scanned = (r: { scan_id: string; payloads: number; errors: number }) =>
     log.debug(`scanned ${describeItem(item)}`, {
       ...r,
@@ -344,8 +378,10 @@ export async function runQueue(
   maxQueue: number,
 ): Promise<RunSummary> {
   const queue = new BoundedQueue<{ item: ProviderItem; delivery?: Delivery }>(maxQueue);
+  metrics.gauge("stoq_queue_depth", () => queue.size);
   const summary: RunSummary = { scanned: 0, failed: 0, abandoned: 0 };
   const pq: ProviderQueue = {
+    consumers: Math.max(1, ctx.consumers),
     put: async (item, delivery) => {
       if (!(await queue.put({ item, delivery }))) {
         throw new DOMException("the run is stopping", "AbortError");

@@ -15,6 +15,8 @@ export interface StoqInit {
   pipeline: Pipeline;
   /** Workers for the initial payloads (`-s`), loaded and checked up front like the pipeline's. */
   start_dispatch?: string[];
+  /** Whether threads count metrics (`--metrics`). */
+  metrics?: boolean;
 }
 
 /** A built engine and what it was built from. */

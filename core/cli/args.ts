@@ -28,6 +28,8 @@ export interface CliArgs {
   request_extra: Record<string, string | boolean>;
   max_recursion?: number;
   threads?: number;
+  /** `[HOST:]PORT` to serve Prometheus metrics on. */
+  metrics?: string;
   config?: string;
   log_level?: LogLevel;
   log_format?: LogFormat;
@@ -87,6 +89,7 @@ const VALUE_FLAGS = [
   "--log-format",
   "--plugin-dir",
   "--threads",
+  "--metrics",
 ] as const;
 const BOOL_FLAGS = [
   "-r",
@@ -240,6 +243,9 @@ export function parseArgs(argv: string[]): CliArgs {
           else args.max_recursion = n;
           break;
         }
+        case "--metrics":
+          args.metrics = v;
+          break;
         case "--request-source":
           args.request_source = v;
           break;

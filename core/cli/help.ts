@@ -17,6 +17,7 @@ const PIPELINE_FLAGS = `Pipeline (each list flag takes one or more plugin names,
       --plugin-dir DIR            load plugins from DIR (repeatable; default $STOQ_HOME/plugins)
       --config PATH               config file (default $STOQ_HOME/stoq.toml, then ./stoq.toml)
       --threads N                 scan on N threads (default for several inputs: one per core)
+      --metrics [HOST:]PORT       serve Prometheus metrics at /metrics (host 127.0.0.1 by default)
       --log-level LEVEL           debug, info, warning, error or critical (default info)
       --log-format text|json      log lines on stderr as text or JSON
   A flag given on the command line replaces the config file's list.`;

@@ -1,8 +1,9 @@
 /** `stoq scan` and `stoq run`: inputs or providers feed one queue, drained by concurrent scans. */
 import type { Config } from "../config.ts";
 import type { Pipeline } from "../engine.ts";
-import { listSome, UsageError } from "../errors.ts";
+import { listSome, UsageError, UserError } from "../errors.ts";
 import { getLogger, logSettings, survivePluginStrays } from "../log.ts";
+import { serveMetrics } from "../metrics.ts";
 import { RequestMetaSchema, type StoqResponse } from "../model.ts";
 import type { ProviderItem, ProviderQueue } from "../plugin.ts";
 import {
@@ -102,6 +103,17 @@ export async function scanOrRun(args: CliArgs): Promise<number> {
   const { config, home, dirs } = await setup(args);
   if (args.max_recursion !== undefined) config.core.max_recursion = args.max_recursion;
   const core = config.core;
+  const listen = args.metrics ?? core.metrics_listen;
+  let server: Deno.HttpServer | undefined;
+  if (listen) {
+    try {
+      server = serveMetrics(listen);
+    } catch (e) {
+      const why = (e as Error).message;
+      if (why.startsWith("--metrics wants")) throw new UsageError(why);
+      throw new UserError(`cannot serve metrics on ${listen}: ${why}`);
+    }
+  }
   const init: StoqInit = {
     config,
     cliOptions: args.plugin_opts,
@@ -109,6 +121,7 @@ export async function scanOrRun(args: CliArgs): Promise<number> {
     pluginDirs: dirs,
     pipeline: pipelineFrom(args, config),
     start_dispatch: args.start_dispatch,
+    metrics: server !== undefined,
   };
   // Many inputs (or --threads given) are scanned on Worker threads, one per core by default;
   // a single input is scanned in this thread, which starts fastest. The threads get the
@@ -124,6 +137,8 @@ export async function scanOrRun(args: CliArgs): Promise<number> {
   } catch (e) {
     await starting?.then((s) => s.close(), () => {});
     throw e;
+  } finally {
+    await server?.shutdown();
   }
 }
 
