@@ -7,8 +7,10 @@ if (inWorker) {
   // Hold messages that arrive while the pool thread's code loads, then hand them over.
   const early: MessageEvent[] = [];
   g.onmessage = (e: MessageEvent) => early.push(e);
-  // Literal dynamic imports: a bundle or compiled binary still contains both.
-  (await import("./core/pool_worker.ts")).servePoolThread(early);
+  // Literal dynamic imports: a bundle or compiled binary still contains them all.
+  if ((globalThis as { name?: string }).name === "stoq-plugin-sandbox") {
+    (await import("./core/plugin_sandbox.ts")).serveSandbox(early);
+  } else (await import("./core/pool_worker.ts")).servePoolThread(early);
 } else if (import.meta.main) {
   // Start loading the command line's code now; the small modules below arrive first.
   const commands = import("./core/cli/commands.ts");

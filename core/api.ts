@@ -1,6 +1,13 @@
 /** The run-time side of the plugin contract: the object handed to every plugin module. */
 import { z } from "zod";
-import type { PluginClass, PluginDefinition, PluginSpec, StoqAPI } from "./plugin.ts";
+import type {
+  PluginClass,
+  PluginDefinition,
+  PluginPermissions,
+  PluginSpec,
+  StoqAPI,
+} from "./plugin.ts";
+import { normalizePermissions } from "./plugin_perms.ts";
 import { VERSION } from "./version.ts";
 
 const CLASSES: readonly PluginClass[] = [
@@ -59,6 +66,19 @@ function definePlugin<S extends z.ZodRawShape>(spec: PluginSpec<S>): PluginDefin
   if (!Array.isArray(required) || required.some((r) => typeof r !== "string")) {
     throw new PluginDefinitionError(`${where}: required_workers must be a list of worker names`);
   }
+  const tools = spec.tools ?? {};
+  if (
+    typeof tools !== "object" || Array.isArray(tools) ||
+    Object.values(tools).some((v) => typeof v !== "string")
+  ) {
+    throw new PluginDefinitionError(`${where}: tools must map each tool to its Debian package`);
+  }
+  let permissions: Required<PluginPermissions>;
+  try {
+    permissions = normalizePermissions(spec.permissions);
+  } catch (e) {
+    throw new PluginDefinitionError(`${where}: ${(e as Error).message}`);
+  }
   const optionsSchema = z.object(spec.options ?? {}).strict();
   const def: PluginDefinition = {
     name: spec.name,
@@ -67,7 +87,8 @@ function definePlugin<S extends z.ZodRawShape>(spec: PluginSpec<S>): PluginDefin
     classes: Object.freeze([...spec.classes]),
     optionsSchema: optionsSchema as unknown as z.ZodObject<z.ZodRawShape>,
     required_workers: Object.freeze([...required]),
-    tools: Object.freeze({ ...(spec.tools ?? {}) }),
+    tools: Object.freeze({ ...tools }),
+    permissions: Object.freeze(permissions),
     async create(options, ctx) {
       const instance = await spec.create(options as z.output<z.ZodObject<S>>, ctx);
       if (!instance || typeof instance !== "object") {

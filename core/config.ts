@@ -73,6 +73,12 @@ export const CoreConfigSchema = z.object({
   connector_retry_delay: seconds.default(1),
   dead_letter_dir: z.string().default(""),
   metrics_listen: z.string().default(""),
+  // What plugins loaded by URL may be granted (see core/plugin_perms.ts); nothing by default.
+  allow_plugin_net: z.array(z.string()).default([]),
+  allow_plugin_read: z.array(z.string()).default([]),
+  allow_plugin_write: z.array(z.string()).default([]),
+  allow_plugin_run: z.array(z.string()).default([]),
+  allow_plugin_env: z.array(z.string()).default([]),
 }).strict();
 export type CoreConfig = z.output<typeof CoreConfigSchema>;
 

@@ -122,6 +122,21 @@ async function newPayload(content: Uint8Array, meta: PayloadMeta): Promise<Paylo
   };
 }
 
+/**
+ * Why the input of `response` was not scanned at all (it was over max_payload_size), or
+ * undefined when it was. A provider must not treat such an input as done.
+ */
+export function unscannedReason(response: StoqResponse): string | undefined {
+  const first = response.results[0];
+  if (!first || first.payload_meta.should_scan || first.plugins_run.workers.length) {
+    return undefined;
+  }
+  return response.errors.find((e) =>
+    e.payload_id === first.payload_id && e.plugin_name === null &&
+    e.error.includes("over max_payload_size")
+  )?.error;
+}
+
 /** The scan engine. */
 export class Engine {
   constructor(readonly host: PluginHost, readonly pipeline: Pipeline) {}

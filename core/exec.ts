@@ -170,13 +170,17 @@ async function writeAll(stream: WritableStream<Uint8Array>, data: Uint8Array): P
   }
 }
 
-/** Writes `content` to a private temporary file, runs `use` on its path, then removes it. */
+/**
+ * Writes `content` to a private temporary file, runs `use` on its path, then removes it.
+ * `base`: the folder to make it in (a plugin sandbox may write only there); default the system's.
+ */
 export async function withTempFile<T>(
   content: Uint8Array,
   use: (path: string) => Promise<T>,
+  base?: string,
 ): Promise<T> {
   // makeTempDir creates the folder with mode 0700, so no other user can read the payload.
-  const dir = await Deno.makeTempDir({ prefix: "stoq-tool-" });
+  const dir = await Deno.makeTempDir({ prefix: "stoq-tool-", dir: base });
   try {
     await Deno.chmod(dir, 0o700);
     const path = `${dir}/payload`;

@@ -99,6 +99,8 @@ export interface FileInput {
 /** A reference to an archived payload: source-archiver name → what its `get` needs. */
 export interface ArchivedInput {
   archived: Record<string, unknown>;
+  /** Merged over the payload_meta that the archiver's `get` returns. */
+  payload_meta?: PayloadMetaInput;
   request_meta?: RequestMetaInput;
 }
 
@@ -107,6 +109,11 @@ export type ProviderItem = PayloadInput | FileInput | ArchivedInput;
 
 /** The bounded queue a provider feeds. `put` waits while the queue is full. */
 export interface ProviderQueue {
+  /**
+   * How many items the run scans at once. A provider that pulls from a broker keeps no more
+   * than this unacknowledged, so that other instances on the same queue get the rest.
+   */
+  readonly consumers?: number;
   /**
    * Queues `item`. With `delivery`, the provider learns the item's fate: `ack` once it was
    * scanned and its result saved by every connector (or kept in the dead-letter folder), `nack`
@@ -265,6 +272,21 @@ export type PluginInstance =
     close?(): Awaitable<void>;
   };
 
+/**
+ * Hosts, paths and environment variables a plugin needs (its tools are declared in `tools`).
+ * Paths are absolute, or start with `$STOQ_HOME/` or `~/`.
+ */
+export interface PluginPermissions {
+  /** Hosts it connects to: `host` or `host:port`. */
+  net?: string[];
+  /** Files or folders it reads. */
+  read?: string[];
+  /** Files or folders it writes. */
+  write?: string[];
+  /** Environment variables it reads. */
+  env?: string[];
+}
+
 /** What a plugin author writes. */
 export interface PluginSpec<S extends z.ZodRawShape = z.ZodRawShape> {
   name: string;
@@ -277,6 +299,11 @@ export interface PluginSpec<S extends z.ZodRawShape = z.ZodRawShape> {
   required_workers?: string[];
   /** External programs this plugin runs: name → Debian package that provides it. */
   tools?: Record<string, string>;
+  /**
+   * What else the plugin touches. Enforced for plugins loaded by URL, which run in a Worker
+   * with exactly these permissions, and only if `[core] allow_plugin_*` grants them.
+   */
+  permissions?: PluginPermissions;
   create(
     options: z.output<z.ZodObject<S>>,
     ctx: PluginContext,
@@ -292,6 +319,7 @@ export interface PluginDefinition {
   readonly optionsSchema: z.ZodObject<z.ZodRawShape>;
   readonly required_workers: readonly string[];
   readonly tools: Readonly<Record<string, string>>;
+  readonly permissions: Readonly<Required<PluginPermissions>>;
   create(options: Record<string, unknown>, ctx: PluginContext): Promise<PluginInstance>;
 }
 

@@ -36,6 +36,8 @@ export interface TextResult {
   scan_id: string;
   payloads: number;
   errors: number;
+  /** Set when the input was not scanned at all (see `unscannedReason`). */
+  unscanned?: string;
 }
 
 /** What a pool thread answers. */
@@ -66,6 +68,20 @@ let entry = new URL("../main.ts", import.meta.url).href;
 /** Sets the module pool threads run: the program's entry module, which serves the pool in a Worker. */
 export function setPoolEntry(url: string): void {
   entry = url;
+}
+
+/** The program's entry module, which plugin sandboxes run too (see core/plugin_isolate.ts). */
+export function poolEntry(): string {
+  return entry;
+}
+
+// Sees the threads' messages that are not the pool's: a thread asks the main thread to start
+// plugin sandboxes, since a Worker started by a Worker takes a second to answer in Deno 2.9.
+let threadHook: ((e: MessageEvent) => void) | undefined;
+
+/** Sets the handler of the threads' own messages (see core/plugin_isolate.ts). */
+export function setThreadHook(hook: (e: MessageEvent) => void): void {
+  threadHook = hook;
 }
 
 // Threads started before the configuration is read, so that loading their code overlaps with
@@ -136,6 +152,7 @@ export class ScanPool {
   /** Starts one thread; resolves once its engine is built. */
   #spawn(): Promise<void> {
     const worker = early.shift() ?? new Worker(entry, { type: "module" });
+    worker.addEventListener("message", (e) => threadHook?.(e));
     const shared = new SharedArrayBuffer(STATE_BYTES);
     const thread: Thread = {
       worker,
@@ -176,7 +193,8 @@ export class ScanPool {
     this.#pending.delete(m.id);
     if (m.type === "result") job.resolve(m.response);
     else if (m.type === "text") {
-      job.resolve({ text: m.text, scan_id: m.scan_id, payloads: m.payloads, errors: m.errors });
+      const { text, scan_id, payloads, errors, unscanned } = m;
+      job.resolve({ text, scan_id, payloads, errors, unscanned });
     } else job.reject(new Error(m.message));
   }
 

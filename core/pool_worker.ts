@@ -4,6 +4,7 @@
  * it finds itself in a Worker; so a bundle or compiled binary needs no second module.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
+import { unscannedReason } from "./engine.ts";
 import { formatException, UserError } from "./errors.ts";
 import { configureLogging, type LogSettings, survivePluginStrays } from "./log.ts";
 import { metrics } from "./metrics.ts";
@@ -81,7 +82,11 @@ async function onMessage(e: MessageEvent): Promise<void> {
     );
     if (msg.text) {
       const text = JSON.stringify(response, null, msg.text.indent);
-      const summary = { payloads: response.results.length, errors: response.errors.length };
+      const summary = {
+        payloads: response.results.length,
+        errors: response.errors.length,
+        unscanned: unscannedReason(response),
+      };
       const counted = metrics.takeDelta();
       reply({ type: "text", id: msg.id, text, scan_id: response.scan_id, ...summary, counted });
     } else reply({ type: "result", id: msg.id, response, counted: metrics.takeDelta() });

@@ -1,15 +1,29 @@
-/** Which plugins exist: the built-ins plus every plugin module found in the plugin folders. */
+/**
+ * Which plugins exist: the built-ins, every plugin module found in the plugin folders, and the
+ * plugins pinned by URL (the lock file's and those named on the command line).
+ */
 import { stoqAPI } from "./api.ts";
-import { formatException } from "./errors.ts";
+import type { CoreConfig } from "./config.ts";
+import { formatException, UserError } from "./errors.ts";
 import { getLogger } from "./log.ts";
 import type { PluginDefinition, PluginFactory } from "./plugin.ts";
+import type { PinnedRef } from "./plugin_store.ts";
 import { didYouMean } from "./suggest.ts";
 
 /** A plugin the registry knows, and where it came from. */
 export interface RegisteredPlugin {
   definition: PluginDefinition;
-  /** "built-in" or the module's path. */
+  /** "built-in", the module's path, or its URL. */
   source: string;
+  /** For a plugin pinned by URL: its sha256. */
+  sha256?: string;
+}
+
+/** Plugins pinned by URL, and what loading them needs. */
+export interface PinSettings {
+  refs: readonly PinnedRef[];
+  home: string;
+  core: CoreConfig;
 }
 
 /** A plugin module that could not be loaded, and why. */
@@ -25,22 +39,46 @@ const SKIP = /(^[._])|(_test\.(ts|js|mjs)$)|(\.d\.ts$)/;
 /** The set of known plugins, by name. */
 export class Registry {
   readonly #plugins = new Map<string, RegisteredPlugin>();
+  /** Why each pinned plugin that could not be loaded was not, by name. */
+  readonly #failed = new Map<string, string>();
   readonly problems: LoadProblem[] = [];
 
   private constructor(readonly quiet: boolean) {}
 
   /**
-   * Registers the built-ins, then the plugin folders in order (a later one overrides). With
-   * `quiet`, what it finds is only recorded, not logged (pool threads: the main thread said it).
+   * Registers the built-ins, then the plugin folders in order, then the pinned plugins (a later
+   * one overrides). With `quiet`, what it finds is only recorded, not logged (pool threads: the
+   * main thread said it).
    */
   static async create(
     builtins: readonly PluginFactory[],
     pluginDirs: readonly string[],
     quiet = false,
+    pins?: PinSettings,
   ): Promise<Registry> {
     const reg = new Registry(quiet);
     for (const factory of builtins) reg.#add(factory(stoqAPI), "built-in");
     for (const dir of pluginDirs) await reg.#loadDir(dir);
+    if (pins?.refs.length) {
+      // Loaded only when there are pinned plugins: it brings the sandbox code with it.
+      const { loadPinned } = await import("./plugin_url.ts");
+      const loaded = await Promise.all(
+        pins.refs.map((ref) =>
+          loadPinned(ref, pins.home, pins.core).then((l) => ({ ref, l }), (e) => ({ ref, e }))
+        ),
+      );
+      for (const r of loaded) {
+        if ("l" in r) reg.#add(r.l.def, r.ref.url, r.ref.sha256);
+        else {
+          const e = r.e;
+          const reason = e instanceof UserError ? e.message : formatException(e);
+          if (r.ref.name) reg.#failed.set(r.ref.name, reason);
+          // The reason names the plugin and its URL already.
+          reg.problems.push({ path: r.ref.url, reason });
+          if (!quiet) log.warn(reason);
+        }
+      }
+    }
     return reg;
   }
 
@@ -59,17 +97,22 @@ export class Registry {
     return this.names().map((n) => this.#plugins.get(n)!);
   }
 
-  /** A "did you mean" hint for an unknown name. */
+  /** A "did you mean" hint for an unknown name, or why a pinned plugin of that name did not load. */
   hint(name: string): string {
+    const failed = this.#failed.get(name);
+    if (failed) return ` (it is pinned but was not loaded: ${failed})`;
     return didYouMean(name, this.#plugins.keys());
   }
 
-  #add(definition: PluginDefinition, source: string): void {
+  #add(definition: PluginDefinition, source: string, sha256?: string): void {
     const prior = this.#plugins.get(definition.name);
     if (prior && prior.source !== source && !this.quiet) {
       log.info(`plugin ${definition.name} from ${source} overrides the one from ${prior.source}`);
     }
-    this.#plugins.set(definition.name, { definition, source });
+    this.#plugins.set(
+      definition.name,
+      sha256 ? { definition, source, sha256 } : { definition, source },
+    );
   }
 
   async #loadDir(dir: string): Promise<void> {

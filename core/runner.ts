@@ -2,7 +2,7 @@
  * Drives many scans: a bounded queue fed by providers (or by the command line) and drained by
  * concurrent consumers, each scan followed by its connectors. Used by `stoq scan` and `stoq run`.
  */
-import type { ScanOptions } from "./engine.ts";
+import { type ScanOptions, unscannedReason } from "./engine.ts";
 import { formatException, listSome } from "./errors.ts";
 import { execTool, spawnTool, withTempFile } from "./exec.ts";
 import type { PluginHost } from "./host.ts";
@@ -331,7 +331,8 @@ async function scanAndDeliver(
       const r = await ctx.scanner.scanText!(job, opts, ctx.textIndent);
       scanned({ scan_id: r.scan_id, payloads: r.payloads, errors: r.errors });
       await ctx.emitText!(r.text + "\n");
-      await settle("ack", () => ({ scan_id: r.scan_id, dead_lettered: false }));
+      if (r.unscanned) await settle("nack", () => r.unscanned);
+      else await settle("ack", () => ({ scan_id: r.scan_id, dead_lettered: false }));
       return true;
     }
     let response: StoqResponse;
@@ -356,7 +357,10 @@ async function scanAndDeliver(
       return true;
     }
     if (ctx.emit) await ctx.emit(response);
-    await settle("ack", () => ({ scan_id: response.scan_id, ...saved }));
+    // The result says the input was too big to scan; the provider must keep the input.
+    const unscanned = unscannedReason(response);
+    if (unscanned) await settle("nack", () => unscanned);
+    else await settle("ack", () => ({ scan_id: response.scan_id, ...saved }));
     return true;
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);

@@ -4,6 +4,7 @@ import type { Config } from "./config.ts";
 import { Engine, type Pipeline } from "./engine.ts";
 import { UserError } from "./errors.ts";
 import { PluginHost, resolveOptions, type Settings } from "./host.ts";
+import type { PinnedRef } from "./plugin_store.ts";
 import { Registry } from "./registry.ts";
 
 /** What it takes to build a stoq engine; plain data, so it can be sent to a pool thread. */
@@ -15,6 +16,8 @@ export interface StoqInit {
   pipeline: Pipeline;
   /** Workers for the initial payloads (`-s`), loaded and checked up front like the pipeline's. */
   start_dispatch?: string[];
+  /** Plugins pinned by URL (the lock file's and those named by URL), already fetched and cached. */
+  pinned?: PinnedRef[];
   /** Whether threads count metrics (`--metrics`). */
   metrics?: boolean;
 }
@@ -40,7 +43,11 @@ export function pluginDirs(config: Config, cli: string[] | undefined, home: stri
  * `quiet`: do not log what the plugin folders hold (pool threads; the main thread has).
  */
 export async function createStoq(init: StoqInit, quiet = false): Promise<Stoq> {
-  const registry = await Registry.create(BUILTIN_PLUGINS, init.pluginDirs, quiet);
+  const registry = await Registry.create(BUILTIN_PLUGINS, init.pluginDirs, quiet, {
+    refs: init.pinned ?? [],
+    home: init.home,
+    core: init.config.core,
+  });
   const settings: Settings = {
     core: init.config.core,
     fileOptions: init.config.plugins,

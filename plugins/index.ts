@@ -6,6 +6,8 @@ import type { PluginFactory } from "../core/plugin.ts";
 import b64decode from "./b64decode.ts";
 import clamav from "./clamav.ts";
 import decompress from "./decompress.ts";
+import dirmon from "./dirmon.ts";
+import elasticsearch from "./elasticsearch.ts";
 import entropy from "./entropy.ts";
 import exif from "./exif.ts";
 import filedir from "./filedir.ts";
@@ -14,7 +16,15 @@ import hashSsdeep from "./hash_ssdeep.ts";
 import hashTlsh from "./hash_tlsh.ts";
 import iocextract from "./iocextract.ts";
 import mimetype from "./mimetype.ts";
+import nats from "./nats.ts";
+import postgres from "./postgres.ts";
+import rabbitmq from "./rabbitmq.ts";
+import redis from "./redis.ts";
 import route from "./route.ts";
+import s3 from "./s3.ts";
+import splunk from "./splunk.ts";
+import sqlite from "./sqlite.ts";
+import stdin from "./stdin.ts";
 import stdout from "./stdout.ts";
 import strings from "./strings.ts";
 import xordecode from "./xordecode.ts";
@@ -25,6 +35,8 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   b64decode,
   clamav,
   decompress,
+  dirmon,
+  elasticsearch,
   entropy,
   exif,
   filedir,
@@ -33,7 +45,15 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   hashTlsh,
   iocextract,
   mimetype,
+  nats,
+  postgres,
+  rabbitmq,
+  redis,
   route,
+  s3,
+  splunk,
+  sqlite,
+  stdin,
   stdout,
   strings,
   xordecode,

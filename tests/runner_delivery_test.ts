@@ -132,3 +132,18 @@ Deno.test("delivery: an item that cannot be scanned is nacked with the reason", 
   match(events[0], /^nack \/no\/such\/file: not scanned: .*No such file/);
   equal(events[1], "ack fine");
 });
+
+Deno.test("delivery: an input over max_payload_size is recorded but nacked, so the provider keeps it", async () => {
+  const dir = await tempDir();
+  const big = join(dir, "big.bin");
+  await Deno.writeFile(big, new Uint8Array(4096));
+  const { summary, events, saved } = await run(0, [big, "small"], { max_payload_size: 1024 });
+  deepEqual(summary, { scanned: 2, failed: 0, abandoned: 0 });
+  equal(saved.length, 2, "the result saying why it was not scanned is still saved");
+  equal(events.length, 2);
+  match(
+    events[0],
+    /^nack .*big\.bin: .*is 4096 bytes, over max_payload_size \(1024\); not read or scanned$/,
+  );
+  equal(events[1], "ack small");
+});

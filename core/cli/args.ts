@@ -6,7 +6,16 @@ import { UsageError } from "../errors.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "../log.ts";
 import { didYouMean } from "../suggest.ts";
 
-export type Command = "scan" | "run" | "explain" | "list" | "config" | "help" | "version";
+export type Command =
+  | "scan"
+  | "run"
+  | "explain"
+  | "list"
+  | "config"
+  | "search"
+  | "plugin"
+  | "help"
+  | "version";
 
 /** Everything the command line can say. */
 export interface CliArgs {
@@ -36,6 +45,12 @@ export interface CliArgs {
   json: boolean;
   progress?: boolean;
   show_default: boolean;
+  /** `stoq plugin add --name N`. */
+  plugin_name?: string;
+  /** `stoq plugin add/update --yes`: pin without asking. */
+  yes?: boolean;
+  /** `stoq search`'s own flags, parsed by core/cli/search.ts. */
+  search_argv?: string[];
 }
 
 /** The plugin-list fields of {@link CliArgs}. */
@@ -90,6 +105,7 @@ const VALUE_FLAGS = [
   "--plugin-dir",
   "--threads",
   "--metrics",
+  "--name",
 ] as const;
 const BOOL_FLAGS = [
   "-r",
@@ -100,8 +116,20 @@ const BOOL_FLAGS = [
   "--progress",
   "--no-progress",
   "--default",
+  "--yes",
+  "-y",
 ];
-const COMMANDS: Command[] = ["scan", "run", "explain", "list", "config", "help", "version"];
+const COMMANDS: Command[] = [
+  "scan",
+  "run",
+  "explain",
+  "list",
+  "config",
+  "search",
+  "plugin",
+  "help",
+  "version",
+];
 
 function boolish(v: string): string | boolean {
   return /^true$/i.test(v) ? true : /^false$/i.test(v) ? false : v;
@@ -167,14 +195,22 @@ export function parseArgs(argv: string[]): CliArgs {
     throw new UsageError(
       `unknown command "${first}"${
         didYouMean(first, COMMANDS)
-      }; commands: scan, run, route explain, list, config (stoq --help)`,
+      }; commands: scan, run, route explain, list, config, search, plugin (stoq --help)`,
     );
   }
   args.command = first as Command;
   i = 1;
+  if (args.command === "search") {
+    const rest = argv.slice(1);
+    if (rest.includes("-h") || rest.includes("--help")) {
+      return { ...args, command: "help", helpFor: "search" };
+    }
+    return { ...args, search_argv: rest };
+  }
   if (args.command === "help") {
     const topic = argv[1] as Command | undefined;
     if (topic && COMMANDS.includes(topic)) args.helpFor = topic;
+    args.paths = argv.slice(2);
     return args;
   }
   let onlyPaths = false;
@@ -246,6 +282,9 @@ export function parseArgs(argv: string[]): CliArgs {
         case "--metrics":
           args.metrics = v;
           break;
+        case "--name":
+          args.plugin_name = v;
+          break;
         case "--request-source":
           args.request_source = v;
           break;
@@ -295,6 +334,10 @@ export function parseArgs(argv: string[]): CliArgs {
         case "--default":
           args.show_default = true;
           break;
+        case "--yes":
+        case "-y":
+          args.yes = true;
+          break;
       }
       continue;
     }
@@ -307,6 +350,11 @@ export function parseArgs(argv: string[]): CliArgs {
     ];
     throw new UsageError(
       `unknown option ${tok}${didYouMean(tok, all)} (stoq ${args.command} --help)`,
+    );
+  }
+  if (args.command !== "plugin" && (args.plugin_name !== undefined || args.yes)) {
+    throw new UsageError(
+      `${args.plugin_name !== undefined ? "--name" : "--yes"} belongs to stoq plugin add/update`,
     );
   }
   if (args.command === "run" && args.paths.length) {

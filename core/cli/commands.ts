@@ -18,7 +18,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       // Literal dynamic imports: loaded only by the commands that need them.
       case "help":
-        await writeAll((await import("./help.ts")).helpText(args.helpFor) + "\n");
+        await writeAll((await import("./help.ts")).helpText(args.helpFor, args.paths[0]) + "\n");
         return 0;
       case "list":
         return await (await import("./list.ts")).listCommand(args);
@@ -26,6 +26,10 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import("./list.ts")).configCommand(args);
       case "explain":
         return await (await import("./explain.ts")).explainCommand(args);
+      case "search":
+        return await (await import("./search.ts")).searchCommand(args);
+      case "plugin":
+        return await (await import("./plugin_cmd.ts")).pluginCommand(args);
       case "scan":
       case "run":
         return await scanOrRun(args);

@@ -34,13 +34,14 @@ export async function explainCommand(args: CliArgs): Promise<number> {
   if (!args.paths.length || args.paths.includes("-")) {
     throw new UsageError("stoq route explain needs one or more file paths (stdin is not read)");
   }
-  const { config, home, dirs } = await setup(args);
+  const { config, home, dirs, pinned } = await setup(args);
   const pipeline = pipelineFrom(args, config);
   const stoq = await createStoq({
     config,
     cliOptions: args.plugin_opts,
     home,
     pluginDirs: dirs,
+    pinned,
     pipeline,
   });
   await stoq.engine.preload();

@@ -1,6 +1,7 @@
 /** Help text for every command. */
 import { VERSION } from "../version.ts";
 import type { Command } from "./args.ts";
+import { PLUGIN_HELP } from "./plugin_help.ts";
 
 const PIPELINE_FLAGS = `Pipeline (each list flag takes one or more plugin names, or a comma list):
   -s, --start-dispatch NAME...    workers for the initial payload only
@@ -34,6 +35,8 @@ Commands:
                  show a file's flavors and why each worker would run, without scanning
   list           list plugins with their classes, options and defaults
   config         print the configuration in use (--default: the built-in one)
+  plugin         add, list, update, remove or check plugins published at a URL (pinned)
+  search         find stored scans by hash, YARA rule, type, filename or time (sqlite store)
 
 Options: --help on any command, --version.
 
@@ -111,10 +114,38 @@ a good start for $STOQ_HOME/stoq.toml).
 
 Examples:
   mkdir -p ~/.stoq && stoq config --default > ~/.stoq/stoq.toml`,
+  search: `Usage: stoq search [OPTIONS]
+
+Finds scans in the sqlite result store (results get there with -C sqlite) and prints each stored
+result as one JSON line, newest first. A scan matches when one of its payloads (the file or
+anything extracted from it) matches; a flag given twice matches either value, different flags
+must all match. Nothing found is not an error: "no scans match" goes to stderr, exit status 0.
+
+      --sha256 HEX, --md5 HEX, --sha1 HEX
+                                  payload hashes (from the hash worker)
+      --hash HEX                  any of them, by length
+      --rule NAME                 a YARA rule that matched (yara worker); * and ? are globs
+      --type MIME-GLOB            the payload's MIME type (mimetype worker), e.g. 'application/x-*'
+      --filename GLOB             the payload's filename, e.g. '*.exe' (case-insensitive)
+      --since TIME, --until TIME  scan time: ISO (2026-11-22, 2026-11-22T10:00:00Z) or an age
+                                  (90s, 30m, 24h, 7d, 2w)
+      --limit N                   at most N scans (default 100)
+      --summary                   one tab-separated line per scan: time, scan id, payloads,
+                                  errors, filename, sha256, rules
+      --db PATH                   the store (default: [sqlite] path, else $STOQ_HOME/stoq.sqlite)
+      --config PATH, --log-level LEVEL, --log-format text|json
+
+Examples:
+  stoq scan -r ./samples -C sqlite
+  stoq search --hash 44d88612fea8a8f36de82e1278abb02f
+  stoq search --rule eicar_test_file --since 24h --summary
+  stoq search --type 'application/x-msdownload' --filename '*.exe' | jq .scan_id`,
+  plugin: PLUGIN_HELP.plugin,
   version: `Usage: stoq --version`,
 };
 
 /** The help text of `command`. */
-export function helpText(command: Command = "help"): string {
+export function helpText(command: Command = "help", sub?: string): string {
+  if (command === "plugin" && sub && Object.hasOwn(PLUGIN_HELP, sub)) return PLUGIN_HELP[sub];
   return TEXT[command];
 }

@@ -13,7 +13,8 @@ const JsonSchemaProps = z.object({
 })
   .loose();
 
-function optionTable(
+/** Each option's type and default, from the options schema. */
+export function optionTable(
   schema: z.ZodObject<z.ZodRawShape>,
 ): Record<string, { type: string; default?: unknown }> {
   const js = JsonSchemaProps.parse(z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }));
@@ -33,14 +34,19 @@ function optionTable(
 
 /** `stoq list [--json]`. */
 export async function listCommand(args: CliArgs): Promise<number> {
-  const { dirs } = await setup(args);
-  const registry = await Registry.create(BUILTIN_PLUGINS, dirs);
-  const plugins = registry.all().map(({ definition: d, source }) => ({
+  const { dirs, pinned, home, config } = await setup(args);
+  const registry = await Registry.create(BUILTIN_PLUGINS, dirs, false, {
+    refs: pinned,
+    home,
+    core: config.core,
+  });
+  const plugins = registry.all().map(({ definition: d, source, sha256 }) => ({
     name: d.name,
     version: d.version,
     description: d.description,
     classes: [...d.classes],
     source,
+    ...(sha256 ? { sha256 } : {}),
     required_workers: [...d.required_workers],
     tools: { ...d.tools },
     options: optionTable(d.optionsSchema),

@@ -100,7 +100,7 @@ function checkCliNames(stoq: Stoq, args: CliArgs): void {
 
 /** `stoq scan` or `stoq run`; returns the exit status. */
 export async function scanOrRun(args: CliArgs): Promise<number> {
-  const { config, home, dirs } = await setup(args);
+  const { config, home, dirs, pinned } = await setup(args);
   if (args.max_recursion !== undefined) config.core.max_recursion = args.max_recursion;
   const core = config.core;
   const listen = args.metrics ?? core.metrics_listen;
@@ -119,6 +119,7 @@ export async function scanOrRun(args: CliArgs): Promise<number> {
     cliOptions: args.plugin_opts,
     home,
     pluginDirs: dirs,
+    pinned,
     pipeline: pipelineFrom(args, config),
     start_dispatch: args.start_dispatch,
     metrics: server !== undefined,
