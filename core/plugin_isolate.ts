@@ -374,7 +374,11 @@ export function isolatedDefinition(
     tools: Object.freeze({ ...meta.tools }),
     permissions: Object.freeze(structuredClone(meta.permissions)),
     async create(options, ctx) {
-      const tmp = await Deno.makeTempDir({ prefix: `stoq-plugin-${name}-` });
+      // A private folder for call.withTempFile, which exists for tools: only a plugin with tools
+      // gets one (a Worker ended with its thread cannot remove it).
+      const tmp = Object.keys(meta.tools).length
+        ? await Deno.makeTempDir({ prefix: `stoq-plugin-${name}-` })
+        : "";
       const init: Extract<ToSandbox, { type: "init" }> = {
         type: "init",
         js,
@@ -390,7 +394,7 @@ export function isolatedDefinition(
       try {
         started = await Sandbox.start(init, permissions, ctx.log);
       } catch (e) {
-        await Deno.remove(tmp, { recursive: true }).catch(() => {});
+        if (tmp) await Deno.remove(tmp, { recursive: true }).catch(() => {});
         throw e;
       }
       let box = started.box;
@@ -412,7 +416,7 @@ export function isolatedDefinition(
         dispatch_targets: started.ready.dispatch_targets,
         async close() {
           await box.close();
-          await Deno.remove(tmp, { recursive: true }).catch(() => {});
+          if (tmp) await Deno.remove(tmp, { recursive: true }).catch(() => {});
         },
       };
       for (const m of started.ready.methods) {

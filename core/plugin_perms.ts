@@ -159,7 +159,7 @@ export function beyondProcess(wants: Declared, home: string): string[] {
 
 /**
  * The Deno permissions of a plugin's sandbox Worker: what it declared, plus read and write of its
- * private temporary folder (for `call.withTempFile`); nothing else, no imports.
+ * private temporary folder `tmp` (for `call.withTempFile`; "" when none); nothing else, no imports.
  */
 export function workerPermissions(
   wants: Declared,
@@ -169,8 +169,8 @@ export function workerPermissions(
   const list = (xs: string[]) => xs.length ? xs : false;
   return {
     net: list(wants.net),
-    read: [...wants.read.map((p) => expandPath(p, home)), tmp],
-    write: [...wants.write.map((p) => expandPath(p, home)), tmp],
+    read: list([...wants.read.map((p) => expandPath(p, home)), ...(tmp ? [tmp] : [])]),
+    write: list([...wants.write.map((p) => expandPath(p, home)), ...(tmp ? [tmp] : [])]),
     run: list(wants.run),
     env: list(wants.env),
     sys: false,

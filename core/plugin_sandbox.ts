@@ -298,7 +298,14 @@ async function serveCall(id: number, method: Method, args: unknown[]): Promise<v
   const call: CallContext = {
     signal,
     exec: (tool, a, o) => execTool(tools, tool, a, signal, o),
-    withTempFile: (content, use) => withTempFile(content, use, tmp),
+    withTempFile: (content, use) => {
+      if (!tmp) {
+        throw new Error(
+          'call.withTempFile is for tools: this plugin declares none (tools: { name: "debian-package" })',
+        );
+      }
+      return withTempFile(content, use, tmp);
+    },
     spawn: (tool, a, o) => spawnTool(tools, tool, a, o, spawned),
   };
   try {

@@ -92,7 +92,9 @@ Deno.test("a plugin's undeclared access is denied; declared access needs [core] 
       jsWorker(
         "filetool",
         `const r = await call.exec("file", ["-b", "-"], { stdin: payload.content });
-        return { results: { type: new TextDecoder().decode(r.stdout).trim() } };`,
+        const f = await call.withTempFile(payload.content, (p) => call.exec("file", ["-b", p]));
+        const text = (x) => new TextDecoder().decode(x.stdout).trim();
+        return { results: { type: text(r), from_file: text(f) } };`,
         'tools: { file: "file" },',
       ),
     );
@@ -103,6 +105,7 @@ Deno.test("a plugin's undeclared access is denied; declared access needs [core] 
     equal(ran.code, 0, show(ran));
     deepEqual(parseDoc(ran.stdout).results[0].workers.filetool, {
       type: "ASCII text, with no line terminators",
+      from_file: "ASCII text, with no line terminators",
     });
   } finally {
     await srv.stop();
