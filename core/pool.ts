@@ -251,7 +251,8 @@ export class ScanPool {
     let payload = job.payload;
     if (payload) {
       // A copy, not a transfer: the job may have to be sent again if its thread is replaced.
-      payload = { ...payload, content: payload.content.slice() };
+      // A new array, not slice(): a Node Buffer's slice() is a view of the same memory.
+      payload = { ...payload, content: new Uint8Array(payload.content) };
     }
     const msg: PoolJob = {
       type: "scan",

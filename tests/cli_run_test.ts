@@ -188,3 +188,38 @@ Deno.test("run drains on SIGTERM: exit 0, every result file whole, fewer than al
   // 60 MB of inputs: not left behind in /tmp.
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("run: payloads that are views of one shared Node Buffer are each scanned whole", async () => {
+  // Client libraries (amqplib, ioredis) hand out Buffers that share memory; the scan threads
+  // must get copies, or the first transfer would detach the memory of the others.
+  const plugins = await tempDir();
+  await writeText(
+    plugins,
+    "views.ts",
+    `import { Buffer } from "node:buffer";
+export default (stoq) => stoq.plugin({ name: "views", version: "1", description: "d",
+  classes: ["provider"], create: () => ({ async ingest(queue) {
+    const all = Buffer.from("first payload|second payload|third payload");
+    let at = 0;
+    for (const part of all.toString().split("|")) {
+      await queue.put({ content: all.subarray(at, at + part.length) });
+      at += part.length + 1;
+    }
+  } }) });
+`,
+  );
+  const r = await runStoq([
+    "run",
+    "-P",
+    "views",
+    "--plugin-dir",
+    plugins,
+    "-a",
+    "hash",
+    "--threads",
+    "2",
+  ]);
+  equal(r.code, 0, show(r));
+  const got = parseLines(r.stdout, 3).map((d) => hashes(d.results[0]).sha256).sort();
+  deepEqual(got, ["first payload", "second payload", "third payload"].map((t) => sha256(t)).sort());
+});

@@ -16,6 +16,8 @@ export interface StoqProcess {
   status: Promise<Deno.CommandStatus>;
 }
 
+const started: StoqProcess[] = [];
+
 /** Starts `./stoq args...` in `cwd` with `$STOQ_HOME` = `home`. */
 export function startStoq(args: string[], cwd: string, home: string): StoqProcess {
   const child = new Deno.Command(STOQ, {
@@ -35,7 +37,24 @@ export function startStoq(args: string[], cwd: string, home: string): StoqProces
     await reading;
     return s;
   });
-  return { child, stderr: () => text, status };
+  const p = { child, stderr: () => text, status };
+  started.push(p);
+  return p;
+}
+
+/**
+ * Kills (SIGKILL) every process a test started that still runs, and waits for it: a test that
+ * failed half-way must not leave a consumer behind that recreates the queue it deletes.
+ */
+export async function killLeftovers(): Promise<void> {
+  for (const p of started.splice(0)) {
+    try {
+      p.child.kill("SIGKILL");
+    } catch {
+      // exited already
+    }
+    await p.status;
+  }
 }
 
 /** A name no other test run uses. */

@@ -7,7 +7,15 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import natsPlugin from "../plugins/nats.ts";
 import { instantiate, makePayload, makeRequest } from "./helpers.ts";
-import { ResultStore, startStoq, stop, uniqueName, waitFor, workspace } from "./queue_helpers.ts";
+import {
+  killLeftovers,
+  ResultStore,
+  startStoq,
+  stop,
+  uniqueName,
+  waitFor,
+  workspace,
+} from "./queue_helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -51,7 +59,8 @@ async function testStream(pluginOpts: Record<string, unknown> = {}) {
       return { pending: i?.num_pending ?? 0, unacked: i?.num_ack_pending ?? 0 };
     },
     async done() {
-      await instance.close!();
+      await killLeftovers();
+      await Promise.resolve().then(() => instance.close!()).catch(() => {});
       await jsm.streams.delete(name).catch(() => {});
       await nc.close();
     },
@@ -94,7 +103,7 @@ Deno.test({
   try {
     const ws = await workspace(4000);
     await s.publish(0, 3);
-    const flags = [...ws.flags, ...s.flags("nats:ack_wait_seconds=1")];
+    const flags = [...ws.flags, ...s.flags("nats:ack_wait_seconds=2")];
     const first = startStoq(["run", "-P", "nats", ...flags], ws.root, ws.home);
     await waitFor("all three taken", async () => (await s.consumer()).unacked === 3);
     const store = new ResultStore(ws.results);
@@ -105,7 +114,7 @@ Deno.test({
     await waitFor("the acks", async () => (await s.stored()) === 0);
     const { code, stderr } = await stop(second);
     equal(code, 0, stderr);
-    // Scans of 4 s with ack_wait 1 s: the live consumer's progress reports kept them its own.
+    // Scans of 4 s with ack_wait 2 s: the live consumer's progress reports kept them its own.
     deepEqual([...(await store.counts()).values()], [1, 1, 1]);
   } finally {
     await s.done();
@@ -118,7 +127,7 @@ Deno.test({
 }, async () => {
   const s = await testStream();
   try {
-    const ws = await workspace(2000);
+    const ws = await workspace(3000);
     const p = startStoq(["run", "-P", "nats", ...ws.flags, ...s.flags()], ws.root, ws.home);
     await new Promise((r) => setTimeout(r, 1500));
     let exited = false;
@@ -126,8 +135,8 @@ Deno.test({
     ok(!exited, `stoq run ended on an empty stream:\n${p.stderr()}`);
     await s.publish(0, 3);
     await waitFor("all three taken", async () => (await s.consumer()).unacked === 3);
-    // Delivered to the process is not yet queued in it: a moment for that (scans take 2 s).
-    await new Promise((r) => setTimeout(r, 500));
+    // Delivered to the process is not yet queued in it: a moment for that (scans take 3 s).
+    await new Promise((r) => setTimeout(r, 1000));
     const store = new ResultStore(ws.results);
     deepEqual(await store.read(), [], "stopped before any scan finished");
     p.child.kill("SIGTERM");

@@ -8,7 +8,15 @@ import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import rabbitmqPlugin from "../plugins/rabbitmq.ts";
 import { instantiate, makePayload, makeRequest } from "./helpers.ts";
-import { ResultStore, startStoq, stop, uniqueName, waitFor, workspace } from "./queue_helpers.ts";
+import {
+  killLeftovers,
+  ResultStore,
+  startStoq,
+  stop,
+  uniqueName,
+  waitFor,
+  workspace,
+} from "./queue_helpers.ts";
 
 const URL = "amqp://guest:guest@127.0.0.1:5672";
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -34,7 +42,8 @@ async function testQueue(pluginOpts: Record<string, unknown> = {}) {
     /** Messages waiting for a consumer (not those delivered and not yet acked). */
     ready: async (queue = name) => (await ch.checkQueue(queue)).messageCount,
     async done() {
-      await instance.close!();
+      await killLeftovers();
+      await Promise.resolve().then(() => instance.close!()).catch(() => {});
       await ch.deleteQueue(name).catch(() => {});
       await ch.deleteQueue(`${name}.dead`).catch(() => {});
       await conn.close();
@@ -106,7 +115,7 @@ Deno.test({
 }, async () => {
   const q = await testQueue();
   try {
-    const ws = await workspace(2000);
+    const ws = await workspace(3000);
     await q.publish(0, 0); // declares the queue
     const p = startStoq(["run", "-P", "rabbitmq", ...ws.flags, ...q.flags()], ws.root, ws.home);
     await new Promise((r) => setTimeout(r, 1500));
@@ -115,8 +124,8 @@ Deno.test({
     ok(!exited, `stoq run ended on an empty queue:\n${p.stderr()}`);
     await q.publish(0, 3);
     await waitFor("all three taken", async () => (await q.ready()) === 0);
-    // Delivered to the process is not yet queued in it: a moment for that (scans take 2 s).
-    await new Promise((r) => setTimeout(r, 500));
+    // Delivered to the process is not yet queued in it: a moment for that (scans take 3 s).
+    await new Promise((r) => setTimeout(r, 1000));
     const store = new ResultStore(ws.results);
     deepEqual(await store.read(), [], "stopped before any scan finished");
     p.child.kill("SIGTERM");

@@ -10,7 +10,15 @@ import type { Redis as RedisClient } from "ioredis";
 import redisPlugin from "../plugins/redis.ts";
 import { runStoq, show, writeText } from "./cli_helpers.ts";
 import { instantiate, makePayload, makeRequest, sha256 } from "./helpers.ts";
-import { ResultStore, startStoq, stop, uniqueName, waitFor, workspace } from "./queue_helpers.ts";
+import {
+  killLeftovers,
+  ResultStore,
+  startStoq,
+  stop,
+  uniqueName,
+  waitFor,
+  workspace,
+} from "./queue_helpers.ts";
 
 const URL = "redis://127.0.0.1:6379";
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -49,7 +57,8 @@ async function testStream() {
     /** The pending entries: [id, consumer, idle ms, deliveries]. */
     pendingRows,
     async done() {
-      await instance.close!();
+      await killLeftovers();
+      await Promise.resolve().then(() => instance.close!()).catch(() => {});
       await r.del(name, `${name}:dead`);
       r.disconnect();
     },
@@ -179,7 +188,7 @@ Deno.test({
   try {
     const ws = await workspace(4000);
     await s.publish(0, 3);
-    const flags = [...ws.flags, ...s.flags("redis:claim_idle_seconds=1")];
+    const flags = [...ws.flags, ...s.flags("redis:claim_idle_seconds=2")];
     const first = startStoq(["run", "-P", "redis", ...flags], ws.root, ws.home);
     await waitFor("all three taken", async () => (await s.pending()) === 3);
     const store = new ResultStore(ws.results);
@@ -202,9 +211,9 @@ Deno.test({
 }, async () => {
   const s = await testStream();
   try {
-    const ws = await workspace(2500);
+    const ws = await workspace(4000);
     await s.publish(0, 4);
-    const flags = [...ws.flags, ...s.flags("redis:claim_idle_seconds=0.5")];
+    const flags = [...ws.flags, ...s.flags("redis:claim_idle_seconds=1.5")];
     const a = startStoq(["run", "-P", "redis", ...flags], ws.root, ws.home);
     const b = startStoq(["run", "-P", "redis", ...flags], ws.root, ws.home);
     const store = new ResultStore(ws.results);
@@ -278,7 +287,7 @@ Deno.test({
 }, async () => {
   const s = await testStream();
   try {
-    const ws = await workspace(2000);
+    const ws = await workspace(3000);
     const p = startStoq(["run", "-P", "redis", ...ws.flags, ...s.flags()], ws.root, ws.home);
     // Nothing to do yet: the consumer waits for messages instead of ending the run.
     await new Promise((r) => setTimeout(r, 1500));
@@ -287,8 +296,8 @@ Deno.test({
     ok(!exited, `stoq run ended on an empty stream:\n${p.stderr()}`);
     await s.publish(0, 3);
     await waitFor("all three taken", async () => (await s.pending()) === 3);
-    // Delivered to the process is not yet queued in it: a moment for that (scans take 2 s).
-    await new Promise((r) => setTimeout(r, 500));
+    // Delivered to the process is not yet queued in it: a moment for that (scans take 3 s).
+    await new Promise((r) => setTimeout(r, 1000));
     const store = new ResultStore(ws.results);
     deepEqual(await store.read(), [], "stopped before any scan finished");
     p.child.kill("SIGTERM");
