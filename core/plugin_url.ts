@@ -5,6 +5,7 @@
  * (core/plugin_isolate.ts).
  */
 import type { Config, CoreConfig } from "./config.ts";
+import { LIST_KEYS } from "./cli/args.ts";
 import { UserError } from "./errors.ts";
 import type { PluginDefinition } from "./plugin.ts";
 import { describeModule, isolatedDefinition } from "./plugin_isolate.ts";
@@ -72,18 +73,8 @@ export async function loadPinned(
 
 /** The plugin-name lists of the command line and of `[core]` that may hold pinned URLs. */
 function nameLists(args: Record<string, unknown>, core: CoreConfig): string[][] {
-  const keys = [
-    "start_dispatch",
-    "always_dispatch",
-    "dispatchers",
-    "dest_archivers",
-    "source_archivers",
-    "decorators",
-    "connectors",
-    "providers",
-  ];
   const lists: string[][] = [];
-  for (const k of keys) {
+  for (const k of LIST_KEYS) {
     const a = args[k];
     if (Array.isArray(a)) lists.push(a);
     const c = (core as Record<string, unknown>)[k];

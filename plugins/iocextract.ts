@@ -3,20 +3,7 @@
  * text after re-fanging defanged forms (stoQ's `iocextract`). The engine is in lib/ioc.ts.
  */
 import type { StoqAPI } from "../core/plugin.ts";
-
-/** IOC types in stoQ's result key order (the same list as lib/ioc.ts, kept here for the schema). */
-export const IOC_TYPES = [
-  "md5",
-  "sha1",
-  "sha256",
-  "sha512",
-  "ipv4",
-  "ipv6",
-  "mac_address",
-  "email",
-  "domain",
-  "url",
-] as const;
+import { IOC_TYPES } from "./lib/ioc_types.ts";
 
 export default (stoq: StoqAPI) => {
   const z = stoq.z;

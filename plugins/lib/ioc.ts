@@ -6,22 +6,10 @@
  */
 import ipaddr from "ipaddr.js";
 import { parse as parseHost } from "tldts";
+import { IOC_TYPES, type IocType } from "./ioc_types.ts";
 import { findStrings } from "./strings.ts";
 
-/** IOC types in stoQ's result key order. */
-export const IOC_TYPES = [
-  "md5",
-  "sha1",
-  "sha256",
-  "sha512",
-  "ipv4",
-  "ipv6",
-  "mac_address",
-  "email",
-  "domain",
-  "url",
-] as const;
-export type IocType = typeof IOC_TYPES[number];
+export { IOC_TYPES, type IocType };
 
 const HASH_BY_LENGTH: Record<number, IocType> = {
   32: "md5",
