@@ -9,15 +9,15 @@ import type { Delivery, StoqAPI } from "../core/plugin.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import {
+  checkDeliveries,
   decodeMessage,
   InFlight,
   isStopping,
   META_FIELD,
   type OutMessage,
-  payloadMessage,
   PoisonMessage,
-  referenceMessages,
-  resultMessage,
+  publishing,
+  queueOptions,
 } from "./lib/queue_message.ts";
 
 export default (stoq: StoqAPI) =>
@@ -33,10 +33,9 @@ export default (stoq: StoqAPI) =>
       subject: stoq.z.string().min(1).default("stoq.payloads"),
       durable: stoq.z.string().min(1).default("stoq"),
       dead_letter_subject: stoq.z.string().default(""),
-      max_deliveries: stoq.z.number().int().min(1).default(5),
       ack_wait_seconds: stoq.z.number().positive().default(30),
       retry_delay_seconds: stoq.z.number().min(0).default(5),
-      publish_archive: stoq.z.boolean().default(true),
+      ...queueOptions(stoq.z),
     },
     async create(opts, ctx) {
       const nats = await import("@nats-io/transport-node");
@@ -84,17 +83,7 @@ export default (stoq: StoqAPI) =>
       };
 
       return {
-        async archive(payload, request) {
-          await publish([payloadMessage(payload, request)]);
-          return { results: { subject: opts.subject } };
-        },
-
-        async save(response) {
-          const msgs = opts.publish_archive
-            ? referenceMessages(response, ctx.name)
-            : [resultMessage(response)];
-          if (msgs.length) await publish(msgs);
-        },
+        ...publishing(ctx.name, opts.publish_archive, publish, () => ({ subject: opts.subject })),
 
         async ingest(queue, call) {
           const { nc, client } = await connect();
@@ -140,11 +129,8 @@ export default (stoq: StoqAPI) =>
             },
           });
           const give = async (m: JsMsg) => {
-            const n = m.info.deliveryCount;
             try {
-              if (n > opts.max_deliveries) {
-                throw new PoisonMessage(`delivered ${n - 1} times without being acknowledged`);
-              }
+              checkDeliveries(m.info.deliveryCount, opts.max_deliveries);
               const meta = m.headers?.get(META_FIELD);
               const item = decodeMessage(stoq.z, m.data, meta || undefined);
               held.add(String(m.seq), m);

@@ -12,10 +12,9 @@ import {
   isStopping,
   META_FIELD,
   type OutMessage,
-  payloadMessage,
   PoisonMessage,
-  referenceMessages,
-  resultMessage,
+  publishing,
+  queueOptions,
 } from "./lib/queue_message.ts";
 
 export default (stoq: StoqAPI) =>
@@ -28,9 +27,8 @@ export default (stoq: StoqAPI) =>
       url: stoq.z.string().default("amqp://guest:guest@127.0.0.1:5672"),
       queue: stoq.z.string().min(1).default("stoq"),
       dead_letter_queue: stoq.z.string().default(""),
-      max_deliveries: stoq.z.number().int().min(1).default(5),
       retry_delay_seconds: stoq.z.number().min(0).default(5),
-      publish_archive: stoq.z.boolean().default(true),
+      ...queueOptions(stoq.z),
     },
     async create(opts, ctx) {
       const amqp = await import("amqplib");
@@ -90,17 +88,7 @@ export default (stoq: StoqAPI) =>
       const delayed = new Map<ReturnType<typeof setTimeout>, () => void>();
 
       return {
-        async archive(payload, request) {
-          await send([payloadMessage(payload, request)]);
-          return { results: { queue: opts.queue } };
-        },
-
-        async save(response) {
-          const msgs = opts.publish_archive
-            ? referenceMessages(response, ctx.name)
-            : [resultMessage(response)];
-          if (msgs.length) await send(msgs);
-        },
+        ...publishing(ctx.name, opts.publish_archive, send, () => ({ queue: opts.queue })),
 
         async ingest(queue, call) {
           const c = await connection();

@@ -8,15 +8,15 @@ import type { Delivery, StoqAPI } from "../core/plugin.ts";
 import type { Redis as RedisClient } from "ioredis";
 import type { Buffer } from "node:buffer";
 import {
+  checkDeliveries,
   decodeMessage,
   InFlight,
   isStopping,
   META_FIELD,
   type OutMessage,
-  payloadMessage,
   PoisonMessage,
-  referenceMessages,
-  resultMessage,
+  publishing,
+  queueOptions,
 } from "./lib/queue_message.ts";
 
 type Buf = Buffer;
@@ -38,10 +38,9 @@ export default (stoq: StoqAPI) =>
       group: stoq.z.string().min(1).default("stoq"),
       consumer: stoq.z.string().default(""),
       claim_idle_seconds: stoq.z.number().positive().default(60),
-      max_deliveries: stoq.z.number().int().positive().default(5),
       dead_letter_stream: stoq.z.string().default(""),
       delete_on_ack: stoq.z.boolean().default(true),
-      publish_archive: stoq.z.boolean().default(true),
+      ...queueOptions(stoq.z),
     },
     async create(opts, ctx) {
       const { Redis } = await import("ioredis");
@@ -98,17 +97,7 @@ export default (stoq: StoqAPI) =>
       };
 
       return {
-        async archive(payload, request) {
-          const [id] = await publish([payloadMessage(payload, request)]);
-          return { results: { stream, id } };
-        },
-
-        async save(response) {
-          const msgs = opts.publish_archive
-            ? referenceMessages(response, ctx.name)
-            : [resultMessage(response)];
-          if (msgs.length) await publish(msgs);
-        },
+        ...publishing(ctx.name, opts.publish_archive, publish, ([id]) => ({ stream, id })),
 
         async ingest(queue, call) {
           const c = await cmd();
@@ -165,13 +154,7 @@ export default (stoq: StoqAPI) =>
             if (!flat) return; // deleted from the stream while pending: nothing to scan
             const fields = fieldsOf(flat);
             try {
-              if (deliveries > opts.max_deliveries) {
-                const last = failures.get(id);
-                throw new PoisonMessage(
-                  `delivered ${deliveries - 1} times without being acknowledged` +
-                    (last ? ` (last failure here: ${last})` : ""),
-                );
-              }
+              checkDeliveries(deliveries, opts.max_deliveries, failures.get(id));
               const body = fields.get("body");
               if (!body) throw new PoisonMessage(`no "body" field`);
               const item = decodeMessage(stoq.z, body, text(fields.get(META_FIELD)));

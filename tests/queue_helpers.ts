@@ -1,11 +1,14 @@
 /**
  * Helpers for the queue guarantee tests: real `./stoq run` processes (spawned, so a test can send
- * them signals), a filedir result store to count what was saved, and unique queue names so that
- * parallel runs never share a stream, queue or subject.
+ * them signals), a filedir result store to count what was saved, unique queue names so that
+ * parallel runs never share a stream, queue or subject, and the guarantee scenarios that each
+ * broker's test file runs against its own TestQueue.
  */
+import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
+import type { PluginFactory } from "../core/plugin.ts";
 import { type ResultDoc, sleepyPlugin, STOQ, writeText } from "./cli_helpers.ts";
-import { tempDir } from "./helpers.ts";
+import { instantiate, makePayload, makeRequest, tempDir } from "./helpers.ts";
 
 /** A `./stoq` process started in the background. */
 export interface StoqProcess {
@@ -170,4 +173,197 @@ export async function stop(
   }
   const s = await p.status;
   return { code: s.code, stderr: p.stderr() };
+}
+
+/** One test's own queue on one broker, as the guarantee scenarios below drive it. */
+export interface TestQueue {
+  /** The plugin's name, for `-P` and its options. */
+  plugin: string;
+  /** `--plugin-opts` naming this test's queue, then `more` (`plugin:option=value`). */
+  flags(...more: string[]): string[];
+  /** Publishes messages numbered `from`..`to-1` with the plugin's own archiver. */
+  publish(from: number, to: number): Promise<void>;
+  /** Puts `body` on the queue as it is (no meta), as a foreign publisher would. */
+  send(body: string): Promise<void> | void;
+  /**
+   * Messages in the queue not acknowledged yet, held ones included; RabbitMQ tells over AMQP only
+   * those that no consumer holds (and gives no `held`).
+   */
+  left(): Promise<number>;
+  /** Messages consumers hold unacknowledged, where the broker tells. */
+  held?(): Promise<number>;
+  /** Messages in the dead-letter stream, queue or subject. */
+  dead(): Promise<number>;
+  /** Kills what the test started, and deletes the queue and its dead letters. */
+  done(): Promise<void>;
+}
+
+/** The plugin's own archiver, publishing numbered messages (`extra_data.n`) for a TestQueue. */
+export async function archiverOf(
+  plugin: PluginFactory,
+  options: Record<string, unknown>,
+): Promise<{ publish: TestQueue["publish"]; close(): Promise<void> }> {
+  const { instance, call } = await instantiate(plugin, options);
+  return {
+    async publish(from, to) {
+      for (let n = from; n < to; n++) {
+        const p = makePayload(`message ${n}\n`, { extra_data: { n } });
+        await instance.archive!(p, makeRequest(p), call);
+      }
+    },
+    async close() {
+      await killLeftovers();
+      await Promise.resolve().then(() => instance.close!()).catch(() => {});
+    },
+  };
+}
+
+/** Whether consumers took all `n` messages: counted where the broker tells, else none waits. */
+async function taken(q: TestQueue, n: number): Promise<boolean> {
+  return q.held ? (await q.held()) === n : (await q.left()) === 0;
+}
+
+/** Waits until `p` logged `n` failed saves. */
+export function failedSaves(p: StoqProcess, n: number): Promise<boolean> {
+  return waitFor(`${n} failed saves`, () => p.stderr().split("not saved").length > n);
+}
+
+/**
+ * A message is acknowledged only once its result is stored; until then it is delivered again.
+ * `retryOption` makes redelivery quick; `failing` waits for retries and checks the message is
+ * still there, broker by broker.
+ */
+export async function ackedAfterSave(
+  q: TestQueue,
+  retryOption: string,
+  failing: (p: StoqProcess) => Promise<unknown>,
+): Promise<void> {
+  try {
+    const ws = await workspace(0, "connector_retries = 0");
+    // The result store cannot be written (a file where its folder should be), nor the
+    // dead-letter folder: each scan is nacked and the message stays in the queue.
+    await Deno.mkdir(ws.home, { recursive: true });
+    await Deno.writeTextFile(ws.results, "in the way");
+    await Deno.writeTextFile(join(ws.home, "dead-letter"), "in the way");
+    await q.publish(0, 1);
+    const p = startStoq(
+      ["run", "-P", q.plugin, ...ws.flags, ...q.flags(retryOption)],
+      ws.root,
+      ws.home,
+    );
+    // Delivered again and again, never acknowledged, never lost.
+    await failing(p);
+    deepEqual(await new ResultStore(ws.results).read(), []);
+    // The store comes back: the next delivery is saved, then acknowledged.
+    await Deno.remove(ws.results);
+    equal((await new ResultStore(ws.results).waitAll(1)).get(0), 1);
+    await waitFor("the ack", async () => (await q.left()) === 0 && (await q.held?.() ?? 0) === 0);
+    const { code, stderr } = await stop(p);
+    equal(code, 0, stderr);
+    // Acked: nothing went back to the queue when the consumer left, nor to the dead letters.
+    equal(await q.left(), 0);
+    equal(await q.dead(), 0);
+  } finally {
+    await q.done();
+  }
+}
+
+/**
+ * SIGKILL mid-scan loses nothing: the broker gives the messages to the restarted consumer, which
+ * scans each once. `options` makes an abandoned message come back soon.
+ */
+export async function sigkillMidScan(q: TestQueue, ...options: string[]): Promise<void> {
+  try {
+    const ws = await workspace(4000);
+    await q.publish(0, 3);
+    const flags = [...ws.flags, ...q.flags(...options)];
+    const first = startStoq(["run", "-P", q.plugin, ...flags], ws.root, ws.home);
+    await waitFor("all three taken", () => taken(q, 3));
+    const store = new ResultStore(ws.results);
+    deepEqual(await store.read(), [], "killed before any scan finished");
+    await stop(first, "SIGKILL");
+    await waitFor("the broker to take them back", async () => (await q.left()) === 3);
+    const second = startStoq(["run", "-P", q.plugin, ...flags], ws.root, ws.home);
+    deepEqual([...(await store.waitAll(3)).values()], [1, 1, 1]);
+    await waitFor("the acks", async () => (await q.left()) === 0);
+    const { code, stderr } = await stop(second);
+    equal(code, 0, stderr);
+    equal(await q.left(), 0);
+    // Scans of 4 s outlast the redelivery timeouts: the live consumer kept them its own.
+    deepEqual([...(await store.counts()).values()], [1, 1, 1]);
+  } finally {
+    await q.done();
+  }
+}
+
+/**
+ * `stoq run` waits on an empty queue; SIGTERM drains the scans in flight, stores and acks them,
+ * and takes nothing new. `after` adds the broker's own checks.
+ */
+export async function sigtermDrains(q: TestQueue, after?: () => Promise<void>): Promise<void> {
+  try {
+    const ws = await workspace(3000);
+    const p = startStoq(["run", "-P", q.plugin, ...ws.flags, ...q.flags()], ws.root, ws.home);
+    // Nothing to do yet: the consumer waits for messages instead of ending the run.
+    await new Promise((r) => setTimeout(r, 1500));
+    let exited = false;
+    p.status.then(() => exited = true);
+    ok(!exited, `stoq run ended on an empty queue:\n${p.stderr()}`);
+    await q.publish(0, 3);
+    await waitFor("all three taken", () => taken(q, 3));
+    // Delivered to the process is not yet queued in it: a moment for that (scans take 3 s).
+    await new Promise((r) => setTimeout(r, 1000));
+    const store = new ResultStore(ws.results);
+    deepEqual(await store.read(), [], "stopped before any scan finished");
+    p.child.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 300));
+    await q.publish(3, 4); // after the stop: not taken
+    const status = await p.status;
+    equal(status.code, 0, p.stderr());
+    deepEqual([...(await store.counts()).entries()].sort(), [[0, 1], [1, 1], [2, 1]]);
+    if (q.held) equal(await q.held(), 0, "every in-flight message was acknowledged");
+    equal(await q.left(), 1, "only the message published after SIGTERM is left");
+    await after?.();
+  } finally {
+    await q.done();
+  }
+}
+
+/** A reference to an archive no run here can read (no -S filedir): fetching it always fails. */
+export const UNREADABLE_REF = JSON.stringify({ archived: { filedir: { sha256: "0".repeat(64) } } });
+
+/**
+ * A message that cannot be read goes to the dead letters at once, one that keeps failing (an
+ * UNREADABLE_REF) once delivered too often; a good one is scanned. `options` set max_deliveries
+ * and quick retries; `core` goes to `[core]`; `inspect` checks the dead letters and the log.
+ */
+export async function deadLetters(
+  q: TestQueue,
+  { core = "", options, inspect }: {
+    core?: string;
+    options: string[];
+    inspect: (stderr: string) => Promise<void>;
+  },
+): Promise<void> {
+  try {
+    const ws = await workspace(0, core);
+    await q.publish(0, 1);
+    await q.send("{not json");
+    await q.send(UNREADABLE_REF);
+    const p = startStoq(
+      ["run", "-P", q.plugin, ...ws.flags, ...q.flags(...options)],
+      ws.root,
+      ws.home,
+    );
+    await new ResultStore(ws.results).waitAll(1);
+    await waitFor("two dead letters", async () => (await q.dead()) === 2);
+    await waitFor("the queue to keep only them", async () => (await q.left()) === 0);
+    const { code, stderr } = await stop(p);
+    // The failed fetches of the reference make the run's exit status 1.
+    equal(code, 1, stderr);
+    match(stderr, /moved to \S+[.:]dead: the body is not JSON/);
+    await inspect(stderr);
+  } finally {
+    await q.done();
+  }
 }

@@ -1,6 +1,7 @@
 /**
- * The message format shared by the queue plugins (redis, rabbitmq, nats), and the bookkeeping a
- * consumer needs: how many messages it holds unacknowledged.
+ * The message format shared by the queue plugins (redis, rabbitmq, nats), the options and the
+ * publishing side they have in common, and the bookkeeping a consumer needs: how many messages it
+ * holds unacknowledged, and when one was delivered too often.
  *
  * A message is a body plus an optional meta text (a Redis stream field, an AMQP or NATS header).
  * With meta, the body is the payload's raw bytes and meta is JSON
@@ -24,6 +25,15 @@ export const META_FIELD = "stoq-meta";
 /** A message that can never be scanned: it goes to the dead letters at once. */
 export class PoisonMessage extends Error {}
 
+/** Throws PoisonMessage for a message on its `deliveries`th delivery when `max` allow fewer. */
+export function checkDeliveries(deliveries: number, max: number, lastFailure?: string): void {
+  if (deliveries <= max) return;
+  throw new PoisonMessage(
+    `delivered ${deliveries - 1} times without being acknowledged` +
+      (lastFailure ? ` (last failure here: ${lastFailure})` : ""),
+  );
+}
+
 /** What a publisher sends. */
 export interface OutMessage {
   body: Uint8Array;
@@ -32,6 +42,15 @@ export interface OutMessage {
 }
 
 type Z = StoqAPI["z"];
+
+/** The options every queue plugin has, spread into its own. */
+export function queueOptions(z: Z) {
+  return {
+    max_deliveries: z.number().int().min(1).default(5),
+    publish_archive: z.boolean().default(true),
+  };
+}
+
 const schemas = new WeakMap<Z, ReturnType<typeof build>>();
 
 function build(z: Z) {
@@ -158,6 +177,28 @@ export function referenceMessages(response: StoqResponse, self: string): OutMess
 /** The message a connector publishes without publish_archive: the whole result document. */
 export function resultMessage(response: StoqResponse): OutMessage {
   return { body: new TextEncoder().encode(JSON.stringify(response)) };
+}
+
+/**
+ * A queue plugin's archive() and save(), given how it sends messages (`send`) and what archive()
+ * reports of what it sent (`where`): an archiver publishes the payload itself, a connector
+ * references (publish_archive) or the result.
+ */
+export function publishing<R>(
+  self: string,
+  publishArchive: boolean,
+  send: (msgs: OutMessage[]) => Promise<R>,
+  where: (sent: R) => Record<string, unknown>,
+) {
+  return {
+    async archive(payload: Payload, request: Request) {
+      return { results: where(await send([payloadMessage(payload, request)])) };
+    },
+    async save(response: StoqResponse) {
+      const msgs = publishArchive ? referenceMessages(response, self) : [resultMessage(response)];
+      if (msgs.length) await send(msgs);
+    },
+  };
 }
 
 /**
