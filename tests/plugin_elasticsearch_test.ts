@@ -6,7 +6,6 @@ import { instantiate, makeCall } from "./helpers.ts";
 import { runStoq, show } from "./cli_helpers.ts";
 import {
   json,
-  pluginDirFor,
   realScan,
   type SeenRequest,
   serve,
@@ -455,8 +454,6 @@ Deno.test("elasticsearch: ./stoq scan -C elasticsearch indexes the result", asyn
       "hash",
       "-C",
       "elasticsearch",
-      "--plugin-dir",
-      await pluginDirFor("elasticsearch"),
       "--plugin-opts",
       `elasticsearch:hosts=${es.url}`,
       "elasticsearch:index=stoq-cli",

@@ -4,7 +4,7 @@ import { stoqAPI } from "../core/api.ts";
 import type { StoqResponse } from "../core/plugin.ts";
 import { instantiate, makeCall, sh } from "./helpers.ts";
 import { runStoq, show } from "./cli_helpers.ts";
-import { pluginDirFor, realScan } from "./storage_helpers.ts";
+import { realScan } from "./storage_helpers.ts";
 
 // The PostgreSQL that .ci/run starts on loopback: trust authentication, database `test`.
 const URL_ = "postgres://postgres@127.0.0.1:5432/test";
@@ -220,8 +220,6 @@ Deno.test("postgres: ./stoq scan -C postgres stores the result where psql finds 
       "hash",
       "-C",
       "postgres",
-      "--plugin-dir",
-      await pluginDirFor("postgres"),
       "--plugin-opts",
       `postgres:url=${URL_}`,
       `postgres:table=${table}`,

@@ -6,13 +6,7 @@ import { stoqAPI } from "../core/api.ts";
 import type { PluginInstance } from "../core/plugin.ts";
 import { instantiate, makeCall, makePayload, makeRequest, sha256, tempDir } from "./helpers.ts";
 import { parseDoc, runStoq, show } from "./cli_helpers.ts";
-import {
-  pluginDirFor,
-  realScan,
-  type SeenRequest,
-  serve,
-  type TestServer,
-} from "./storage_helpers.ts";
+import { realScan, type SeenRequest, serve, type TestServer } from "./storage_helpers.ts";
 
 /**
  * An S3-compatible server on 127.0.0.1: s3rver (npm), which stores objects on disk and speaks
@@ -396,7 +390,6 @@ Deno.test("s3: options are checked", () => {
 Deno.test("s3: ./stoq scan -A s3 archives a file, ./stoq scan -S s3 SHA256 re-scans it", () =>
   withS3(async (srv) => {
     const scan = await realScan();
-    const plugins = await pluginDirFor("s3");
     const env = { STOQ_S3_ACCESS_KEY: ACCESS, STOQ_S3_SECRET_KEY: SECRET };
     const opts = ["--plugin-opts", `s3:endpoint=${srv.url}`, "s3:archive_bucket=archive"];
     const first = await runStoq([
@@ -406,8 +399,6 @@ Deno.test("s3: ./stoq scan -A s3 archives a file, ./stoq scan -S s3 SHA256 re-sc
       "hash",
       "-A",
       "s3",
-      "--plugin-dir",
-      plugins,
       ...opts,
     ], { env });
     equal(first.code, 0, show(first));
@@ -424,8 +415,6 @@ Deno.test("s3: ./stoq scan -A s3 archives a file, ./stoq scan -S s3 SHA256 re-sc
       scan.zip.sha256,
       "-a",
       "hash",
-      "--plugin-dir",
-      plugins,
       ...opts,
     ], { env });
     equal(again.code, 0, show(again));

@@ -6,7 +6,6 @@ import { instantiate, makeCall, tempDir } from "./helpers.ts";
 import { runStoq, show } from "./cli_helpers.ts";
 import {
   json,
-  pluginDirFor,
   realScan,
   type SeenRequest,
   serve,
@@ -265,9 +264,8 @@ Deno.test("splunk: options are checked", () => {
 Deno.test("splunk: ./stoq scan -C splunk sends the event; a wrong token fails without showing it", async () => {
   const hec = fakeHec();
   const scan = await realScan();
-  const plugins = await pluginDirFor("splunk");
   try {
-    const args = ["scan", scan.zipPath, "-a", "hash", "-C", "splunk", "--plugin-dir", plugins];
+    const args = ["scan", scan.zipPath, "-a", "hash", "-C", "splunk"];
     const r = await runStoq([...args, "--plugin-opts", `splunk:url=${hec.url}`], {
       env: { STOQ_SPLUNK_TOKEN: TOKEN },
     });

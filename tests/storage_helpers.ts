@@ -178,14 +178,3 @@ export async function testCertificates(): Promise<{ cert: string; key: string; c
     caPath: join(dir, "ca.pem"),
   };
 }
-
-/**
- * A plugin folder for `./stoq --plugin-dir` holding a module that re-exports the built-in file
- * `plugins/<name>.ts`, so the CLI tests work whether or not the plugin is registered yet.
- */
-export async function pluginDirFor(name: string): Promise<string> {
-  const dir = await tempDir();
-  const target = new URL(`../plugins/${name}.ts`, import.meta.url).href;
-  await Deno.writeTextFile(join(dir, `${name}.ts`), `export { default } from "${target}";\n`);
-  return dir;
-}
