@@ -1,6 +1,6 @@
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import iocextract from "../plugins/iocextract.ts";
-import { BINARY_MIN_STRING, refang } from "../plugins/lib/ioc.ts";
+import { ANCHORED, anchored, BINARY_MIN_STRING, hexRuns, refang } from "../plugins/lib/ioc.ts";
 import type { WorkerResponse } from "../core/plugin.ts";
 import { instantiate, makePayload, makeRequest, sh, tempDir } from "./helpers.ts";
 import { errorTexts, input, testEngine } from "./engine_harness.ts";
@@ -503,4 +503,72 @@ Deno.test("iocextract: through the engine, with options given as --plugin-opts s
     failed.errors[0].error,
     /plugin "iocextract" failed to start: .*iocextract: option allowlist, entry 2 \("ipv4:10\.0\.0\.0\/99"\): "10\.0\.0\.0\/99" is not an IPv4 address or CIDR range$/,
   );
+});
+
+// Deterministic strings over the characters that decide token edges, so that every edge case of
+// the anchored scans and of the refang pre-checks comes up many times.
+function fuzzTexts(alphabet: string[], count: number, maxLen: number): string[] {
+  let seed = 0x2545f491;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const texts: string[] = [];
+  for (let i = 0; i < count; i++) {
+    let t = "";
+    const len = Math.floor(next() * maxLen);
+    for (let j = 0; j < len; j++) t += alphabet[Math.floor(next() * alphabet.length)];
+    texts.push(t);
+  }
+  return texts;
+}
+
+Deno.test("iocextract: the anchored scans find exactly what the global regexes find", () => {
+  const alphabet = [..."aAfFgGzZ09_-.:@%+ /\\x", "a".repeat(40), "f".repeat(31), "0".repeat(33)];
+  let matches = 0;
+  for (const text of fuzzTexts(alphabet, 3000, 120)) {
+    for (const [kind, [re, anchor, inToken]] of Object.entries(ANCHORED)) {
+      const want = [...text.matchAll(new RegExp(re.source, "g"))].map((m) => [m.index, m[0]]);
+      const got = [...anchored(text, re, anchor, inToken)].map((m) => [m.index, m[0]]);
+      deepEqual(got, want, `${kind} in ${JSON.stringify(text)}`);
+      matches += want.length;
+    }
+    const hex = [...text.matchAll(/(?<![0-9a-fA-F])[0-9a-fA-F]{32,}/g)].map((m) => m[0]);
+    deepEqual([...hexRuns(text)], hex, JSON.stringify(text));
+    matches += hex.length;
+  }
+  ok(matches > 10_000, `only ${matches} matches: the fuzz texts are too tame`);
+});
+
+Deno.test("iocextract: refang's skipped passes could not have matched", () => {
+  // Every pass applied unconditionally, as refang did before its pre-checks.
+  const passes: [RegExp, string][] = [
+    [/\b(?:hxxp|hxtp|htxp|meow)s(?=\[:|\(:|\{:|:)/gi, "https"],
+    [/\b(?:hxxp|hxtp|htxp|meow)(?=\[:|\(:|\{:|:)/gi, "http"],
+    [/\bfxp(?=\[:|\(:|\{:|:)/gi, "ftp"],
+    [/\[:\/\/\]/g, "://"],
+    [/\[:\]|\(:\)|\{:\}/g, ":"],
+    [/\[\/\]/g, "/"],
+    [/[ \t]?(?:\[\.\]|\(\.\)|\{\.\}|<\.>|\[dot\]|\(dot\)|\{dot\}|<dot>)[ \t]?/gi, "."],
+    [/(?<=[A-Za-z0-9]) dot (?=[A-Za-z0-9])/gi, "."],
+    [/[ \t]?(?:\[@\]|\(@\)|\{@\}|<@>|\[at\]|\(at\)|\{at\}|<at>)[ \t]?/gi, "@"],
+  ];
+  const alphabet = [
+    ..."[](){}<>:/.@ \tx",
+    "hxxp",
+    "HxTp",
+    "htxps",
+    "meow",
+    "fXp",
+    "dot",
+    "DoT",
+    "at",
+    "AT",
+    " dot ",
+  ];
+  let changed = 0;
+  for (const text of fuzzTexts(alphabet, 5000, 40)) {
+    let want = text;
+    for (const [re, to] of passes) want = want.replace(re, to);
+    equal(refang(text), want, JSON.stringify(text));
+    if (want !== text) changed++;
+  }
+  ok(changed > 1000, `only ${changed} texts re-fanged: the fuzz texts are too tame`);
 });

@@ -58,26 +58,73 @@ export function payloadText(bytes: Uint8Array): string {
 }
 
 // Each pass replaces fixed tokens with a constant, which V8 does far faster than one pass with a
-// callback (a page of "[.]" has a million matches). Every pass is linear.
-const REFANG: [RegExp, string][] = [
+// callback (a page of "[.]" has a million matches). Every pass is linear. Each pass is skipped
+// when a check built from indexOf (much faster than a regex scan) shows it cannot match; a check
+// may say "maybe" wrongly, never "no" wrongly.
+const REFANG: [RegExp, string, (text: string) => boolean][] = [
   // Schemes only when a colon (plain or bracketed) follows, so words like "meow" survive.
-  [/\b(?:hxxp|hxtp|htxp|meow)s(?=\[:|\(:|\{:|:)/gi, "https"],
-  [/\b(?:hxxp|hxtp|htxp|meow)(?=\[:|\(:|\{:|:)/gi, "http"],
-  [/\bfxp(?=\[:|\(:|\{:|:)/gi, "ftp"],
-  [/\[:\/\/\]/g, "://"],
-  [/\[:\]|\(:\)|\{:\}/g, ":"],
-  [/\[\/\]/g, "/"],
-  [/[ \t]?(?:\[\.\]|\(\.\)|\{\.\}|<\.>|\[dot\]|\(dot\)|\{dot\}|<dot>)[ \t]?/gi, "."],
+  [/\b(?:hxxp|hxtp|htxp|meow)s(?=\[:|\(:|\{:|:)/gi, "https", schemeWordBeforeColon],
+  [/\b(?:hxxp|hxtp|htxp|meow)(?=\[:|\(:|\{:|:)/gi, "http", schemeWordBeforeColon],
+  [/\bfxp(?=\[:|\(:|\{:|:)/gi, "ftp", schemeWordBeforeColon],
+  [/\[:\/\/\]/g, "://", (t) => t.includes("[://]")],
+  [/\[:\]|\(:\)|\{:\}/g, ":", (t) => t.includes("[:]") || t.includes("(:)") || t.includes("{:}")],
+  [/\[\/\]/g, "/", (t) => t.includes("[/]")],
+  [
+    /[ \t]?(?:\[\.\]|\(\.\)|\{\.\}|<\.>|\[dot\]|\(dot\)|\{dot\}|<dot>)[ \t]?/gi,
+    ".",
+    (t) => bracketedWord(t, ".", "dot"),
+  ],
   // A bare " dot " only between letters or digits ("example dot com"), never at a sentence edge.
-  [/(?<=[A-Za-z0-9]) dot (?=[A-Za-z0-9])/gi, "."],
-  [/[ \t]?(?:\[@\]|\(@\)|\{@\}|<@>|\[at\]|\(at\)|\{at\}|<at>)[ \t]?/gi, "@"],
+  [/(?<=[A-Za-z0-9]) dot (?=[A-Za-z0-9])/gi, ".", spacedDot],
+  [
+    /[ \t]?(?:\[@\]|\(@\)|\{@\}|<@>|\[at\]|\(at\)|\{at\}|<at>)[ \t]?/gi,
+    "@",
+    (t) => bracketedWord(t, "@", "at"),
+  ],
 ];
 
 /** Rewrites defanged IOCs (`hxxp`, `meow`, `[.]`, `(dot)`, ` dot `, `[:]`, `[://]`, `[@]`, `(at)`…) to their real form. */
 export function refang(text: string): string {
   let out = text;
-  for (const [re, to] of REFANG) out = out.replace(re, to);
+  for (const [re, to, mayMatch] of REFANG) if (mayMatch(out)) out = out.replace(re, to);
   return out;
+}
+
+const SCHEME_WORD = /(?:hxxp|hxtp|htxp|meow|fxp)s?$/i;
+
+/** Whether some colon follows (maybe after one of `[({`) a defanged scheme word such as `hxxp`. */
+function schemeWordBeforeColon(text: string): boolean {
+  for (let i = text.indexOf(":"); i >= 0; i = text.indexOf(":", i + 1)) {
+    let end = i;
+    const before = text[end - 1];
+    if (before === "[" || before === "(" || before === "{") end--;
+    if (SCHEME_WORD.test(text.slice(Math.max(0, end - 5), end))) return true;
+  }
+  return false;
+}
+
+/** Whether `symbol` or `word` (any case) sits right before one of `])}>` somewhere in `text`. */
+function bracketedWord(text: string, symbol: string, word: string): boolean {
+  for (const close of "])}>") {
+    for (let i = text.indexOf(close); i >= 0; i = text.indexOf(close, i + 1)) {
+      if (text[i - 1] === symbol) return true;
+      if (i >= word.length && text.slice(i - word.length, i).toLowerCase() === word) return true;
+    }
+  }
+  return false;
+}
+
+/** Whether " dot " (any case) occurs in `text`. */
+function spacedDot(text: string): boolean {
+  // Found through "ot " and its case variants, rarer in prose than a space or "d".
+  for (const ot of ["ot ", "oT ", "Ot ", "OT "]) {
+    for (let i = text.indexOf(ot); i >= 0; i = text.indexOf(ot, i + 1)) {
+      if (i >= 2 && text[i - 2] === " " && (text[i - 1] === "d" || text[i - 1] === "D")) {
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 // --- validators ----------------------------------------------------------------------------------
@@ -295,13 +342,21 @@ function suffixCovered(host: string, suffixes: Set<string>): boolean {
 
 // Every pattern starts at a token boundary (a lookbehind) and ends greedily with nothing after
 // it that could fail, so a failed attempt costs at most one token and a match never backtracks.
-const HEX_RUN = /(?<![0-9a-fA-F])[0-9a-fA-F]{32,}/g;
+// The sticky (/y) ones are run only at the token start found from their anchor character (":",
+// "@", "."), which indexOf finds far faster than a regex scan tries every position of the text;
+// see `anchored`.
 const IPV4_RE = /(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9]|\.[0-9])/g;
-const IPV6_RE = /(?<![0-9A-Za-z_.])[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*/g;
+const IPV6_RE = /(?<![0-9A-Za-z_.])[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*/y;
 const MAC_RE =
   /(?<![0-9A-Fa-f]|[0-9A-Fa-f]{2}[:-])[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}(?![0-9A-Fa-f]|[:-][0-9A-Fa-f])/g;
-const EMAIL_RE = /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+/g;
-const DOMAIN_RE = /(?<![A-Za-z0-9_-])[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+/g;
+const EMAIL_RE = /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+/y;
+const DOMAIN_RE = /(?<![A-Za-z0-9_-])[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+/y;
+/** The sticky candidate patterns with their anchor and token characters, as `anchored` takes them. */
+export const ANCHORED = {
+  ipv6: [IPV6_RE, ":", isHexOrDot],
+  email: [EMAIL_RE, "@", isEmailLocalChar],
+  domain: [DOMAIN_RE, ".", isLabelChar],
+} as const satisfies Record<string, [RegExp, string, (c: number) => boolean]>;
 const URL_RE = /(?<![A-Za-z])(?:https?|ftps?|sftp):\/\/[A-Za-z0-9\-._~:/?#[\]@!$&()*+,;=%]+/gi;
 
 /** What `extractIocs` returns: values per type in stoQ's key order, and the types that hit the cap. */
@@ -341,12 +396,12 @@ export function extractIocs(text: string, opts: ExtractOptions): Extraction {
   const hashTypes = (["md5", "sha1", "sha256", "sha512"] as const).filter((t) => want.has(t));
   if (hashTypes.length > 0) {
     const full = new Set<IocType>();
-    for (const m of text.matchAll(HEX_RUN)) {
-      const type = HASH_BY_LENGTH[m[0].length];
+    for (const run of hexRuns(text)) {
+      const type = HASH_BY_LENGTH[run.length];
       if (type === undefined || !want.has(type) || full.has(type)) continue;
       // One digit repeated (git's all-zero id, 0xff padding) is a placeholder, not a digest.
-      if (/^(.)\1*$/.test(m[0])) continue;
-      if (!add(type, m[0].toLowerCase())) {
+      if (/^(.)\1*$/.test(run)) continue;
+      if (!add(type, run.toLowerCase())) {
         full.add(type);
         if (full.size === hashTypes.length) break;
       }
@@ -360,7 +415,7 @@ export function extractIocs(text: string, opts: ExtractOptions): Extraction {
   }
 
   if (want.has("ipv6")) {
-    for (const m of text.matchAll(IPV6_RE)) {
+    for (const m of anchored(text, ...ANCHORED.ipv6)) {
       const next = text.charCodeAt(m.index + m[0].length);
       if (isWordChar(next)) continue;
       const candidate = trimIPv6(m[0]);
@@ -377,7 +432,7 @@ export function extractIocs(text: string, opts: ExtractOptions): Extraction {
   }
 
   if (want.has("email")) {
-    for (const m of text.matchAll(EMAIL_RE)) {
+    for (const m of anchored(text, ...ANCHORED.email)) {
       const at = m[0].indexOf("@");
       const local = m[0].slice(0, at).replace(/^\.+/, "");
       const host = trimEnd(m[0].slice(at + 1), ".-").toLowerCase();
@@ -387,7 +442,7 @@ export function extractIocs(text: string, opts: ExtractOptions): Extraction {
   }
 
   if (want.has("domain")) {
-    for (const m of text.matchAll(DOMAIN_RE)) {
+    for (const m of anchored(text, ...ANCHORED.domain)) {
       // A name right after a single slash or backslash is a path ("/tmp/setup.py"), not a host
       // (after "//" it is a URL's or a UNC path's host); one right after a single dot is the tail
       // of a dotted name that does not start like a host, such as ELF's ".data.rel.ro".
@@ -414,6 +469,72 @@ export function extractIocs(text: string, opts: ExtractOptions): Extraction {
     if (set && set.size > 0) results[type] = [...set];
   }
   return { results, capped };
+}
+
+const MIN_HASH = 32;
+
+/** Maximal runs of at least MIN_HASH hex digits, in order: what `/(?<![0-9a-fA-F])[0-9a-fA-F]{32,}/g` matches. */
+export function* hexRuns(text: string): Generator<string> {
+  // A run of MIN_HASH or more that starts in [i, i + MIN_HASH) covers i + MIN_HASH - 1, so when
+  // that character is not hex the whole window is skipped after one look. The character before
+  // `i` is never hex, so walking back never passes `i`: every character is read a bounded number
+  // of times.
+  const n = text.length;
+  let i = 0;
+  while (i + MIN_HASH <= n) {
+    const j = i + MIN_HASH - 1;
+    if (!isHex(text.charCodeAt(j))) {
+      i = j + 1;
+      continue;
+    }
+    let start = j;
+    while (start > i && isHex(text.charCodeAt(start - 1))) start--;
+    let end = j + 1;
+    while (end < n && isHex(text.charCodeAt(end))) end++;
+    if (end - start >= MIN_HASH) yield text.slice(start, end);
+    i = end + 1;
+  }
+}
+
+/**
+ * The matches of the sticky, lookbehind-led `re`, in order, as its global form would find them,
+ * where every match holds `anchor` and starts the run of `inToken` characters that ends right
+ * before its first `anchor`. Only those run starts are tried; each run is walked back once, and
+ * never into the previous match, where the global scan would not look.
+ */
+export function* anchored(
+  text: string,
+  re: RegExp,
+  anchor: string,
+  inToken: (c: number) => boolean,
+): Generator<RegExpExecArray> {
+  let done = 0;
+  for (let at = text.indexOf(anchor); at >= 0; at = text.indexOf(anchor, Math.max(at + 1, done))) {
+    let start = at;
+    while (start > done && inToken(text.charCodeAt(start - 1))) start--;
+    re.lastIndex = start;
+    const m = re.exec(text);
+    if (m === null) continue;
+    done = m.index + m[0].length;
+    yield m;
+  }
+}
+
+function isHex(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
+}
+
+function isHexOrDot(c: number): boolean {
+  return isHex(c) || c === 46;
+}
+
+function isLabelChar(c: number): boolean {
+  return isWordChar(c) || c === 45;
+}
+
+/** `[A-Za-z0-9._%+-]` */
+function isEmailLocalChar(c: number): boolean {
+  return isWordChar(c) || c === 46 || c === 37 || c === 43 || c === 45;
 }
 
 /** `s` without the characters of `chars` at its end (a loop: `/[.]+$/` is quadratic on "....x"). */
