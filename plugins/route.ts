@@ -198,70 +198,49 @@ function matches(rule: CompiledRule, facts: Facts): boolean {
 
 const list = (patterns: string[]) => patterns.join(", ");
 
+/** The glob conditions: the values each tests, and whether a payload has several (flavors). */
+const GLOB_KINDS = {
+  flavor: { values: (f: Facts) => f.flavors, many: true },
+  mime: { values: (f: Facts) => [f.mimetype], many: false },
+  filename: { values: (f: Facts) => f.filename === null ? [] : [f.filename], many: false },
+} as const;
+type GlobKind = keyof typeof GLOB_KINDS;
+
+/** A test that some value of `kind` matches `patterns` (a `not_<kind>` list when `negated`). */
+function globTest(
+  kind: GlobKind,
+  patterns: string[],
+  negated: boolean,
+  matcher: (value: string) => boolean,
+): Test {
+  const { values, many } = GLOB_KINDS[kind];
+  const label = negated ? `not_${kind} ${list(patterns)}` : list(patterns);
+  const hit = (f: Facts) => values(f).find((v) => matcher(v));
+  return {
+    holds: (f) => hit(f) !== undefined,
+    why: (f) => {
+      const v = hit(f);
+      if (v !== undefined) return `${kind} ${v} matches ${label}`;
+      if (many) return `no ${kind} matches ${label}`;
+      const [only] = values(f);
+      if (only === undefined) {
+        return negated ? `no ${kind}, so ${label} cannot match` : `no ${kind} to match ${label}`;
+      }
+      return `${kind} ${only} matches none of ${label}`;
+    },
+  };
+}
+
 /** Turns one rule's options into tests; this is the one place that knows condition kinds. */
 function compileRule(rule: RuleOptions, name: string, pm: typeof picomatch): CompiledRule {
   const all: Test[] = [];
   const none: Test[] = [];
   const glob = (patterns: string[]) => pm(patterns, { nocase: true, dot: true });
-  if (rule.flavor.length) {
-    const m = glob(rule.flavor);
-    all.push({
-      holds: (f) => f.flavors.some((x) => m(x)),
-      why: (f, held) =>
-        held
-          ? `flavor ${f.flavors.find((x) => m(x))} matches ${list(rule.flavor)}`
-          : `no flavor matches ${list(rule.flavor)}`,
-    });
-  }
-  if (rule.not_flavor.length) {
-    const m = glob(rule.not_flavor);
-    none.push({
-      holds: (f) => f.flavors.some((x) => m(x)),
-      why: (f, held) =>
-        held
-          ? `flavor ${f.flavors.find((x) => m(x))} matches not_flavor ${list(rule.not_flavor)}`
-          : `no flavor matches not_flavor ${list(rule.not_flavor)}`,
-    });
-  }
-  if (rule.mime.length) {
-    const m = glob(rule.mime);
-    all.push({
-      holds: (f) => m(f.mimetype),
-      why: (f, held) =>
-        `mime ${f.mimetype} ${held ? "matches" : "matches none of"} ${list(rule.mime)}`,
-    });
-  }
-  if (rule.not_mime.length) {
-    const m = glob(rule.not_mime);
-    none.push({
-      holds: (f) => m(f.mimetype),
-      why: (f, held) =>
-        `mime ${f.mimetype} ${held ? "matches" : "matches none of"} not_mime ${
-          list(rule.not_mime)
-        }`,
-    });
-  }
-  if (rule.filename.length) {
-    const m = glob(rule.filename);
-    all.push({
-      holds: (f) => f.filename !== null && m(f.filename),
-      why: (f, held) =>
-        f.filename === null
-          ? `no filename to match ${list(rule.filename)}`
-          : `filename ${f.filename} ${held ? "matches" : "matches none of"} ${list(rule.filename)}`,
-    });
-  }
-  if (rule.not_filename.length) {
-    const m = glob(rule.not_filename);
-    none.push({
-      holds: (f) => f.filename !== null && m(f.filename),
-      why: (f, held) =>
-        f.filename === null
-          ? `no filename, so not_filename ${list(rule.not_filename)} cannot match`
-          : `filename ${f.filename} ${held ? "matches" : "matches none of"} not_filename ${
-            list(rule.not_filename)
-          }`,
-    });
+  for (const kind of Object.keys(GLOB_KINDS) as GlobKind[]) {
+    const yes = rule[kind];
+    const no = rule[`not_${kind}`];
+    if (yes.length) all.push(globTest(kind, yes, false, glob(yes)));
+    if (no.length) none.push(globTest(kind, no, true, glob(no)));
   }
   const { min_size: min, max_size: max = Infinity } = rule;
   if (min > 0 || max < Infinity) {

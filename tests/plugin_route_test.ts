@@ -259,3 +259,38 @@ Deno.test("route: a broken typing rule file is logged; the other typing files st
     "decompress",
   ]);
 });
+
+Deno.test("route: explain words every kind of condition, with and without a filename", async () => {
+  const { instance, call } = await instantiate(route, {
+    rules: [{
+      name: "all_kinds",
+      workers: ["x"],
+      flavor: ["text/*"],
+      not_flavor: ["zzz"],
+      mime: ["text/*"],
+      not_mime: ["image/*"],
+      filename: ["*.zip"],
+      not_filename: ["*.txt"],
+    }],
+  });
+  const why = async (meta: Parameters<typeof makePayload>[1]) => {
+    const p = makePayload("hello\n", meta);
+    return (await instance.explain!(p, makeRequest(p), call)).rules[0].why;
+  };
+  deepEqual(await why({}), [
+    "flavor text/plain matches text/*",
+    "mime text/plain matches text/*",
+    "no filename to match *.zip",
+    "no flavor matches not_flavor zzz",
+    "mime text/plain matches none of not_mime image/*",
+    "no filename, so not_filename *.txt cannot match",
+  ]);
+  deepEqual(await why(named("a.txt")), [
+    "flavor text/plain matches text/*",
+    "mime text/plain matches text/*",
+    "filename a.txt matches none of *.zip",
+    "no flavor matches not_flavor zzz",
+    "mime text/plain matches none of not_mime image/*",
+    "filename a.txt matches not_filename *.txt",
+  ]);
+});
