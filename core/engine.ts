@@ -113,7 +113,7 @@ function want(map: Wanted, p: Payload, names: Iterable<string>): void {
 }
 
 /** A payload built by the core (initial or extracted). */
-async function newPayload(content: Uint8Array, meta: PayloadMeta): Promise<Payload> {
+export async function newPayload(content: Uint8Array, meta: PayloadMeta): Promise<Payload> {
   return {
     content,
     sha256: await sha256Hex(content),

@@ -273,6 +273,23 @@ async function fromArchive(ctx: RunContext, item: ArchivedInput): Promise<Payloa
 let inFlight = 0;
 metrics.gauge("stoq_scans_in_flight", () => inFlight);
 
+/** The provider's delivery, counted in the metrics; a failing ack or nack is logged, not thrown. */
+function guarded(item: ProviderItem, delivery?: Delivery): Delivery {
+  const call = async (how: "ack" | "nack", settle: (d: Delivery) => unknown) => {
+    if (!delivery) return;
+    metrics.inc("stoq_deliveries_total", { result: how });
+    try {
+      await settle(delivery);
+    } catch (e) {
+      log.error(`${describeItem(item)}: the provider's ${how} failed: ${(e as Error).message}`);
+    }
+  };
+  return {
+    ack: (outcome) => call("ack", (d) => d.ack(outcome)),
+    nack: (reason) => call("nack", (d) => d.nack(reason)),
+  };
+}
+
 /**
  * Scans one queued item and delivers the result, then tells the provider (`delivery`) whether
  * the result is safe. Returns whether it was scanned.
@@ -282,16 +299,7 @@ export async function processItem(
   item: ProviderItem,
   delivery?: Delivery,
 ): Promise<boolean> {
-  const settle = async (how: "ack" | "nack", arg: () => unknown) => {
-    if (delivery) metrics.inc("stoq_deliveries_total", { result: how });
-    try {
-      if (how === "ack") {
-        await delivery?.ack(arg() as { scan_id: string; dead_lettered: boolean });
-      } else await delivery?.nack(arg() as string);
-    } catch (e) {
-      log.error(`${describeItem(item)}: the provider's ${how} failed: ${(e as Error).message}`);
-    }
-  };
+  const settle = guarded(item, delivery);
   const meta = RequestMetaSchema.parse({
     ...structuredClone(ctx.request_meta),
     ...(item.request_meta ?? {}),
@@ -314,7 +322,7 @@ async function scanAndDeliver(
   ctx: RunContext,
   item: ProviderItem,
   opts: ScanOptions,
-  settle: (how: "ack" | "nack", arg: () => unknown) => Promise<void>,
+  settle: Delivery,
   started: number,
 ): Promise<boolean> {
   const scanned = (r: { scan_id: string; payloads: number; errors: number }) =>
@@ -331,8 +339,8 @@ async function scanAndDeliver(
       const r = await ctx.scanner.scanText!(job, opts, ctx.textIndent);
       scanned({ scan_id: r.scan_id, payloads: r.payloads, errors: r.errors });
       await ctx.emitText!(r.text + "\n");
-      if (r.unscanned) await settle("nack", () => r.unscanned);
-      else await settle("ack", () => ({ scan_id: r.scan_id, dead_lettered: false }));
+      if (r.unscanned) await settle.nack(r.unscanned);
+      else await settle.ack({ scan_id: r.scan_id, dead_lettered: false });
       return true;
     }
     let response: StoqResponse;
@@ -353,19 +361,19 @@ async function scanAndDeliver(
     } catch (e) {
       const why = `result of scan ${response.scan_id} not saved: ${(e as Error).message}`;
       log.error(`${describeItem(item)}: ${why}`);
-      await settle("nack", () => why);
+      await settle.nack(why);
       return true;
     }
     if (ctx.emit) await ctx.emit(response);
     // The result says the input was too big to scan; the provider must keep the input.
     const unscanned = unscannedReason(response);
-    if (unscanned) await settle("nack", () => unscanned);
-    else await settle("ack", () => ({ scan_id: response.scan_id, ...saved }));
+    if (unscanned) await settle.nack(unscanned);
+    else await settle.ack({ scan_id: response.scan_id, ...saved });
     return true;
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
     log.error(`${describeItem(item)}: not scanned: ${why}`);
-    await settle("nack", () => `not scanned: ${why}`);
+    await settle.nack(`not scanned: ${why}`);
     return false;
   }
 }

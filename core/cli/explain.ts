@@ -2,10 +2,10 @@
  * `stoq route explain FILE...`: without scanning, shows what each dispatcher of the pipeline
  * sees in a file (its flavors, for `route`) and why each worker would or would not run.
  */
-import { sha256Hex } from "../engine.ts";
+import { newPayload } from "../engine.ts";
 import { UsageError, UserError } from "../errors.ts";
-import { newPayloadResults, PayloadMetaSchema, RequestMetaSchema } from "../model.ts";
-import type { DispatchExplanation, Payload, Request } from "../plugin.ts";
+import { PayloadMetaSchema, RequestMetaSchema } from "../model.ts";
+import type { DispatchExplanation, Request } from "../plugin.ts";
 import { createStoq } from "../stoq.ts";
 import type { CliArgs } from "./args.ts";
 import { writeAll } from "./output.ts";
@@ -53,15 +53,10 @@ export async function explainCommand(args: CliArgs): Promise<number> {
     } catch (e) {
       throw new UserError(`cannot read ${path}: ${(e as Error).message}`);
     }
-    const payload: Payload = {
+    const payload = await newPayload(
       content,
-      sha256: await sha256Hex(content),
-      results: newPayloadResults(
-        content.length,
-        PayloadMetaSchema.parse({ extra_data: { filename: path.split("/").pop() } }),
-      ),
-      dispatch_meta: {},
-    };
+      PayloadMetaSchema.parse({ extra_data: { filename: path.split("/").pop() } }),
+    );
     const request: Request = {
       payloads: [payload],
       request_meta: RequestMetaSchema.parse({}),
