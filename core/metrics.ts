@@ -3,6 +3,7 @@
  * own registry; pool threads ship what they counted with each finished scan, and the main
  * thread, which serves `/metrics`, adds it to its own.
  */
+import { UsageError } from "./errors.ts";
 
 /** Counter values by series key (`name{labels}`). */
 export type MetricsDelta = Record<string, number>;
@@ -103,7 +104,7 @@ export const metrics = new Metrics();
 export function serveMetrics(listen: string): Deno.HttpServer {
   const m = /^(?:\[?([^\]]*?)\]?:)?(\d{1,5})$/.exec(listen.trim());
   if (!m || Number(m[2]) > 65535) {
-    throw new Error(`--metrics wants PORT or HOST:PORT, not "${listen}"`);
+    throw new UsageError(`--metrics wants PORT or HOST:PORT, not "${listen}"`);
   }
   metrics.enabled = true;
   metrics.gauge("stoq_start_time_seconds", () => Math.floor(performance.timeOrigin / 1000));

@@ -109,9 +109,8 @@ export async function scanOrRun(args: CliArgs): Promise<number> {
     try {
       server = serveMetrics(listen);
     } catch (e) {
-      const why = (e as Error).message;
-      if (why.startsWith("--metrics wants")) throw new UsageError(why);
-      throw new UserError(`cannot serve metrics on ${listen}: ${why}`);
+      if (e instanceof UsageError) throw e;
+      throw new UserError(`cannot serve metrics on ${listen}: ${(e as Error).message}`);
     }
   }
   const init: StoqInit = {
