@@ -32,6 +32,24 @@ export const ErrorRecordSchema = z.object({
 });
 export type ErrorRecord = z.output<typeof ErrorRecordSchema>;
 
+/** How much an analyst should care about a finding, least to most. */
+export const SEVERITIES = ["info", "low", "medium", "high", "critical"] as const;
+export type Severity = typeof SEVERITIES[number];
+
+/**
+ * Something an analyst would flag, listed under a plugin's result key `findings`: a stable `id`
+ * (snake_case, unique within the plugin), a severity, a one-line title and the evidence in
+ * `detail`; `mitre` optionally names ATT&CK technique ids (e.g. "T1204.002").
+ */
+export const FindingSchema = z.object({
+  id: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/),
+  severity: z.enum(SEVERITIES),
+  title: z.string(),
+  detail: z.string(),
+  mitre: z.array(z.string()).optional(),
+});
+export type Finding = z.output<typeof FindingSchema>;
+
 /** What the result document says about one payload. */
 export interface PayloadResults {
   size: number;

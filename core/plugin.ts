@@ -30,6 +30,7 @@ import type {
 
 export type {
   ErrorRecord,
+  Finding,
   Payload,
   PayloadMeta,
   PayloadMetaInput,
@@ -37,6 +38,7 @@ export type {
   Request,
   RequestMeta,
   RequestMetaInput,
+  Severity,
   StoqResponse,
 } from "./model.ts";
 
