@@ -73,7 +73,7 @@ export const CoreConfigSchema = z.object({
   connector_retry_delay: seconds.default(1),
   dead_letter_dir: z.string().default(""),
   metrics_listen: z.string().default(""),
-  // What plugins loaded by URL may be granted (see core/plugin_perms.ts); nothing by default.
+  // What plugins loaded by URL may be granted (see core/loading/permissions.ts); nothing by default.
   allow_plugin_net: z.array(z.string()).default([]),
   allow_plugin_read: z.array(z.string()).default([]),
   allow_plugin_write: z.array(z.string()).default([]),
@@ -165,3 +165,26 @@ export async function loadConfig(explicit: string | undefined, home: string): Pr
   }
   return parseConfig(DEFAULT_CONFIG_TEXT, "built-in defaults");
 }
+
+/** The plugin lists of a run: `[core]` keys, and the fields of the command line that set them. */
+export type ListKey =
+  | "start_dispatch"
+  | "always_dispatch"
+  | "dispatchers"
+  | "dest_archivers"
+  | "source_archivers"
+  | "decorators"
+  | "connectors"
+  | "providers";
+
+/** Every plugin-list field, in the order help lists them. */
+export const LIST_KEYS: readonly ListKey[] = [
+  "start_dispatch",
+  "always_dispatch",
+  "dispatchers",
+  "dest_archivers",
+  "source_archivers",
+  "decorators",
+  "connectors",
+  "providers",
+];

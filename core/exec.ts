@@ -1,5 +1,40 @@
 /** Runs external tools safely: argument arrays only, killed on abort, output capped. */
-import type { ExecOptions, ExecResult, SpawnedProcess, SpawnOptions } from "./plugin.ts";
+
+/** Result of running an external tool. */
+export interface ExecResult {
+  code: number;
+  stdout: Uint8Array;
+  stderr: string;
+}
+
+/** Options for running an external tool. */
+export interface ExecOptions {
+  /** Bytes written to the tool's stdin. */
+  stdin?: Uint8Array;
+  cwd?: string;
+  /** Largest stdout kept, in bytes; more is an error (default 64 MiB). */
+  maxOutput?: number;
+  env?: Record<string, string>;
+}
+
+/** Options for starting a long-lived tool process. */
+export interface SpawnOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+/** A long-lived tool process started with `call.spawn`; whoever started it ends it. */
+export interface SpawnedProcess {
+  readonly pid: number;
+  readonly stdin: WritableStream<Uint8Array>;
+  /** Read stdout and stderr to the end: a tool blocks once a pipe it writes to is full. */
+  readonly stdout: ReadableStream<Uint8Array>;
+  readonly stderr: ReadableStream<Uint8Array>;
+  /** Settles when the process has exited; `signal` names the signal that ended it, if any. */
+  readonly status: Promise<{ code: number; signal: string | null }>;
+  /** Kills the process (SIGKILL); does nothing once it has exited. */
+  kill(): void;
+}
 
 const DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024;
 const STDERR_KEEP = 64 * 1024;

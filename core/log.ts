@@ -1,5 +1,12 @@
 /** Logging to stderr, as text or one JSON object per line. Results never go through here. */
-import type { Logger } from "./plugin.ts";
+
+/** A logger scoped to one plugin (`stoq.<name>`); writes to stderr. */
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
 
 export const LOG_LEVELS = ["debug", "info", "warning", "error", "critical"] as const;
 export type LogLevel = typeof LOG_LEVELS[number];

@@ -1,5 +1,5 @@
 /** Base64-decodes the whole payload into one child (stoQ's `b64decode`), refusing non-base64. */
-import type { StoqAPI } from "../core/plugin.ts";
+import type { StoqAPI } from "../core/engine/plugin.ts";
 
 export default (stoq: StoqAPI) =>
   stoq.plugin({

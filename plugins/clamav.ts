@@ -2,7 +2,7 @@
  * ClamAV verdict on the payload: through clamd's INSTREAM command when a socket is configured,
  * else with one `clamscan` run per payload.
  */
-import type { CallContext, StoqAPI, WorkerResponse } from "../core/plugin.ts";
+import type { CallContext, StoqAPI, WorkerResponse } from "../core/engine/plugin.ts";
 
 /** clamd reads a stream in chunks of `size (u32 big-endian) + bytes`; a zero size ends it. */
 const CHUNK = 64 * 1024;

@@ -4,7 +4,7 @@
  * The format is detected here from magic bytes, so any dispatcher may send payloads here without
  * the mimetype worker having run. ZIP (ZipCrypto and AES too), gzip, bzip2, xz and tar are read
  * in-process; 7z, rar, cab, iso, arj, lzh, rpm, deb/ar, cpio, wim, xar, chm, squashfs, zstd, Z,
- * and zips zip.js cannot read, go to the `7z` tool (see lib/archive_7z.ts: streamed, never
+ * and zips zip.js cannot read, go to the `7z` tool (see lib/archive/7z.ts: streamed, never
  * extracted to disk). A compressed tar yields the .tar as a child, which the next round
  * extracts: the recursion stays visible in the results.
  *
@@ -16,7 +16,7 @@
  * (`extra_data.filename`), never paths on disk. Timeouts are the engine's: an aborted
  * `call.signal` stops the extraction (and kills 7z) and is thrown.
  */
-import type { StoqAPI } from "../core/plugin.ts";
+import type { StoqAPI } from "../core/engine/plugin.ts";
 
 const MiB = 1024 * 1024;
 
@@ -41,7 +41,7 @@ export default (stoq: StoqAPI) => {
     create: (opts) => ({
       // The readers load on first use: most runs never meet an archive.
       async scan(payload, _request, call) {
-        const { decompress } = await import("./lib/archive_extract.ts");
+        const { decompress } = await import("./lib/archive/extract.ts");
         return await decompress(payload, opts, call);
       },
     }),

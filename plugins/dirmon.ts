@@ -5,7 +5,7 @@
  * (`ack`) it is left, moved to `done_dir` or deleted. A state file under $STOQ_HOME remembers
  * the files whose results are safe, so a restart scans what arrived meanwhile and nothing twice.
  */
-import type { Delivery, FileInput, StoqAPI } from "../core/plugin.ts";
+import type { Delivery, FileInput, StoqAPI } from "../core/engine/plugin.ts";
 
 type NodePath = typeof import("node:path");
 

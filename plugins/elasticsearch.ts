@@ -5,7 +5,7 @@
  * errors are retried with backoff, and from a partly failed bulk request only the failed
  * documents are sent again.
  */
-import type { CallContext, StoqAPI, StoqResponse } from "../core/plugin.ts";
+import type { CallContext, StoqAPI, StoqResponse } from "../core/engine/plugin.ts";
 import {
   backoffMs,
   fromEnv,
@@ -15,7 +15,7 @@ import {
   retryableStatus,
   sleep,
   snippet,
-} from "./lib/http.ts";
+} from "./lib/store/http.ts";
 
 /** One document waiting to be indexed, and the save waiting for it. */
 interface Pending {

@@ -1,5 +1,5 @@
 /** Shannon entropy of the payload bytes, in bits per byte (0–8). */
-import type { StoqAPI } from "../core/plugin.ts";
+import type { StoqAPI } from "../core/engine/plugin.ts";
 
 export default (stoq: StoqAPI) =>
   stoq.plugin({

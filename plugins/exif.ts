@@ -1,6 +1,6 @@
 /** ExifTool metadata of the payload (stoQ's `exif`: `exiftool -j -n`), from a resident exiftool. */
-import type { StoqAPI } from "../core/plugin.ts";
-import { ExifToolBatch } from "./lib/exiftool.ts";
+import type { StoqAPI } from "../core/engine/plugin.ts";
+import { ExifToolBatch } from "./lib/exif/exiftool.ts";
 
 /** JSON output, numbers as numbers (stoQ's arguments). */
 const ARGS = ["-j", "-n"];

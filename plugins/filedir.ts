@@ -2,7 +2,7 @@
  * stoQ's `filedir`: a provider that queues the files of a folder, a connector that writes one
  * JSON file per scan, and an archiver that keeps payloads on disk (content-addressed by sha256).
  */
-import type { FileInput, PayloadInput, StoqAPI } from "../core/plugin.ts";
+import type { FileInput, PayloadInput, StoqAPI } from "../core/engine/plugin.ts";
 
 type NodePath = typeof import("node:path");
 let nodePath: NodePath | undefined;

@@ -1,5 +1,5 @@
 /** MD5, SHA-1, SHA-256 and SHA-512 digests of the payload (stoQ's `hash`, plus SHA-512). */
-import type { StoqAPI } from "../core/plugin.ts";
+import type { StoqAPI } from "../core/engine/plugin.ts";
 
 /** Supported algorithms, in the key order of the results. */
 export const ALGORITHMS = ["md5", "sha1", "sha256", "sha512"] as const;

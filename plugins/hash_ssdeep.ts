@@ -1,5 +1,5 @@
 /** ssdeep fuzzy hash of the payload (stoQ's `hash_ssdeep`), computed by Debian's `ssdeep` tool. */
-import type { StoqAPI } from "../core/plugin.ts";
+import type { StoqAPI } from "../core/engine/plugin.ts";
 
 /** An ssdeep hash: block size, then the two base64 signatures. */
 const SSDEEP_RE = /^\d+:[A-Za-z0-9+/]*:[A-Za-z0-9+/]*$/;

@@ -1,5 +1,5 @@
 /** TLSH fuzzy hash of the payload, from Debian's `tlsh` tool, and its distance to known hashes. */
-import type { StoqAPI } from "../core/plugin.ts";
+import type { StoqAPI } from "../core/engine/plugin.ts";
 
 /** A TLSH hash as tlsh-tools 3.4.4 prints it (70 hex digits), or 4.x's `T1`-prefixed form. */
 const TLSH_RE = /^(?:T1)?[0-9A-Fa-f]{70}$/;

@@ -2,7 +2,7 @@
  * The built-in plugins, by static import so that a compiled binary contains every one of them.
  * Heavy libraries are imported lazily inside the plugins, so listing them here costs little.
  */
-import type { PluginFactory } from "../core/plugin.ts";
+import type { PluginFactory } from "../core/engine/plugin.ts";
 import b64decode from "./b64decode.ts";
 import clamav from "./clamav.ts";
 import decompress from "./decompress.ts";

@@ -1,9 +1,9 @@
 /**
  * Extracts IOCs (hashes, IPs, MAC addresses, e-mail addresses, domains, URLs) from the payload's
- * text after re-fanging defanged forms (stoQ's `iocextract`). The engine is in lib/ioc.ts.
+ * text after re-fanging defanged forms (stoQ's `iocextract`). The engine is in lib/ioc/extract.ts.
  */
-import type { StoqAPI } from "../core/plugin.ts";
-import { IOC_TYPES } from "./lib/ioc_types.ts";
+import type { StoqAPI } from "../core/engine/plugin.ts";
+import { IOC_TYPES } from "./lib/ioc/types.ts";
 
 export default (stoq: StoqAPI) => {
   const z = stoq.z;
@@ -22,7 +22,7 @@ export default (stoq: StoqAPI) => {
     create: async (opts) => {
       // Loaded here: tldts carries the whole public suffix list, which a run without this
       // worker should not pay for.
-      const ioc = await import("./lib/ioc.ts");
+      const ioc = await import("./lib/ioc/extract.ts");
       const allowlist = new ioc.Allowlist();
       opts.allowlist.forEach((line, i) => {
         const problem = allowlist.add(line);

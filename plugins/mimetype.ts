@@ -1,9 +1,9 @@
 /**
- * MIME type and usual extension of a payload, from its magic numbers: file-type (see lib/magic.ts)
+ * MIME type and usual extension of a payload, from its magic numbers: file-type (see lib/magic/magic.ts)
  * by default, or libmagic through `file` for stoQ's MIME names.
  */
-import type { CallContext, StoqAPI } from "../core/plugin.ts";
-import { detectFor } from "./lib/magic.ts";
+import type { CallContext, StoqAPI } from "../core/engine/plugin.ts";
+import { detectFor } from "./lib/magic/magic.ts";
 
 /** What `file --brief --mime-type` prints: `type/subtype`. */
 const MIME = /^[a-z0-9][\w.+-]*\/[\w.+-]+$/i;

@@ -3,9 +3,9 @@
  * a message only once its result is safe (nak with a delay otherwise; after max_deliveries the
  * message moves to a dead-letter subject), a connector that publishes references to archived
  * payloads (or results), and an archiver that publishes the payload itself.
- * Message format: plugins/lib/queue_message.ts (the data, and the `stoq-meta` header).
+ * Message format: plugins/lib/queue/message.ts (the data, and the `stoq-meta` header).
  */
-import type { Delivery, StoqAPI } from "../core/plugin.ts";
+import type { Delivery, StoqAPI } from "../core/engine/plugin.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import {
@@ -18,7 +18,7 @@ import {
   PoisonMessage,
   publishing,
   queueOptions,
-} from "./lib/queue_message.ts";
+} from "./lib/queue/message.ts";
 
 export default (stoq: StoqAPI) =>
   stoq.plugin({

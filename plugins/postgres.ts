@@ -3,9 +3,9 @@
  * the facts people search by (sha256, md5, file type, YARA rule, file name, time). The table is
  * created on first use; saving a scan again (a retry) replaces its row.
  */
-import type { StoqAPI, StoqResponse } from "../core/plugin.ts";
-import { fromEnv } from "./lib/http.ts";
-import { resultFields } from "./lib/result_fields.ts";
+import type { StoqAPI, StoqResponse } from "../core/engine/plugin.ts";
+import { fromEnv } from "./lib/store/http.ts";
+import { resultFields } from "./lib/store/result_fields.ts";
 
 // Index names are `<table>_<column>_idx` and PostgreSQL cuts names at 63 bytes: keep room.
 const NAME = "[A-Za-z_][A-Za-z0-9_]{0,47}";

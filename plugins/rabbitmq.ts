@@ -3,9 +3,9 @@
  * (a message is acked only once its result is safe; RabbitMQ itself dead-letters a message
  * delivered max_deliveries times), a connector that publishes references to archived payloads
  * (or results), and an archiver that publishes the payload itself.
- * Message format: plugins/lib/queue_message.ts (the body, and the `stoq-meta` header).
+ * Message format: plugins/lib/queue/message.ts (the body, and the `stoq-meta` header).
  */
-import type { Delivery, StoqAPI } from "../core/plugin.ts";
+import type { Delivery, StoqAPI } from "../core/engine/plugin.ts";
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
 import {
   decodeMessage,
@@ -15,7 +15,7 @@ import {
   PoisonMessage,
   publishing,
   queueOptions,
-} from "./lib/queue_message.ts";
+} from "./lib/queue/message.ts";
 
 export default (stoq: StoqAPI) =>
   stoq.plugin({

@@ -2,9 +2,9 @@
  * Redis Streams as a work queue: a provider that reads a stream through a consumer group and
  * acknowledges an entry only once its result is safe, a connector that publishes references to
  * archived payloads (or results), and an archiver that publishes the payload itself.
- * Message format: plugins/lib/queue_message.ts (fields `body` and `stoq-meta`).
+ * Message format: plugins/lib/queue/message.ts (fields `body` and `stoq-meta`).
  */
-import type { Delivery, StoqAPI } from "../core/plugin.ts";
+import type { Delivery, StoqAPI } from "../core/engine/plugin.ts";
 import type { Redis as RedisClient } from "ioredis";
 import type { Buffer } from "node:buffer";
 import {
@@ -17,7 +17,7 @@ import {
   PoisonMessage,
   publishing,
   queueOptions,
-} from "./lib/queue_message.ts";
+} from "./lib/queue/message.ts";
 
 type Buf = Buffer;
 type Entry = [id: Buf, fields: Buf[] | null];

@@ -15,7 +15,7 @@
  * one list any pattern will do. A rule with no conditions matches every payload.
  * - `flavor`, `not_flavor`: globs on the payload's flavors (as Strelka's tasting): its MIME type
  *   plus the names of the matching rules of `typing_rules` (YARA-X; built-in: typing.yar).
- * - `mime`, `not_mime`: globs on the detected MIME type (lib/magic.ts), ignoring case. As in
+ * - `mime`, `not_mime`: globs on the detected MIME type (lib/magic/magic.ts), ignoring case. As in
  *   paths, `*` stops at `/`: `text/*` works, a lone `*` matches nothing.
  * - `filename`, `not_filename`: globs on the base name of `extra_data.filename`, ignoring case.
  *   A payload without a filename fails `filename` and passes `not_filename`.
@@ -27,10 +27,10 @@
  */
 import type { z } from "zod";
 import type picomatch from "picomatch";
-import type { Payload, StoqAPI } from "../core/plugin.ts";
-import { resolveRules } from "./lib/bundled_rules.ts";
-import { detectFor } from "./lib/magic.ts";
-import { type CompiledRules, compileRules, describeProblem } from "./lib/yara_rules.ts";
+import type { Payload, StoqAPI } from "../core/engine/plugin.ts";
+import { resolveRules } from "./lib/yara/bundled_rules.ts";
+import { detectFor } from "./lib/magic/magic.ts";
+import { type CompiledRules, compileRules, describeProblem } from "./lib/yara/rules.ts";
 
 /** What conditions are tested against. A new kind of condition adds its fact here. */
 interface Facts {

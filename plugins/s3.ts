@@ -4,8 +4,14 @@
  * connector that writes each result document as `<scan_id>.json`. Requests are signed with
  * AWS Signature V4 (aws4fetch) and sent to any endpoint: AWS, MinIO, Ceph, Garage, R2...
  */
-import type { CallContext, Payload, PayloadInput, StoqAPI, StoqResponse } from "../core/plugin.ts";
-import { fromEnv, type HttpReply, httpSender, sendRetrying, snippet } from "./lib/http.ts";
+import type {
+  CallContext,
+  Payload,
+  PayloadInput,
+  StoqAPI,
+  StoqResponse,
+} from "../core/engine/plugin.ts";
+import { fromEnv, type HttpReply, httpSender, sendRetrying, snippet } from "./lib/store/http.ts";
 
 const SHA256 = /^[0-9a-f]{64}$/i;
 // What S3 accepts as a bucket name (3-63 of lower case, digits, '.', '-').

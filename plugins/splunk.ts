@@ -3,8 +3,8 @@
  * (`POST /services/collector/event`). A save succeeds only on HEC's `{"code":0}`; a busy or
  * failing server (5xx, 429) is retried with backoff, a refusal (bad token, index, format) is not.
  */
-import type { CallContext, StoqAPI, StoqResponse } from "../core/plugin.ts";
-import { fromEnv, httpSender, sendRetrying, snippet } from "./lib/http.ts";
+import type { CallContext, StoqAPI, StoqResponse } from "../core/engine/plugin.ts";
+import { fromEnv, httpSender, sendRetrying, snippet } from "./lib/store/http.ts";
 
 export default (stoq: StoqAPI) =>
   stoq.plugin({

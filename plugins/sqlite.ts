@@ -3,8 +3,14 @@
  * indexed by scan id, time, payload hashes, MIME type, filename and matching YARA rule, so that
  * `stoq search` finds it. WAL mode and a busy timeout let several stoq processes write at once.
  */
-import type { StoqAPI } from "../core/plugin.ts";
-import { openStore, type Store, storePath } from "./lib/sqlite_store.ts";
+import type { StoqAPI } from "../core/engine/plugin.ts";
+import {
+  openStore,
+  openStoreForReading,
+  searchScans,
+  type Store,
+  storePath,
+} from "./lib/store/sqlite.ts";
 
 export default (stoq: StoqAPI) =>
   stoq.plugin({
@@ -20,9 +26,23 @@ export default (stoq: StoqAPI) =>
       busy_timeout: stoq.z.number().positive().max(3600).default(10),
       // full: a saved result survives a power cut; normal: only a crash of stoq (faster).
       synchronous: stoq.z.enum(["full", "normal"]).default("full"),
+      // Open an existing store only to read it (stoq search): a missing one is an error, and
+      // nothing is created or written.
+      read_only: stoq.z.boolean().default(false),
     },
     async create(opts, ctx) {
       const path = storePath(opts.path, ctx.home, Deno.cwd());
+      if (opts.read_only) {
+        const store = await openStoreForReading(path, opts.busy_timeout * 1000);
+        return {
+          save() {
+            throw new Error(`sqlite: the store ${path} was opened read-only`);
+          },
+          search: (query) => searchScans(store, query),
+          location: path,
+          close: () => store.close(),
+        };
+      }
       let store: Store;
       try {
         store = await openStore(path, {
@@ -40,6 +60,8 @@ export default (stoq: StoqAPI) =>
         save(response) {
           store.save(response);
         },
+        search: (query) => searchScans(store, query),
+        location: path,
         close() {
           store.close();
         },

@@ -2,7 +2,7 @@
  * `stdin`: a provider for pipelines. It reads file paths from stdin (`find ... -print0 |
  * stoq run -P stdin`) and queues each named file; it ends at end of input.
  */
-import type { StoqAPI } from "../core/plugin.ts";
+import type { StoqAPI } from "../core/engine/plugin.ts";
 
 const NUL = 0;
 const LF = 10;

@@ -1,5 +1,5 @@
 /** Connector that writes each result document to stdout as JSON, one whole document at a time. */
-import type { StoqAPI } from "../core/plugin.ts";
+import type { StoqAPI } from "../core/engine/plugin.ts";
 
 export default (stoq: StoqAPI) =>
   stoq.plugin({

@@ -1,6 +1,6 @@
 /** Printable ASCII and UTF-16LE strings of the payload, as binutils `strings -a` finds them. */
-import type { StoqAPI } from "../core/plugin.ts";
-import { ENCODINGS, findStrings } from "./lib/strings.ts";
+import type { StoqAPI } from "../core/engine/plugin.ts";
+import { ENCODINGS, findStrings } from "./lib/text/strings.ts";
 
 export default (stoq: StoqAPI) => {
   const z = stoq.z;

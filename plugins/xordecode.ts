@@ -1,5 +1,5 @@
 /** XOR-decodes the payload with a rolling key from options or dispatch meta (stoQ's `xordecode`). */
-import type { StoqAPI } from "../core/plugin.ts";
+import type { StoqAPI } from "../core/engine/plugin.ts";
 
 const NO_KEY = "xordecode: no key: set option key or dispatch with meta xorkey";
 

@@ -3,14 +3,14 @@
  * dispatcher it routes payloads by dispatch rules' `meta.plugin`, stops archiving on
  * `meta.save = "false"` and derives XOR keys from `xor_plaintext_for_string_<id>` meta.
  */
-import type { Payload, StoqAPI } from "../core/plugin.ts";
-import { resolveRules } from "./lib/bundled_rules.ts";
+import type { Payload, StoqAPI } from "../core/engine/plugin.ts";
+import { resolveRules } from "./lib/yara/bundled_rules.ts";
 import {
   type CompiledRules,
   compileRules,
   describeProblem,
   type RuleMatch,
-} from "./lib/yara_rules.ts";
+} from "./lib/yara/rules.ts";
 
 const XOR_PREFIX = "xor_plaintext_for_string_";
 

@@ -148,7 +148,7 @@ export async function listFiles(dir: string): Promise<string[]> {
 
 /** Source of a user plugin `name` that waits `ms` on every payload (slows a run down for tests). */
 export function sleepyPlugin(name: string, ms: number): string {
-  return `import type { StoqAPI } from "../core/plugin.ts";
+  return `import type { StoqAPI } from "../core/engine/plugin.ts";
 export default (stoq: StoqAPI) =>
   stoq.plugin({
     name: "${name}", version: "1.0.0", description: "waits ${ms} ms", classes: ["worker"],

@@ -1,8 +1,8 @@
 /** Shared test helpers: instantiate a plugin, build payloads, run real tools to make fixtures. */
 import { createHash } from "node:crypto";
-import { stoqAPI } from "../core/api.ts";
+import { stoqAPI } from "../core/engine/api.ts";
 import { execTool, spawnTool, withTempFile } from "../core/exec.ts";
-import { newPayloadResults, PayloadMetaSchema, RequestMetaSchema } from "../core/model.ts";
+import { newPayloadResults, PayloadMetaSchema, RequestMetaSchema } from "../core/engine/model.ts";
 import type {
   CallContext,
   Payload,
@@ -10,7 +10,7 @@ import type {
   PluginFactory,
   PluginInstance,
   Request,
-} from "../core/plugin.ts";
+} from "../core/engine/plugin.ts";
 
 /**
  * Creates a plugin instance from its module's default export with `options` over the defaults;

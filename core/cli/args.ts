@@ -2,6 +2,7 @@
  * Command-line parsing with stoQ v3's flags (spec §5), where list flags take one or more values.
  * Unlike stoQ, a list flag never swallows a file: a token that exists on disk (or `-`) ends the list.
  */
+import type { ListKey } from "../config.ts";
 import { UsageError } from "../errors.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "../log.ts";
 import { didYouMean } from "../suggest.ts";
@@ -52,29 +53,6 @@ export interface CliArgs {
   /** `stoq search`'s own flags, parsed by core/cli/search.ts. */
   search_argv?: string[];
 }
-
-/** The plugin-list fields of {@link CliArgs}. */
-export type ListKey =
-  | "start_dispatch"
-  | "always_dispatch"
-  | "dispatchers"
-  | "dest_archivers"
-  | "source_archivers"
-  | "decorators"
-  | "connectors"
-  | "providers";
-
-/** Every plugin-list field, in the order help lists them. */
-export const LIST_KEYS: readonly ListKey[] = [
-  "start_dispatch",
-  "always_dispatch",
-  "dispatchers",
-  "dest_archivers",
-  "source_archivers",
-  "decorators",
-  "connectors",
-  "providers",
-];
 
 const LIST_FLAGS: Record<string, ListKey> = {
   "-s": "start_dispatch",

@@ -2,11 +2,11 @@
  * `stoq route explain FILE...`: without scanning, shows what each dispatcher of the pipeline
  * sees in a file (its flavors, for `route`) and why each worker would or would not run.
  */
-import { newPayload } from "../engine.ts";
+import { newPayload } from "../engine/engine.ts";
 import { UsageError, UserError } from "../errors.ts";
-import { PayloadMetaSchema, RequestMetaSchema } from "../model.ts";
-import type { DispatchExplanation, Request } from "../plugin.ts";
-import { createStoq } from "../stoq.ts";
+import { PayloadMetaSchema, RequestMetaSchema } from "../engine/model.ts";
+import type { DispatchExplanation, Request } from "../engine/plugin.ts";
+import { createStoq } from "../run/stoq.ts";
 import type { CliArgs } from "./args.ts";
 import { writeAll } from "./output.ts";
 import { pipelineFrom } from "./scan.ts";
@@ -34,14 +34,13 @@ export async function explainCommand(args: CliArgs): Promise<number> {
   if (!args.paths.length || args.paths.includes("-")) {
     throw new UsageError("stoq route explain needs one or more file paths (stdin is not read)");
   }
-  const { config, home, dirs, pinned } = await setup(args);
+  const { config, home, sources } = await setup(args);
   const pipeline = pipelineFrom(args, config);
   const stoq = await createStoq({
     config,
     cliOptions: args.plugin_opts,
     home,
-    pluginDirs: dirs,
-    pinned,
+    sources,
     pipeline,
   });
   await stoq.engine.preload();

@@ -132,7 +132,8 @@ must all match. Nothing found is not an error: "no scans match" goes to stderr, 
       --limit N                   at most N scans (default 100)
       --summary                   one tab-separated line per scan: time, scan id, payloads,
                                   errors, filename, sha256, rules
-      --db PATH                   the store (default: [sqlite] path, else $STOQ_HOME/stoq.sqlite)
+      --db PATH                   the store's file (default: [sqlite] path, else $STOQ_HOME/stoq.sqlite)
+      --store NAME                the result store plugin to ask (default sqlite)
       --config PATH, --log-level LEVEL, --log-format text|json
 
 Examples:

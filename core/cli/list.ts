@@ -1,9 +1,8 @@
 /** `stoq list` and `stoq config`: what plugins there are, and which configuration is in use. */
 import { z } from "zod";
 import { DEFAULT_CONFIG_TEXT } from "../config.ts";
-import { Registry } from "../registry.ts";
+import { Registry } from "../loading/registry.ts";
 import { VERSION } from "../version.ts";
-import { BUILTIN_PLUGINS } from "../../plugins/index.ts";
 import type { CliArgs } from "./args.ts";
 import { writeAll } from "./output.ts";
 import { setup } from "./setup.ts";
@@ -34,12 +33,8 @@ export function optionTable(
 
 /** `stoq list [--json]`. */
 export async function listCommand(args: CliArgs): Promise<number> {
-  const { dirs, pinned, home, config } = await setup(args);
-  const registry = await Registry.create(BUILTIN_PLUGINS, dirs, false, {
-    refs: pinned,
-    home,
-    core: config.core,
-  });
+  const { sources, home, config } = await setup(args);
+  const registry = await Registry.load(sources, { home, core: config.core });
   const plugins = registry.all().map(({ definition: d, source, sha256 }) => ({
     name: d.name,
     version: d.version,

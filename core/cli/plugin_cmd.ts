@@ -1,14 +1,13 @@
 /** `stoq plugin add|list|update|remove|check`: plugins published at a URL, pinned by sha256. */
 import { z } from "zod";
-import { BUILTIN_PLUGINS } from "../../plugins/index.ts";
-import { stoqAPI } from "../api.ts";
 import { type Config, loadConfig, stoqHome } from "../config.ts";
 import { formatException, UsageError, UserError } from "../errors.ts";
 import { configureLogging } from "../log.ts";
-import { describeModule } from "../plugin_isolate.ts";
-import { declared, describePermissions, diffPermissions } from "../plugin_perms.ts";
-import type { PluginMeta } from "../plugin_sandbox.ts";
-import { moduleJavaScript } from "../plugin_source.ts";
+import { describeModule } from "../loading/isolate.ts";
+import { builtinNames } from "../loading/registry.ts";
+import { declared, describePermissions, diffPermissions } from "../loading/permissions.ts";
+import type { PluginMeta } from "../loading/sandbox.ts";
+import { moduleJavaScript } from "../loading/source.ts";
 import {
   cachedModule,
   cacheModule,
@@ -23,8 +22,8 @@ import {
   uncacheModule,
   writeCachedJson,
   writeLock,
-} from "../plugin_store.ts";
-import { whyRefused } from "../plugin_url.ts";
+} from "../loading/pins.ts";
+import { whyRefused } from "../loading/url.ts";
 import { didYouMean } from "../suggest.ts";
 import type { CliArgs } from "./args.ts";
 import { optionTable } from "./list.ts";
@@ -170,10 +169,6 @@ async function consent(ctx: Ctx, question: string): Promise<boolean> {
   const buf = new Uint8Array(64);
   const n = await Deno.stdin.read(buf);
   return /^\s*y(es)?\s*$/i.test(new TextDecoder().decode(buf.subarray(0, n ?? 0)));
-}
-
-function builtinNames(): Set<string> {
-  return new Set(BUILTIN_PLUGINS.map((f) => f(stoqAPI).name));
 }
 
 async function add(ctx: Ctx, given: string): Promise<number> {

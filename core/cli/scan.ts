@@ -1,11 +1,11 @@
 /** `stoq scan` and `stoq run`: inputs or providers feed one queue, drained by concurrent scans. */
-import type { Config } from "../config.ts";
-import type { Pipeline } from "../engine.ts";
+import { type Config, LIST_KEYS } from "../config.ts";
+import type { Pipeline } from "../engine/engine.ts";
 import { listSome, UsageError, UserError } from "../errors.ts";
 import { getLogger, logSettings, survivePluginStrays } from "../log.ts";
 import { serveMetrics } from "../metrics.ts";
-import { RequestMetaSchema, type StoqResponse } from "../model.ts";
-import type { ProviderItem, ProviderQueue } from "../plugin.ts";
+import { RequestMetaSchema, type StoqResponse } from "../engine/model.ts";
+import type { ProviderItem, ProviderQueue } from "../engine/plugin.ts";
 import {
   localScanner,
   poolScanner,
@@ -13,9 +13,9 @@ import {
   type RunContext,
   runQueue,
   type Scanner,
-} from "../runner.ts";
-import { createStoq, type Stoq, type StoqInit } from "../stoq.ts";
-import { type CliArgs, isFolder, LIST_KEYS, usesThreads } from "./args.ts";
+} from "../run/runner.ts";
+import { createStoq, type Stoq, type StoqInit } from "../run/stoq.ts";
+import { type CliArgs, isFolder, usesThreads } from "./args.ts";
 import { onStdoutClosed, writeAll } from "./output.ts";
 import { setup } from "./setup.ts";
 
@@ -100,7 +100,7 @@ function checkCliNames(stoq: Stoq, args: CliArgs): void {
 
 /** `stoq scan` or `stoq run`; returns the exit status. */
 export async function scanOrRun(args: CliArgs): Promise<number> {
-  const { config, home, dirs, pinned } = await setup(args);
+  const { config, home, sources } = await setup(args);
   if (args.max_recursion !== undefined) config.core.max_recursion = args.max_recursion;
   const core = config.core;
   const listen = args.metrics ?? core.metrics_listen;
@@ -117,8 +117,7 @@ export async function scanOrRun(args: CliArgs): Promise<number> {
     config,
     cliOptions: args.plugin_opts,
     home,
-    pluginDirs: dirs,
-    pinned,
+    sources,
     pipeline: pipelineFrom(args, config),
     start_dispatch: args.start_dispatch,
     metrics: server !== undefined,

@@ -1,11 +1,11 @@
-/** `stoq search`: finds scans in the sqlite result store and prints their stored results. */
-import {
-  openStoreForReading,
-  type SearchQuery,
-  searchScans,
-  storePath,
-} from "../../plugins/lib/sqlite_store.ts";
+/**
+ * `stoq search`: asks a result store plugin (sqlite by default: any connector with `search`) for
+ * the scans that match, and prints their stored results.
+ */
+import type { SearchQuery } from "../engine/plugin.ts";
+import { PluginHost, PluginLoadError } from "../engine/host.ts";
 import { UsageError, UserError } from "../errors.ts";
+import { Registry } from "../loading/registry.ts";
 import { LOG_LEVELS, type LogLevel } from "../log.ts";
 import { didYouMean } from "../suggest.ts";
 import type { CliArgs } from "./args.ts";
@@ -16,6 +16,7 @@ import { setup } from "./setup.ts";
 export interface SearchArgs {
   query: SearchQuery;
   db?: string;
+  store: string;
   summary: boolean;
   config?: string;
   log_level?: LogLevel;
@@ -28,6 +29,7 @@ const VALUE_FLAGS = [
   "--until",
   "--limit",
   "--db",
+  "--store",
   "--config",
   "--log-level",
   "--log-format",
@@ -58,7 +60,7 @@ export function parseWhen(text: string, now: Date, flag = "--since"): string {
 
 /** Parses `stoq search`'s flags (argv after the command name). */
 export function parseSearchArgs(argv: string[], now = new Date()): SearchArgs {
-  const out: SearchArgs = { query: { limit: 100 }, summary: false };
+  const out: SearchArgs = { query: { limit: 100 }, summary: false, store: "sqlite" };
   const q = out.query;
   for (let i = 0; i < argv.length; i++) {
     let flag = argv[i];
@@ -112,6 +114,9 @@ export function parseSearchArgs(argv: string[], now = new Date()): SearchArgs {
         }
         case "--db":
           out.db = v;
+          break;
+        case "--store":
+          out.store = v;
           break;
         case "--config":
           out.config = v;
@@ -183,34 +188,56 @@ export function summaryLine(result: string): string {
 /** `stoq search`; returns the exit status. */
 export async function searchCommand(args: CliArgs): Promise<number> {
   const s = parseSearchArgs(args.search_argv ?? []);
-  const { config, home } = await setup({
+  const { config, home, sources } = await setup({
     ...args,
     config: s.config,
     log_level: s.log_level,
     log_format: s.log_format,
   });
-  const cwd = Deno.cwd();
-  const configured = config.plugins.sqlite?.path;
-  const path = s.db !== undefined
-    ? storePath(s.db, home, cwd)
-    : storePath(typeof configured === "string" ? configured : "", home, cwd);
-  let store;
-  try {
-    store = await openStoreForReading(path);
-  } catch (e) {
-    throw new UserError(`stoq search: ${(e as Error).message}`);
+  const registry = await Registry.load(sources, { home, core: config.core });
+  const def = registry.get(s.store)?.definition;
+  if (!def) throw new UsageError(`--store: no plugin "${s.store}"${registry.hint(s.store)}`);
+  // The store is opened to read only, where it can be (a result store's `read_only` option).
+  const shape = def.optionsSchema.shape as Record<string, unknown>;
+  const opts: Record<string, unknown> = "read_only" in shape ? { read_only: true } : {};
+  if (s.db !== undefined) {
+    if (!("path" in shape)) throw new UsageError(`--db: the store ${s.store} has no path option`);
+    opts.path = s.db;
   }
+  const host = new PluginHost(registry, {
+    core: config.core,
+    fileOptions: config.plugins,
+    configSource: config.source,
+    cliOptions: { [s.store]: opts },
+    home,
+  });
   try {
-    const found = searchScans(store, s.query);
-    if (!found.length) {
-      Deno.stderr.writeSync(new TextEncoder().encode(`stoq: no scans match (in ${path})\n`));
+    let store;
+    try {
+      store = await host.load(s.store, "connector");
+    } catch (e) {
+      // What the store itself said (no such store, a newer schema) is the message.
+      const cause = e instanceof PluginLoadError && e.cause instanceof Error ? e.cause : e;
+      throw new UserError(`stoq search: ${(cause as Error).message}`);
+    }
+    const search = store.instance.search;
+    if (!search) {
+      throw new UsageError(
+        `--store: ${s.store} is a connector that cannot search results (try sqlite)`,
+      );
+    }
+    const found = await host.invoke(store, (call) => search(s.query, call));
+    if (!found.ok) throw new UserError(`stoq search: ${found.error}`);
+    if (!found.value.length) {
+      const where = store.instance.location ? ` (in ${store.instance.location})` : "";
+      Deno.stderr.writeSync(new TextEncoder().encode(`stoq: no scans match${where}\n`));
       return 0;
     }
-    for (const row of found) {
+    for (const row of found.value) {
       await writeAll((s.summary ? summaryLine(row.result) : row.result) + "\n");
     }
     return 0;
   } finally {
-    store.close();
+    await host.closeAll();
   }
 }

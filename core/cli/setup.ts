@@ -2,18 +2,8 @@
 import { type Config, loadConfig, stoqHome } from "../config.ts";
 import { UserError } from "../errors.ts";
 import { configureLogging } from "../log.ts";
-import { lockPath, type PinnedRef } from "../plugin_store.ts";
-import { pluginDirs } from "../stoq.ts";
+import { type PluginSources, pluginSources } from "../loading/sources.ts";
 import type { CliArgs } from "./args.ts";
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Loads the configuration and configures logging; returns what the commands need. Plugins named
@@ -21,7 +11,7 @@ function exists(path: string): boolean {
  */
 export async function setup(
   args: CliArgs,
-): Promise<{ config: Config; home: string; dirs: string[]; pinned: PinnedRef[] }> {
+): Promise<{ config: Config; home: string; sources: PluginSources }> {
   const home = stoqHome();
   configureLogging(args.log_level ?? "info", args.log_format ?? "text");
   const config = await loadConfig(args.config, home);
@@ -35,13 +25,6 @@ export async function setup(
   } catch (e) {
     throw new UserError(`cannot write logs to log_dir ${c.log_dir}: ${(e as Error).message}`);
   }
-  let pinned: PinnedRef[] = [];
-  const lockExists = exists(lockPath(home));
-  if (lockExists || JSON.stringify([args, c]).includes("://")) {
-    // Loaded only when plugins are pinned: most runs need none of it.
-    const { anyPins, collectPins } = await import("../plugin_url.ts");
-    const a = args as unknown as Record<string, unknown>;
-    if (anyPins(a, config, lockExists)) pinned = await collectPins(a, config, home);
-  }
-  return { config, home, dirs: pluginDirs(config, args.plugin_dirs, home), pinned };
+  const lists = args as unknown as Record<string, unknown>;
+  return { config, home, sources: await pluginSources(lists, config, args.plugin_dirs, home) };
 }

@@ -1,6 +1,6 @@
 // A connector: appends each result as one JSON line to a file in $STOQ_HOME/jsonl/. It declares
 // the folder it writes; `[core] allow_plugin_write = ["$STOQ_HOME/jsonl"]` grants it.
-import type { StoqAPI } from "../../core/plugin.ts";
+import type { StoqAPI } from "../../core/engine/plugin.ts";
 
 export default (stoq: StoqAPI) =>
   stoq.plugin({

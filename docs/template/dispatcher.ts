@@ -1,5 +1,5 @@
 // A dispatcher: sends payloads to workers by their leading bytes ("magic").
-import type { StoqAPI } from "../../core/plugin.ts";
+import type { StoqAPI } from "../../core/engine/plugin.ts";
 
 export default (stoq: StoqAPI) =>
   stoq.plugin({

@@ -1,6 +1,6 @@
 // A worker: says what a payload starts with. Publish this file at a URL; users pin it with
 // `stoq plugin add URL`. The type import is erased when stoq loads it: the module is self-contained.
-import type { StoqAPI } from "../../core/plugin.ts";
+import type { StoqAPI } from "../../core/engine/plugin.ts";
 
 export default (stoq: StoqAPI) =>
   stoq.plugin({

@@ -1,0 +1,25 @@
+/**
+ * The one-binary build runs with the launcher's permissions (deno compile itself cannot run here:
+ * it downloads its runtime), so a plugin behaves the same under ./stoq and in the binary.
+ */
+import { deepEqual, ok } from "node:assert/strict";
+
+async function flags(path: string): Promise<string[]> {
+  const text = await Deno.readTextFile(new URL(path, import.meta.url));
+  return [...text.matchAll(/(--(?:allow|unstable)-[a-z-]+)(=[^\s"\\]+)?/g)]
+    .map((m) => m[1] === "--allow-ffi" ? "--allow-ffi" : m[0])
+    .filter((f, i, all) => all.indexOf(f) === i)
+    .sort();
+}
+
+Deno.test("scripts/compile grants what ./stoq grants, and deno.json builds every target with it", async () => {
+  const launcher = await flags("../../stoq");
+  ok(launcher.includes("--unstable-worker-options"), launcher.join(" "));
+  deepEqual(await flags("../../scripts/compile"), launcher);
+  const tasks =
+    JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url))).tasks;
+  for (const t of ["linux", "macos", "windows"]) {
+    deepEqual(tasks[`compile:${t}`], `bash scripts/compile ${t}`);
+  }
+  deepEqual(tasks.compile, "bash scripts/compile");
+});

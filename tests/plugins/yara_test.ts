@@ -1,0 +1,265 @@
+import { deepEqual, equal, match, rejects } from "node:assert/strict";
+import { stoqAPI } from "../../core/engine/api.ts";
+import type { DispatcherResponse, Payload, WorkerResponse } from "../../core/engine/plugin.ts";
+import hash from "../../plugins/hash.ts";
+import xordecode from "../../plugins/xordecode.ts";
+import yara, { periodicKey } from "../../plugins/yara.ts";
+import { input, testEngine } from "../engine/harness.ts";
+import { makeCall, makePayload, makeRequest, sh, sha256, tempDir } from "../helpers.ts";
+
+const WORKER_RULES = `
+rule greeting : tag1 tag2 {
+  meta:
+    description = "says hello"
+    score = 5
+    active = true
+  strings:
+    $hello = "hello"
+    $bytes = { 00 FF 00 }
+  condition:
+    any of them
+}
+rule mz_at_zero {
+  condition:
+    uint16(0) == 0x5a4d
+}
+`;
+
+const DISPATCH_RULES = `
+rule xor_dos {
+  meta:
+    plugin = "XorDecode"
+    save = "False"
+    xor_plaintext_for_string_dos = "This program cannot be run in DOS mode"
+  strings:
+    $dos = "This program cannot be run in DOS mode" xor(1-255)
+  condition:
+    $dos
+}
+rule two_workers {
+  meta:
+    plugin = "b64decode, hash ,b64decode"
+  strings:
+    $m = "ROUTE-ME"
+  condition:
+    $m
+}
+`;
+
+interface Logged {
+  level: string;
+  msg: string;
+}
+
+/** Creates a yara instance with a capturing logger. */
+async function create(options: Record<string, unknown>) {
+  const def = yara(stoqAPI);
+  const logged: Logged[] = [];
+  const at = (level: string) => (msg: string) => logged.push({ level, msg });
+  const log = { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+  const instance = await def.create(def.optionsSchema.parse(options), {
+    name: "yara",
+    log,
+    home: await tempDir(),
+  });
+  return { instance, logged };
+}
+
+async function ruleFiles(files: Record<string, string>): Promise<string> {
+  const dir = await tempDir("yara-rules-");
+  for (const [name, text] of Object.entries(files)) {
+    await Deno.mkdir(`${dir}/${name}`.replace(/\/[^/]*$/, ""), { recursive: true });
+    await Deno.writeTextFile(`${dir}/${name}`, text);
+  }
+  return dir;
+}
+
+async function scan(options: Record<string, unknown>, payload: Payload) {
+  const { instance } = await create(options);
+  return await instance.scan!(payload, makeRequest(payload), makeCall()) as WorkerResponse;
+}
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+Deno.test("yara worker: reports rule, namespace, tags, meta and strings as stoQ does", async () => {
+  const dir = await ruleFiles({ "mine.yar": WORKER_RULES });
+  const content = new Uint8Array([...enc("MZ..hello.."), 0, 255, 0, ...enc("hello")]);
+  const res = await scan({ worker_rules: [dir], dispatch_rules: [] }, makePayload(content));
+  deepEqual(res.results, {
+    matches: [
+      {
+        tags: ["tag1", "tag2"],
+        namespace: "mine.yar",
+        rule: "greeting",
+        // YARA-X's binding loses booleans ("unknown"); the plugin restores them from the rule.
+        meta: { description: "says hello", score: 5, active: true },
+        strings: [
+          [4, "$hello", enc("hello")],
+          [14, "$hello", enc("hello")],
+          [11, "$bytes", new Uint8Array([0, 255, 0])],
+        ],
+      },
+      { tags: [], namespace: "mine.yar", rule: "mz_at_zero", meta: {}, strings: [] },
+    ],
+  });
+});
+
+Deno.test("yara worker: strings_limit and string_bytes cap what is reported", async () => {
+  const dir = await ruleFiles({ "r.yar": `rule many { strings: $a = "abcdef" condition: $a }` });
+  const content = enc("abcdef".repeat(50));
+  const res = await scan(
+    { worker_rules: [dir], dispatch_rules: [], strings_limit: 3, string_bytes: 2 },
+    makePayload(content),
+  );
+  const [m] = (res.results as { matches: { strings: unknown[] }[] }).matches;
+  deepEqual(m.strings, [[0, "$a", enc("ab")], [6, "$a", enc("ab")], [12, "$a", enc("ab")]]);
+});
+
+Deno.test("yara worker: a broken rule file is reported with file and line; the rest still match", async () => {
+  const dir = await ruleFiles({
+    "a_good.yar": `rule good_one { strings: $a = "needle" condition: $a }`,
+    "b_bad.yar":
+      `rule bad_one {\n  strings:\n    $a = "x"\n  condition:\n    $a and nosuchthing\n}\n`,
+    "c_good.yar": `rule good_two { condition: filesize > 0 }`,
+    "notes.txt": "not a rule file: ignored",
+  });
+  const { instance, logged } = await create({ worker_rules: [dir], dispatch_rules: [] });
+  const errors = logged.filter((l) => l.level === "error").map((l) => l.msg);
+  equal(errors.length, 1, JSON.stringify(errors));
+  match(errors[0], /b_bad\.yar:5: unknown identifier `nosuchthing`/);
+  const p = makePayload("a needle in a haystack");
+  const res = await instance.scan!(p, makeRequest(p), makeCall()) as WorkerResponse;
+  deepEqual(
+    (res.results as { matches: { rule: string }[] }).matches.map((m) => m.rule),
+    ["good_one", "good_two"],
+  );
+});
+
+Deno.test("yara worker: rule files that clash keep the first; missing paths are reported", async () => {
+  const dir = await ruleFiles({
+    "one.yar": `rule dup { strings: $a = "one" condition: $a }`,
+    "two.yar": `rule other { condition: true }\nrule dup { strings: $a = "two" condition: $a }`,
+  });
+  const { instance, logged } = await create({
+    worker_rules: [dir, `${dir}/missing.yar`],
+    dispatch_rules: [],
+  });
+  const errors = logged.map((l) => l.msg).join("\n");
+  match(errors, /two\.yar:2: .*dup.*clashes with an earlier rule file/);
+  match(errors, /missing\.yar: cannot read rules: no such file or folder/);
+  const p = makePayload("one two");
+  const res = await instance.scan!(p, makeRequest(p), makeCall()) as WorkerResponse;
+  deepEqual((res.results as { matches: { rule: string }[] }).matches.map((m) => m.rule), ["dup"]);
+});
+
+Deno.test("yara: when no rule file loads at all, the plugin fails to load and says why", async () => {
+  const dir = await ruleFiles({ "bad.yar": `rule x {\n condition:\n   foo\n}` });
+  await rejects(
+    create({ worker_rules: [dir], dispatch_rules: [] }),
+    /none of the worker rules loaded \(.*bad\.yar:3: unknown identifier `foo`\)/,
+  );
+  await rejects(
+    create({ worker_rules: ["builtin:nope.yar"], dispatch_rules: [] }),
+    /builtin:nope\.yar: no such built-in rule file; built-in: builtin:dispatch\.yar/,
+  );
+});
+
+Deno.test("yara dispatcher: meta.plugin routes (lower-cased, de-duplicated), save=false stops archiving", async () => {
+  const dir = await ruleFiles({ "d.yar": DISPATCH_RULES });
+  const { instance } = await create({ dispatch_rules: [dir] });
+  deepEqual(instance.dispatch_targets, ["xordecode", "b64decode", "hash"]);
+  const p = makePayload("please ROUTE-ME now");
+  const res = await instance.get_dispatches!(p, makeRequest(p), makeCall()) as DispatcherResponse;
+  deepEqual(res.plugin_names, ["b64decode", "hash"]);
+  equal(p.results.payload_meta.should_archive, true);
+  equal((res.meta!.hash as { rule: string }).rule, "two_workers");
+});
+
+Deno.test("yara dispatcher: derives a single-byte XOR key that xordecode uses to recover the PE", async () => {
+  const dir = await ruleFiles({ "d.yar": DISPATCH_RULES });
+  const original = new Uint8Array(4096);
+  original.set(enc("MZ"), 0);
+  original.set(enc("This program cannot be run in DOS mode"), 78);
+  const xored = original.map((b) => b ^ 0x41);
+  const { instance } = await create({ dispatch_rules: [dir] });
+  const plain = makePayload(original);
+  const none = await instance.get_dispatches!(plain, makeRequest(plain), makeCall());
+  deepEqual((none as DispatcherResponse).plugin_names, [], "key 0 is outside xor(1-255)");
+  const p = makePayload(xored);
+  const res = await instance.get_dispatches!(p, makeRequest(p), makeCall()) as DispatcherResponse;
+  deepEqual(res.plugin_names, ["xordecode"]);
+  equal(p.results.payload_meta.should_archive, false, "save = False");
+  const meta = res.meta!.xordecode as { meta: Record<string, unknown>; strings: unknown[][] };
+  equal(meta.meta.xorkey, "65");
+  equal(meta.strings[0][0], 78);
+
+  // The whole path through the engine: the decoded child is the original.
+  const xorOnly = await ruleFiles({
+    "x.yar": DISPATCH_RULES.slice(0, DISPATCH_RULES.indexOf("rule two")),
+  });
+  const engine = await testEngine({
+    plugins: [yara, xordecode, hash],
+    pipeline: { dispatchers: ["yara"], always_dispatch: ["hash"] },
+    options: { yara: { dispatch_rules: [xorOnly] }, hash: { algorithms: ["sha256"] } },
+  });
+  await engine.preload();
+  const response = await engine.scan([input(xored)]);
+  equal(response.errors.length, 0, JSON.stringify(response.errors));
+  const digests = response.results.map((r) =>
+    (r.workers as Record<string, { sha256: string }>).hash.sha256
+  );
+  deepEqual(digests, [sha256(xored), sha256(original)]);
+  deepEqual(response.results[1].payload_meta.extra_data, { xorkey: [0x41] });
+  deepEqual(response.results[1].extracted_by, ["xordecode"]);
+});
+
+Deno.test("yara dispatcher: a rolling key is recovered and aligned to offset 0; xor_info lists all keys", async () => {
+  const plaintext = "This program cannot be run in DOS mode";
+  const rules = `rule rolling {
+  meta:
+    plugin = "xordecode"
+    xor_plaintext_for_string_dos = "${plaintext}"
+  strings:
+    $dos = { ${
+    [...enc(plaintext)].map((b, i) => (b ^ [1, 2, 3][(i + 79) % 3]).toString(16).padStart(2, "0"))
+      .join(" ")
+  } }
+  condition:
+    $dos
+}`;
+  const dir = await ruleFiles({ "d.yar": rules });
+  const original = new Uint8Array(300);
+  original.set(enc(plaintext), 79);
+  const key = [1, 2, 3];
+  const xored = original.map((b, i) => b ^ key[i % 3]);
+  for (const first of [true, false]) {
+    const { instance } = await create({ dispatch_rules: [dir], xor_first_match: first });
+    const p = makePayload(xored);
+    const res = await instance.get_dispatches!(p, makeRequest(p), makeCall()) as DispatcherResponse;
+    const meta = (res.meta!.xordecode as { meta: Record<string, unknown> }).meta;
+    if (first) equal(meta.xorkey, "1,2,3");
+    else deepEqual(meta.xor_info, [[79, "$dos", [1, 2, 3]]]);
+  }
+});
+
+Deno.test("yara: periodicKey finds the shortest period and refuses a key as long as the text", () => {
+  deepEqual(periodicKey(new Uint8Array([0x41 ^ 7, 0x42 ^ 7, 0x43 ^ 7]), enc("ABC")), [7]);
+  deepEqual(periodicKey(new Uint8Array([1 ^ 65, 2 ^ 66, 1 ^ 67, 2 ^ 68]), enc("ABCD")), [1, 2]);
+  equal(periodicKey(new Uint8Array([1 ^ 65, 2 ^ 66, 3 ^ 67]), enc("ABC")), undefined);
+});
+
+Deno.test("yara worker: agrees with the yara CLI on which rules match real binaries", async () => {
+  const rules = `rule elf { condition: uint32(0) == 0x464c457f }
+rule has_libc { strings: $a = "libc.so.6" condition: $a }
+rule has_gnu { strings: $a = "GNU" condition: #a > 2 }`;
+  const dir = await ruleFiles({ "r.yar": rules });
+  const { instance } = await create({ worker_rules: [dir], dispatch_rules: [] });
+  for (const file of ["/bin/true", "/usr/bin/ssdeep", "/etc/passwd"]) {
+    const cli = (await sh("yara", [`${dir}/r.yar`, file])).trim().split("\n").filter(Boolean)
+      .map((l) => l.split(" ")[0]).sort();
+    const p = makePayload(await Deno.readFile(file));
+    const res = await instance.scan!(p, makeRequest(p), makeCall()) as WorkerResponse;
+    const ours = (res.results as { matches: { rule: string }[] }).matches.map((m) => m.rule).sort();
+    deepEqual(ours, cli, file);
+  }
+});
