@@ -2,6 +2,7 @@
  * Configuration: the `[core]` table (every stoQ v3 `[core]` key plus stoq's limits) and one table
  * per plugin, read from TOML. Precedence: plugin defaults < config file < command line.
  */
+import { MAX_RECURSION, MAX_SCAN_THREADS } from "./bounds.ts";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";
 import defaultConfigText from "../config/default.toml" with { type: "text" };
@@ -52,11 +53,11 @@ export const CoreConfigSchema = z.object({
   decorators: names,
   dispatchers: names,
   always_dispatch: names,
-  max_recursion: z.number().int().min(1).max(1000).default(10),
+  max_recursion: z.number().int().min(1).max(MAX_RECURSION).default(10),
   max_required_worker_depth: z.number().int().min(0).max(1000).default(10),
   max_queue: z.number().int().min(1).default(100),
   provider_consumers: z.number().int().min(0).default(0),
-  scan_threads: z.number().int().min(0).max(256).default(0),
+  scan_threads: z.number().int().min(0).max(MAX_SCAN_THREADS).default(0),
   plugin_timeout: seconds.default(60),
   plugin_timeouts: z.record(z.string(), seconds).default({}),
   max_payload_size: byteSize.default(256 * 1024 ** 2),

@@ -2,6 +2,7 @@
  * Command-line parsing with stoQ v3's flags (spec §5), where list flags take one or more values.
  * Unlike stoQ, a list flag never swallows a file: a token that exists on disk (or `-`) ends the list.
  */
+import { MAX_RECURSION, MAX_SCAN_THREADS } from "../bounds.ts";
 import type { ListKey } from "../config.ts";
 import { UsageError } from "../errors.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "../log.ts";
@@ -211,7 +212,8 @@ export function parseArgs(argv: string[]): CliArgs {
     const take = (): string => {
       if (inline !== undefined) return inline;
       const v = argv[i];
-      if (v === undefined || (v.startsWith("-") && v !== "-")) {
+      // A negative number is a (wrong) value, not the next flag: say what is wrong with it.
+      if (v === undefined || (v.startsWith("-") && v !== "-" && !/^-\d/.test(v))) {
         throw new UsageError(`${tok} needs a value`);
       }
       i++;
@@ -250,8 +252,15 @@ export function parseArgs(argv: string[]): CliArgs {
         case "--max-recursion":
         case "--threads": {
           const n = Number(v);
-          if (!Number.isInteger(n) || n < 1) {
-            throw new UsageError(`${tok} must be a whole number of at least 1, not "${v}"`);
+          // The same bounds as [core] scan_threads and max_recursion.
+          const max = tok === "--threads" ? MAX_SCAN_THREADS : MAX_RECURSION;
+          if (!Number.isInteger(n) || n < 1 || n > max) {
+            throw new UsageError(
+              `${tok} must be a whole number from 1 to ${max}, not "${v}"` +
+                (tok === "--threads" && n > max
+                  ? " (each scan thread loads its own plugins and rules; one per core is the default)"
+                  : ""),
+            );
           }
           if (tok === "--threads") args.threads = n;
           else args.max_recursion = n;
