@@ -52,9 +52,38 @@ async function expandPath(path: string, recursive: boolean, top = true): Promise
   return out;
 }
 
-async function readStdin(): Promise<Uint8Array> {
-  const data = new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
-  if (data.length === 0) throw new UsageError("stdin was empty: nothing to scan");
+/**
+ * Reads stdin to its end, but never more than `max` bytes: a larger input stops the read at the
+ * cap (memory stays bounded by it) and is an error, since its size cannot be known.
+ */
+async function readStdin(max: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = Deno.stdin.readable.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (total > max) {
+        throw new UserError(
+          `stdin is over max_payload_size (${max} bytes): stopped reading there, nothing was ` +
+            `scanned (raise [core] max_payload_size to scan it, or scan the file by its path)`,
+        );
+      }
+      chunks.push(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  if (total === 0) throw new UsageError("stdin was empty: nothing to scan");
+  if (chunks.length === 1) return chunks[0];
+  const data = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    data.set(c, off);
+    off += c.length;
+  }
   return data;
 }
 
@@ -163,7 +192,7 @@ async function runWith(
   let pipeClosed = false;
   let producers: ((q: ProviderQueue, s: AbortSignal) => Promise<void>)[];
   if (args.command === "scan") {
-    items = await scanItems(args, sourceArchivers);
+    items = await scanItems(args, sourceArchivers, core.max_payload_size);
     const list = items;
     producers = [async (q, signal) => {
       for (const [i, item] of list.entries()) {
@@ -272,7 +301,11 @@ async function runWith(
   }
 }
 
-async function scanItems(args: CliArgs, sourceArchivers: string[]): Promise<ProviderItem[]> {
+async function scanItems(
+  args: CliArgs,
+  sourceArchivers: string[],
+  maxPayloadSize: number,
+): Promise<ProviderItem[]> {
   const paths = args.paths.length ? args.paths : (Deno.stdin.isTerminal() ? [] : ["-"]);
   if (!paths.length) {
     throw new UsageError("nothing to scan: give a PATH, or - (or a pipe) for stdin");
@@ -289,7 +322,8 @@ async function scanItems(args: CliArgs, sourceArchivers: string[]): Promise<Prov
   for (const p of paths) {
     if (p === "-") {
       // Read to the end before scanning: a slow pipe is simply waited for (stoQ v3 raced it).
-      items.push({ content: await readStdin(), payload_meta: { extra_data: { filename: null } } });
+      const content = await readStdin(maxPayloadSize);
+      items.push({ content, payload_meta: { extra_data: { filename: null } } });
       continue;
     }
     for (const f of await expandPath(p, args.recursive)) items.push({ path: f });

@@ -224,6 +224,26 @@ Deno.test("scan of empty stdin is a usage error with a clear message", async () 
   }
 });
 
+Deno.test("scan of stdin stops reading at max_payload_size and says so", async () => {
+  const home = await tempDir();
+  await Deno.writeTextFile(`${home}/stoq.toml`, `[core]\nmax_payload_size = "1 MiB"\n`);
+  // An endless pipe (512 MiB at most): stoq must stop reading soon after the first MiB.
+  let sent = 0;
+  const chunk = new Uint8Array(64 * 1024);
+  const endless = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (sent >= 512 * 1024 * 1024) return c.close();
+      sent += chunk.length;
+      c.enqueue(chunk);
+    },
+  });
+  const r = await runStoq(["scan", "-"], { stdin: endless, home });
+  equal(r.code, 1, show(r));
+  equal(r.stdout, "");
+  match(r.stderr, /stdin is over max_payload_size \(1048576 bytes\): stopped reading there/);
+  ok(sent < 64 * 1024 * 1024, `stoq read ${sent} bytes of a pipe it should have stopped reading`);
+});
+
 Deno.test("scan of several files prints one compact JSON object per line", async () => {
   const { text, nested } = await getFixtures();
   const dir = await tempDir();
