@@ -49,8 +49,32 @@ export function formatException(err: unknown, prefix?: string): string {
   return prefix ? `${prefix}: ${text}` : text;
 }
 
+/**
+ * What to tell a user about an error a plugin raised at start-up: the message alone when it is
+ * a plain `Error` (a plugin's words to the user, e.g. "set source_dir") or a {@link UserError};
+ * otherwise stoQ's one-line form with where it happened, since a TypeError and the like are bugs.
+ */
+export function userMessage(err: unknown): string {
+  if (err instanceof UserError || (err instanceof Error && err.name === "Error")) {
+    return err.message.replace(/\s*\n\s*/g, " ");
+  }
+  return formatException(err);
+}
+
 /** The first `max` of `names`, comma-separated, then "and N more": for messages about many things. */
 export function listSome(names: readonly string[], max: number): string {
   const shown = names.slice(0, max).join(", ");
   return names.length > max ? `${shown} and ${names.length - max} more` : shown;
+}
+
+/**
+ * Why a path read from the command line or a folder cannot be opened: Deno hands names over as
+ * UTF-8, replacing bytes that are not with U+FFFD, so such a name no longer names the file.
+ */
+export const NOT_UTF8 = "its name is not valid UTF-8, and stoq (Deno) opens files only by " +
+  "UTF-8 names: rename it, or scan its content with `stoq scan - < FILE`";
+
+/** Whether `path` lost bytes on its way in (see {@link NOT_UTF8}). */
+export function hasLossyName(path: string): boolean {
+  return path.includes("\uFFFD");
 }

@@ -3,7 +3,7 @@
  * sees in a file (its flavors, for `route`) and why each worker would or would not run.
  */
 import { newPayload } from "../engine/engine.ts";
-import { UsageError, UserError } from "../errors.ts";
+import { hasLossyName, NOT_UTF8, UsageError, UserError } from "../errors.ts";
 import { PayloadMetaSchema, RequestMetaSchema } from "../engine/model.ts";
 import type { DispatchExplanation, Request } from "../engine/plugin.ts";
 import { createStoq } from "../run/stoq.ts";
@@ -33,6 +33,21 @@ interface FileReport {
 export async function explainCommand(args: CliArgs): Promise<number> {
   if (!args.paths.length || args.paths.includes("-")) {
     throw new UsageError("stoq route explain needs one or more file paths (stdin is not read)");
+  }
+  // A path that is not there is a usage error, as for scan, found before anything loads.
+  for (const path of args.paths) {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(path);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) continue; // reported when it is read
+      throw new UsageError(
+        `cannot explain ${path}: ${hasLossyName(path) ? NOT_UTF8 : "no such file"}`,
+      );
+    }
+    if (!info.isFile) {
+      throw new UsageError(`cannot explain ${path}: not a regular file (give files, not folders)`);
+    }
   }
   const { config, home, sources } = await setup(args);
   const pipeline = pipelineFrom(args, config);

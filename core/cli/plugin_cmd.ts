@@ -1,7 +1,7 @@
 /** `stoq plugin add|list|update|remove|check`: plugins published at a URL, pinned by sha256. */
 import { z } from "zod";
 import { type Config, loadConfig, stoqHome } from "../config.ts";
-import { formatException, UsageError, UserError } from "../errors.ts";
+import { UsageError, UserError, userMessage } from "../errors.ts";
 import { configureLogging } from "../log.ts";
 import { describeModule } from "../loading/isolate.ts";
 import { builtinNames } from "../loading/registry.ts";
@@ -105,9 +105,7 @@ async function inspect(url: string, expect?: string) {
 
 /** A load error, with a hint when the module tried to import something. */
 function explainLoadError(e: unknown): string {
-  // A plain error without frames is about the module's shape: its message says it all.
-  const plain = e instanceof Error && e.name === "Error" && !/\n\s+at /.test(e.stack ?? "");
-  const msg = e instanceof UserError || plain ? (e as Error).message : formatException(e);
+  const msg = userMessage(e);
   return /import|module not found|relative URL/i.test(msg)
     ? `${msg} (a plugin loaded by URL must be self-contained: it may import only node: built-ins, and stoq's types with import type)`
     : msg;

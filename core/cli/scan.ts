@@ -1,7 +1,7 @@
 /** `stoq scan` and `stoq run`: inputs or providers feed one queue, drained by concurrent scans. */
 import { type Config, LIST_KEYS } from "../config.ts";
 import type { Pipeline } from "../engine/engine.ts";
-import { listSome, UsageError, UserError } from "../errors.ts";
+import { hasLossyName, listSome, NOT_UTF8, UsageError, UserError } from "../errors.ts";
 import { getLogger, logSettings, survivePluginStrays } from "../log.ts";
 import { serveMetrics } from "../metrics.ts";
 import { RequestMetaSchema, type StoqResponse } from "../engine/model.ts";
@@ -27,11 +27,12 @@ async function expandPath(path: string, recursive: boolean, top = true): Promise
   try {
     info = await Deno.stat(path);
   } catch (e) {
-    throw new UsageError(
-      `cannot scan ${path}: ${
-        e instanceof Deno.errors.NotFound ? "no such file or folder" : (e as Error).message
-      }`,
-    );
+    const why = !(e instanceof Deno.errors.NotFound)
+      ? (e as Error).message
+      : hasLossyName(path)
+      ? NOT_UTF8
+      : "no such file or folder";
+    throw new UsageError(`cannot scan ${path}: ${why}`);
   }
   if (info.isFile) return [path];
   if (!info.isDirectory) throw new UsageError(`cannot scan ${path}: not a regular file or folder`);
@@ -47,6 +48,11 @@ async function expandPath(path: string, recursive: boolean, top = true): Promise
       // A link to a file is scanned; a link to a folder is not followed (no loops).
       const s = await Deno.stat(p).catch(() => undefined);
       if (s?.isFile) out.push(p);
+      else if (s?.isDirectory) {
+        if (recursive) log.warn(`${p}: not scanned: a link to a folder is not followed`);
+      } else log.warn(`${p}: not scanned: a broken symbolic link (its target does not exist)`);
+    } else if (!e.isDirectory) {
+      log.warn(`${p}: not scanned: not a regular file (a FIFO, socket or device)`);
     }
   }
   return out;

@@ -3,7 +3,7 @@
  * process (or per pool thread); `scan` may be called concurrently.
  */
 import { nodeCrypto } from "./api.ts";
-import { formatException, listSome } from "../errors.ts";
+import { formatException, hasLossyName, listSome, NOT_UTF8 } from "../errors.ts";
 import type { CallOutcome, LoadedPlugin, PluginHost } from "./host.ts";
 import { NotJsonError, toJsonable } from "../json.ts";
 import { metrics } from "../metrics.ts";
@@ -137,6 +137,18 @@ export function unscannedReason(response: StoqResponse): string | undefined {
   )?.error;
 }
 
+/** Opens an input file; a name that lost bytes on its way in says so instead of "not found". */
+function openInput(path: string): Deno.FsFile {
+  try {
+    return Deno.openSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound && hasLossyName(path)) {
+      throw new Error(`cannot read ${path}: ${NOT_UTF8}`);
+    }
+    throw e;
+  }
+}
+
 /** The scan engine. */
 export class Engine {
   constructor(readonly host: PluginHost, readonly pipeline: Pipeline) {}
@@ -169,7 +181,7 @@ export class Engine {
     // One open, fstat and read into a buffer of the right size: half the cost of stat + readFile.
     // Synchronous: the data is usually in the page cache, and async file ops cost more per file
     // than the read itself.
-    using file = Deno.openSync(input.path);
+    using file = openInput(input.path);
     const info = file.statSync();
     if (!info.isFile) throw new Error(`${input.path} is not a regular file`);
     if (info.size > this.#core.max_payload_size) return { oversized: info.size };

@@ -4,7 +4,7 @@
  */
 import type { z } from "zod";
 import type { CoreConfig } from "../config.ts";
-import { formatException, UserError } from "../errors.ts";
+import { formatException, UserError, userMessage } from "../errors.ts";
 import { execTool, spawnTool, withTempFile } from "../exec.ts";
 import { getLogger } from "../log.ts";
 import { metrics } from "../metrics.ts";
@@ -170,7 +170,7 @@ export class PluginHost {
         home: this.settings.home,
       });
     } catch (e) {
-      throw new PluginLoadError(`plugin "${def.name}" failed to start: ${formatException(e)}`, {
+      throw new PluginLoadError(`plugin "${def.name}" failed to start: ${userMessage(e)}`, {
         cause: e,
       });
     }

@@ -3,7 +3,7 @@
  * concurrent consumers, each scan followed by its connectors. Used by `stoq scan` and `stoq run`.
  */
 import { type ScanOptions, unscannedReason } from "../engine/engine.ts";
-import { formatException, listSome } from "../errors.ts";
+import { listSome, userMessage } from "../errors.ts";
 import { execTool, spawnTool, withTempFile } from "../exec.ts";
 import type { PluginHost } from "../engine/host.ts";
 import { getLogger } from "../log.ts";
@@ -449,13 +449,7 @@ export function providerProducer(host: PluginHost, name: string) {
       });
     } catch (e) {
       if (signal.aborted && e instanceof DOMException && e.name === "AbortError") return;
-      log.error(
-        `provider ${name} failed: ${
-          e instanceof Error && !(e.stack ?? "").includes("\n    at ")
-            ? e.message
-            : formatException(e)
-        }`,
-      );
+      log.error(`provider ${name} failed: ${userMessage(e)}`);
       throw e;
     }
   };

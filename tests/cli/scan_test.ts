@@ -244,6 +244,49 @@ Deno.test("scan of stdin stops reading at max_payload_size and says so", async (
   ok(sent < 64 * 1024 * 1024, `stoq read ${sent} bytes of a pipe it should have stopped reading`);
 });
 
+Deno.test("scan -r names what it does not scan: links to folders, broken links, FIFOs", async () => {
+  const dir = await tempDir();
+  await writeText(dir, "a.txt", "a\n");
+  await Deno.mkdir(join(dir, "sub"));
+  await writeText(join(dir, "sub"), "b.txt", "b\n");
+  await Deno.symlink(join(dir, "sub"), join(dir, "to-sub"));
+  await Deno.symlink(join(dir, "nowhere"), join(dir, "broken"));
+  await Deno.symlink(join(dir, "a.txt"), join(dir, "to-a"));
+  await sh("mkfifo", [join(dir, "pipe")]);
+  const r = await runStoq(["scan", "-r", dir]);
+  equal(r.code, 0, show(r));
+  deepEqual(
+    parseLines(r.stdout, 3).map((d) => d.results[0].payload_meta.extra_data.filename).sort(),
+    ["a.txt", "b.txt", "to-a"],
+  );
+  match(r.stderr, /to-sub: not scanned: a link to a folder is not followed/);
+  match(r.stderr, /broken: not scanned: a broken symbolic link/);
+  match(r.stderr, /pipe: not scanned: not a regular file \(a FIFO, socket or device\)/);
+});
+
+Deno.test("a file whose name is not UTF-8 is named as such, not as missing", async () => {
+  const dir = await tempDir();
+  // Deno cannot make such a name; the shell can.
+  await sh("bash", ["-c", `printf 'x\\n' > "$0"/"$(printf 'bad\\377.txt')"`, dir]);
+  await writeText(dir, "good.txt", "good\n");
+  const one = await runStoq(["scan", join(dir, "bad\uFFFD.txt")]);
+  equal(one.code, 2, show(one));
+  match(one.stderr, /its name is not valid UTF-8.*stoq scan - < FILE/);
+  const all = await runStoq(["scan", dir]);
+  equal(all.code, 1, show(all));
+  equal(parseLines(all.stdout, 1)[0].results[0].payload_meta.extra_data.filename, "good.txt");
+  match(all.stderr, /bad\uFFFD\.txt: not scanned: cannot read .*its name is not valid UTF-8/);
+  equal(/no such file|No such file/.test(one.stderr + all.stderr), false, all.stderr);
+});
+
+Deno.test("route explain of a path that is not there is a usage error, as for scan", async () => {
+  const r = await runStoq(["route", "explain", "/nonexistent/file"]);
+  equal(r.code, 2, show(r));
+  match(r.stderr, /cannot explain \/nonexistent\/file: no such file/);
+  const scan = await runStoq(["scan", "/nonexistent/file"]);
+  equal(scan.code, 2, show(scan));
+});
+
 Deno.test("scan of several files prints one compact JSON object per line", async () => {
   const { text, nested } = await getFixtures();
   const dir = await tempDir();

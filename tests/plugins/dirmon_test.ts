@@ -323,5 +323,7 @@ Deno.test("dirmon: configuration mistakes are clear errors before anything runs"
     t.root,
   ).finish();
   equal(r2.code, 1);
-  match(r2.stderr, /source_dir .*nope is not a folder/);
+  match(r2.stderr, /provider dirmon failed: dirmon: source_dir .*nope is not a folder/);
+  // The plugin's words, not where in its code they were raised.
+  equal(/\.ts:\d+|Error:/.test(r1.stderr + r2.stderr), false, r1.stderr + r2.stderr);
 });
