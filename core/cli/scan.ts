@@ -133,6 +133,48 @@ function checkCliNames(stoq: Stoq, args: CliArgs): void {
   }
 }
 
+/**
+ * Warns about `--plugin-opts` for a plugin this run will not use: in no plugin list, not routed
+ * to by a dispatcher, not required by a worker that may run. Dispatchers are asked for their
+ * targets only when a named plugin is not in the lists (creating them can cost a rule compile).
+ */
+async function warnIdleOptions(stoq: Stoq, args: CliArgs): Promise<void> {
+  const c = stoq.init.config.core;
+  const p = stoq.init.pipeline;
+  const used = new Set([
+    ...p.always_dispatch,
+    ...p.dispatchers,
+    ...p.dest_archivers,
+    ...p.decorators,
+    ...(args.start_dispatch ?? []),
+    ...(args.source_archivers ?? c.source_archivers),
+    ...(args.connectors ?? c.connectors),
+    ...(args.command === "run" ? (args.providers ?? c.providers) : []),
+  ]);
+  let idle = Object.keys(args.plugin_opts).filter((n) => !used.has(n));
+  if (!idle.length) return;
+  for (const d of p.dispatchers) {
+    const targets = (await stoq.host.load(d, "dispatcher")).instance.dispatch_targets ?? [];
+    for (const t of targets) used.add(t);
+  }
+  // Workers that may run bring the workers they require.
+  const pending = [...used];
+  while (pending.length) {
+    for (const dep of stoq.registry.get(pending.pop()!)?.definition.required_workers ?? []) {
+      if (used.has(dep)) continue;
+      used.add(dep);
+      pending.push(dep);
+    }
+  }
+  idle = idle.filter((n) => !used.has(n));
+  for (const name of idle) {
+    log.warn(
+      `--plugin-opts ${name}: ${name} does not run in this ${args.command} (it is in no plugin ` +
+        `list and no dispatcher routes to it), so its options have no effect; add it with -a ${name}`,
+    );
+  }
+}
+
 /** `stoq scan` or `stoq run`; returns the exit status. */
 export async function scanOrRun(args: CliArgs): Promise<number> {
   const { config, home, sources } = await setup(args);
@@ -167,6 +209,7 @@ export async function scanOrRun(args: CliArgs): Promise<number> {
     const stoq = await createStoq(init);
     reclaimPaths(stoq, args);
     checkCliNames(stoq, args);
+    await warnIdleOptions(stoq, args);
     return await runWith(args, stoq, starting, threads);
   } catch (e) {
     await starting?.then((s) => s.close(), () => {});

@@ -4,6 +4,7 @@
  * threads); how pinned plugins are fetched, checked and loaded stays in this layer.
  */
 import type { Config } from "../config.ts";
+import { getLogger } from "../log.ts";
 import { lockPath, type PinnedRef } from "./pins.ts";
 
 /** A run's plugin folders and pinned plugins. */
@@ -47,5 +48,23 @@ export async function pluginSources(
     const { anyPins, collectPins } = await import("./url.ts");
     if (anyPins(lists, config, lockExists)) pinned = await collectPins(lists, config, home);
   }
-  return { dirs: pluginDirs(config, cliDirs, home), pinned };
+  const dirs = pluginDirs(config, cliDirs, home);
+  // The default folder may well not exist; one the user named should.
+  const named = cliDirs
+    ? "--plugin-dir"
+    : config.core.plugin_dir_list
+    ? "[core] plugin_dir_list"
+    : "";
+  if (named) {
+    for (const dir of dirs) {
+      let why = "";
+      try {
+        if (!Deno.statSync(dir).isDirectory) why = "not a folder";
+      } catch (e) {
+        why = e instanceof Deno.errors.NotFound ? "no such folder" : (e as Error).message;
+      }
+      if (why) getLogger("stoq").warn(`${named} ${dir}: ${why}; no plugins are loaded from it`);
+    }
+  }
+  return { dirs, pinned };
 }

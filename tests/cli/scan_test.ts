@@ -287,6 +287,43 @@ Deno.test("route explain of a path that is not there is a usage error, as for sc
   equal(scan.code, 2, show(scan));
 });
 
+Deno.test("options for a plugin that does not run, and a plugin folder that is not there, are warned about", async () => {
+  const dir = await tempDir();
+  const file = await writeText(dir, "a.txt", "a\n");
+  const idle = await runStoq([
+    "scan",
+    "--plugin-dir",
+    join(dir, "no-such-folder"),
+    "--plugin-opts",
+    "strings:min_length=8",
+    "exif:stay_open=false", // routed to by the default pipeline's route rules: not idle
+    "hash:algorithms=md5",
+    "--",
+    file,
+  ]);
+  equal(idle.code, 0, show(idle));
+  match(
+    idle.stderr,
+    /--plugin-dir .*no-such-folder: no such folder; no plugins are loaded from it/,
+  );
+  match(
+    idle.stderr,
+    /--plugin-opts strings: strings does not run in this scan .* add it with -a strings/,
+  );
+  equal(/--plugin-opts (exif|hash)/.test(idle.stderr), false, idle.stderr);
+  const used = await runStoq([
+    "scan",
+    "-a",
+    "strings",
+    "--plugin-opts",
+    "strings:min_length=8",
+    "--",
+    file,
+  ]);
+  equal(used.code, 0, show(used));
+  equal(/WARN/.test(used.stderr), false, used.stderr);
+});
+
 Deno.test("scan of several files prints one compact JSON object per line", async () => {
   const { text, nested } = await getFixtures();
   const dir = await tempDir();
