@@ -170,3 +170,26 @@ Deno.test("x509: ./stoq scan with no flags routes DER, PEM and PKCS#7 files to x
     ok(w.certificates[0].fingerprints.sha256.length === 64);
   }
 });
+
+Deno.test("typing: certificate files get exactly their certificate flavor; PE fixtures get pe_file", async () => {
+  const f = await peFiles();
+  const want: [keyof typeof f, string[]][] = [
+    ["ca.der", ["x509_der_file"]],
+    ["chain.p7b", ["pkcs7_file"]],
+    ["signer.pem", ["x509_pem_file"]],
+    ["chain_pem.p7b", ["x509_pem_file"]],
+    ["weak.pem", ["x509_pem_file"]],
+    ["app_signed.exe", ["pe_file"]],
+    ["shimx64.efi.signed", ["pe_file"]],
+    ["stoqlib.dll", ["pe_file"]],
+  ];
+  const r = await runStoq(["route", "explain", "--json", ...want.map(([n]) => f[n])]);
+  equal(r.code, 0, show(r));
+  const got = JSON.parse(r.stdout) as {
+    dispatchers: { explanation: { facts: { flavors: string[] } } }[];
+  }[];
+  want.forEach(([name, flavors], i) => {
+    const typed = got[i].dispatchers[0].explanation.facts.flavors.filter((x) => !x.includes("/"));
+    deepEqual(typed, flavors, name);
+  });
+});
