@@ -108,19 +108,25 @@ function describeSection(r: Reader, s: PeHeaders["sections"][number]) {
 export function peChecksum(r: Reader, checksumOffset: number): number {
   const n = r.size;
   const words = Math.floor(n / 4);
-  const skip = checksumOffset / 4;
   const aligned = (r.data.byteOffset & 3) === 0;
   const w32 = aligned ? new Uint32Array(r.data.buffer, r.data.byteOffset, words) : undefined;
-  // A ones'-complement sum with end-around carry: folding only every 2^20 words (below 2^53)
-  // gives the same result as folding after each addition.
+  // A ones'-complement sum with end-around carry: folding once per 2^20 words (below 2^53)
+  // gives the same result as folding after each addition, and keeps the loop tight.
   const fold = (x: number) => (x % 0x100000000) + Math.floor(x / 0x100000000);
   let sum = 0;
-  for (let i = 0; i < words; i++) {
-    if (i !== skip) sum += w32 ? w32[i] : r.view.getUint32(i * 4, true);
-    if ((i & 0xfffff) === 0xfffff) sum = fold(sum);
+  for (let start = 0; start < words; start += 0x100000) {
+    const end = Math.min(words, start + 0x100000);
+    let part = 0;
+    if (w32) { for (let i = start; i < end; i++) part += w32[i]; }
+    else for (let i = start; i < end; i++) part += r.view.getUint32(i * 4, true);
+    sum = fold(sum + part);
   }
+  // The CheckSum field itself is not summed.
+  const skip = checksumOffset / 4;
+  if (Number.isInteger(skip) && skip < words) sum -= r.view.getUint32(checksumOffset, true);
+  if (sum < 0) sum += 0xffffffff;
   const rem = n % 4;
-  if (rem && words !== skip) {
+  if (rem) {
     let last = 0;
     for (let i = 0; i < rem; i++) last |= r.data[words * 4 + i] << (8 * i);
     sum += last >>> 0;

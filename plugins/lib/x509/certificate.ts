@@ -152,14 +152,29 @@ export function verifySignature(
   }
 }
 
+/**
+ * The same certificates (CAs, timestamping services, big publishers) recur across a scan's files:
+ * parses and issuer checks are kept, a bounded number of each, keyed by SHA-256 of the DER.
+ */
+const CACHE_SIZE = 512;
+const parsedCache = new Map<string, ParsedCertificate>();
+const issuedCache = new Map<string, boolean | null>();
+
+function remember<V>(cache: Map<string, V>, key: string, value: V): V {
+  if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  cache.set(key, value);
+  return value;
+}
+
 /** Whether `issuer`'s key verifies `child`'s signature (null: cannot be checked here). */
 export function verifyIssued(child: ParsedCertificate, issuer: ParsedCertificate): boolean | null {
-  return verifySignature(
-    child.signatureAlgorithm,
-    undefined,
-    child.tbs,
-    child.signature,
-    issuer.key,
+  const key = `${child.info.fingerprints.sha256}/${issuer.info.fingerprints.sha256}`;
+  const known = issuedCache.get(key);
+  if (known !== undefined) return known;
+  return remember(
+    issuedCache,
+    key,
+    verifySignature(child.signatureAlgorithm, undefined, child.tbs, child.signature, issuer.key),
   );
 }
 
@@ -218,6 +233,21 @@ function extension(info: CertificateInfo, ext: Tlv): void {
 
 /** Parses one DER certificate; throws DerError with the reason when it is not one. */
 export function parseCertificate(der: Uint8Array, now = new Date()): ParsedCertificate {
+  const sha256 = createHash("sha256").update(der).digest("hex");
+  const known = parsedCache.get(sha256);
+  if (known && bytesEqual(known.der, der)) {
+    const t = now.getTime();
+    const info = {
+      ...known.info,
+      expired: Date.parse(known.info.not_after) < t,
+      not_yet_valid: Date.parse(known.info.not_before) > t,
+    };
+    return { ...known, info };
+  }
+  return remember(parsedCache, sha256, parseFresh(der, now));
+}
+
+function parseFresh(der: Uint8Array, now: Date): ParsedCertificate {
   const top = expect(parseDer(der), 16, "Certificate");
   const [tbsT, sigAlgT, sigT] = children(top);
   const tbs = expect(tbsT, 16, "TBSCertificate");
@@ -270,7 +300,7 @@ export function parseCertificate(der: Uint8Array, now = new Date()): ParsedCerti
     }
   }
   const parsed: ParsedCertificate = {
-    der: top.bytes,
+    der: top.bytes.slice(), // a copy: the cache must not pin the payload's buffer
     tbs: tbs.bytes,
     signatureAlgorithm,
     signature: bitString(sigT),
