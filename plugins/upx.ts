@@ -26,51 +26,61 @@ export default (stoq: StoqAPI) =>
     description: "Detects UPX packing and unpacks with upx -d when the upx tool is installed",
     classes: ["worker"],
     tools: { upx: "upx-ucl" },
-    create: () => ({
-      async scan(payload, _request, call) {
-        const found = evidence(payload.content);
-        if (!found.length) return { results: { packed: false } };
-        let out;
-        try {
-          out = await call.withTempFile(payload.content, async (path) => {
-            const run = await call.exec("upx", ["-d", "-q", "--no-color", path]);
-            return { run, unpacked: run.code === 0 ? await Deno.readFile(path) : null };
-          });
-        } catch (e) {
-          const msg = (e as Error).message;
-          if (!/not installed|not permitted/.test(msg)) throw e;
+    create: () => {
+      // Once upx is known to be missing, later payloads skip the temporary file and the spawn.
+      let missing: string | undefined;
+      return {
+        async scan(payload, _request, call) {
+          const found = evidence(payload.content);
+          if (!found.length) return { results: { packed: false } };
+          if (missing) {
+            return {
+              results: { packed: true, evidence: found, unpacked: false },
+              errors: [missing],
+            };
+          }
+          let out;
+          try {
+            out = await call.withTempFile(payload.content, async (path) => {
+              const run = await call.exec("upx", ["-d", "-q", "--no-color", path]);
+              return { run, unpacked: run.code === 0 ? await Deno.readFile(path) : null };
+            });
+          } catch (e) {
+            const msg = (e as Error).message;
+            if (!/not installed|not permitted/.test(msg)) throw e;
+            missing =
+              "upx: packed with UPX, not unpacked: the upx tool is not installed (Debian 12 has no upx package; Debian 13's is upx-ucl, or put UPX's upx on PATH)";
+            return {
+              results: { packed: true, evidence: found, unpacked: false },
+              errors: [missing],
+            };
+          }
+          if (!out.unpacked) {
+            const why = out.run.stderr.trim().split("\n").at(-1) ?? `exit ${out.run.code}`;
+            return {
+              results: { packed: true, evidence: found, unpacked: false },
+              errors: [`upx: upx -d failed: ${why}`],
+            };
+          }
+          const name = payload.results.payload_meta.extra_data.filename;
           return {
-            results: { packed: true, evidence: found, unpacked: false },
-            errors: [
-              "upx: packed with UPX, not unpacked: the upx tool is not installed (Debian 12 has no upx package; Debian 13's is upx-ucl, or put UPX's upx on PATH)",
-            ],
-          };
-        }
-        if (!out.unpacked) {
-          const why = out.run.stderr.trim().split("\n").at(-1) ?? `exit ${out.run.code}`;
-          return {
-            results: { packed: true, evidence: found, unpacked: false },
-            errors: [`upx: upx -d failed: ${why}`],
-          };
-        }
-        const name = payload.results.payload_meta.extra_data.filename;
-        return {
-          results: {
-            packed: true,
-            evidence: found,
-            unpacked: true,
-            unpacked_size: out.unpacked.length,
-          },
-          extracted: [{
-            content: out.unpacked,
-            payload_meta: {
-              extra_data: {
-                filename: typeof name === "string" ? `${name}.unpacked` : "upx_unpacked",
-                source: "upx -d",
-              },
+            results: {
+              packed: true,
+              evidence: found,
+              unpacked: true,
+              unpacked_size: out.unpacked.length,
             },
-          }],
-        };
-      },
-    }),
+            extracted: [{
+              content: out.unpacked,
+              payload_meta: {
+                extra_data: {
+                  filename: typeof name === "string" ? `${name}.unpacked` : "upx_unpacked",
+                  source: "upx -d",
+                },
+              },
+            }],
+          };
+        },
+      };
+    },
   });

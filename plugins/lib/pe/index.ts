@@ -253,7 +253,6 @@ export function parsePe(data: Uint8Array, opts: PeOptions): PeParse {
       offset: e.offset,
       size: e.size,
       sha256: createHash("sha256").update(e.data).digest("hex"),
-      entropy: round(shannon(e.data)),
       ...(embedded ? { embedded } : {}),
       ...(e.data.length < e.size ? { data_truncated: true } : {}),
     });
