@@ -4,7 +4,7 @@
  * Authenticode signature (digest recomputed, signer signature checked), with findings. The
  * overlay and executables or archives found in resources become children.
  */
-import type { StoqAPI } from "../core/plugin.ts";
+import type { StoqAPI } from "../core/engine/plugin.ts";
 import { peFindings } from "./lib/pe/findings.ts";
 import { FormatError, parsePe } from "./lib/pe/index.ts";
 

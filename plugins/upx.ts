@@ -3,7 +3,7 @@
  * as a child when the `upx` tool is on the machine (`upx -d`). Debian 12 has no upx package;
  * without the tool the plugin says so in one line and reports only the detection.
  */
-import type { StoqAPI } from "../core/plugin.ts";
+import type { StoqAPI } from "../core/engine/plugin.ts";
 import { parseHeaders } from "./lib/pe/headers.ts";
 import { Reader } from "./lib/pe/reader.ts";
 import { upxEvidence } from "./lib/pe/upx.ts";

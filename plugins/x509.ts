@@ -4,7 +4,7 @@
  * (expired, self-signed, weak keys or signature algorithms). The certificate parser is the one
  * the pe plugin uses for Authenticode signatures (plugins/lib/x509).
  */
-import type { Finding, StoqAPI } from "../core/plugin.ts";
+import type { Finding, StoqAPI } from "../core/engine/plugin.ts";
 import { type CertificateInfo, parseCertificate, pemBlocks } from "./lib/x509/certificate.ts";
 import { children, is, oid, parseDer } from "./lib/x509/der.ts";
 import { OID } from "./lib/x509/oids.ts";

@@ -1,5 +1,5 @@
 /** What an analyst would flag in a PE image, drawn from the parse's facts. */
-import type { Finding } from "../../../core/plugin.ts";
+import type { Finding } from "../../../core/engine/plugin.ts";
 import { SCN_MEM_EXECUTE, SCN_MEM_WRITE } from "./constants.ts";
 import type { PeFacts } from "./index.ts";
 

@@ -12,7 +12,7 @@
  */
 import { createHash } from "node:crypto";
 import { shannon } from "../../entropy.ts";
-import { detectArchive } from "../archive_detect.ts";
+import { detectArchive } from "../archive/detect.ts";
 import { checkAuthenticode } from "./authenticode.ts";
 import { parseDebug } from "./debug.ts";
 import { parseDotNet } from "./dotnet.ts";
