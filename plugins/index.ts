@@ -17,6 +17,7 @@ import hashTlsh from "./hash_tlsh.ts";
 import iocextract from "./iocextract.ts";
 import mimetype from "./mimetype.ts";
 import nats from "./nats.ts";
+import pe from "./pe.ts";
 import postgres from "./postgres.ts";
 import rabbitmq from "./rabbitmq.ts";
 import redis from "./redis.ts";
@@ -27,6 +28,8 @@ import sqlite from "./sqlite.ts";
 import stdin from "./stdin.ts";
 import stdout from "./stdout.ts";
 import strings from "./strings.ts";
+import upx from "./upx.ts";
+import x509 from "./x509.ts";
 import xordecode from "./xordecode.ts";
 import yara from "./yara.ts";
 
@@ -46,6 +49,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   iocextract,
   mimetype,
   nats,
+  pe,
   postgres,
   rabbitmq,
   redis,
@@ -56,6 +60,8 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   stdin,
   stdout,
   strings,
+  upx,
+  x509,
   xordecode,
   yara,
 ];

@@ -36,3 +36,20 @@ rule b64_pe
     condition:
         $mz at 0
 }
+
+rule upx_packed
+{
+    meta:
+        description = "UPX-packed PE or ELF: a section named UPX0/UPX1 in a PE's section table, or UPX's pack header (UPX!) in the first 4 KiB"
+        author = "stoq"
+        reference = "https://github.com/upx/upx"
+        plugin = "upx"
+    strings:
+        $upx0 = { 55 50 58 30 00 00 00 00 }
+        $upx1 = { 55 50 58 31 00 00 00 00 }
+        $magic = "UPX!"
+    condition:
+        (uint16(0) == 0x5A4D and uint32(uint32(0x3C)) == 0x00004550 and
+         ($upx0 in (0..4096) or $upx1 in (0..4096) or $magic in (0..4096))) or
+        (uint32(0) == 0x464C457F and $magic in (0..4096))
+}

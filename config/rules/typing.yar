@@ -21,6 +21,44 @@ rule pe_file
         uint32(uint32(0x3C)) == 0x00004550
 }
 
+rule x509_der_file
+{
+    meta:
+        description = "DER X.509 v3 certificate: SEQUENCE { TBSCertificate SEQUENCE { [0] version 2 ... } } with two-byte lengths"
+        mime = "application/pkix-cert"
+    condition:
+        uint8(0) == 0x30 and uint8(1) == 0x82 and uint8(4) == 0x30 and uint8(5) == 0x82 and
+        uint32be(8) == 0xA0030201 and uint16be(2) + 4 <= filesize
+}
+
+rule pkcs7_file
+{
+    meta:
+        description = "PKCS#7 / CMS SignedData in DER or BER (.p7b, .p7s): a ContentInfo whose contentType is signedData"
+        mime = "application/pkcs7-mime"
+    strings:
+        $signed_data = { 06 09 2A 86 48 86 F7 0D 01 07 02 }
+    condition:
+        // The OID follows the outer SEQUENCE's tag and its 1-5 length bytes (0x80: indefinite).
+        uint8(0) == 0x30 and
+        ($signed_data at 2 or $signed_data at 3 or $signed_data at 4 or $signed_data at 5 or $signed_data at 6)
+}
+
+rule x509_pem_file
+{
+    meta:
+        description = "PEM certificate or PKCS#7 bundle: a BEGIN CERTIFICATE / TRUSTED CERTIFICATE / PKCS7 / CMS line in the first 1 KiB"
+        mime = "application/x-pem-file"
+    strings:
+        $certificate = "-----BEGIN CERTIFICATE-----"
+        $trusted = "-----BEGIN TRUSTED CERTIFICATE-----"
+        $x509 = "-----BEGIN X509 CERTIFICATE-----"
+        $pkcs7 = "-----BEGIN PKCS7-----"
+        $cms = "-----BEGIN CMS-----"
+    condition:
+        any of them in (0..1024)
+}
+
 rule elf_file
 {
     meta:

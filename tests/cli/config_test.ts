@@ -31,6 +31,7 @@ const BUILTINS = [
   "iocextract",
   "mimetype",
   "nats",
+  "pe",
   "postgres",
   "rabbitmq",
   "redis",
@@ -41,6 +42,8 @@ const BUILTINS = [
   "stdin",
   "stdout",
   "strings",
+  "upx",
+  "x509",
   "xordecode",
   "yara",
 ];

@@ -83,7 +83,7 @@ Deno.test("default pipeline on real files: each file reaches the workers its typ
 
   const always = ["entropy", "hash", "mimetype", "yara"];
   const exe = byName.get("hello.exe")!;
-  deepEqual(ran(exe), [...always, "clamav", "exif", "hash_ssdeep", "hash_tlsh"].sort());
+  deepEqual(ran(exe), [...always, "clamav", "exif", "hash_ssdeep", "hash_tlsh", "pe"].sort());
   deepEqual(exe.results[0].workers.clamav, {
     infected: true,
     signatures: ["Stoq.Test.HelloPE.UNOFFICIAL"],
@@ -159,6 +159,7 @@ Deno.test("stoq route explain names a PE's flavors and why each worker would run
     "entropy",
     "yara",
     "exif",
+    "pe",
     "hash_ssdeep",
     "hash_tlsh",
     "clamav",
