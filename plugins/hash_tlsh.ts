@@ -16,7 +16,9 @@ export type TlshOutcome = { tlsh: string } | { tlsh: null; reason: string };
  */
 export function parseTlsh(stdout: string, stderr: string, size: number): TlshOutcome {
   const hash = stdout.split("\t")[0].trim();
-  if (TLSH_RE.test(hash)) return { tlsh: hash };
+  // tlsh-tools 3.4.4 prints the 70 digits alone; TLSH 4.x, py-tlsh, VirusTotal and MalwareBazaar
+  // write the same digest after its version prefix "T1", which is the form stoq reports.
+  if (TLSH_RE.test(hash)) return { tlsh: `T1${tlshBody(hash).toUpperCase()}` };
   if (/: file too small\s*$/.test(stderr)) {
     return {
       tlsh: null,

@@ -36,8 +36,10 @@ async function randomFile(dir: string, n: number, name = `random_${n}`): Promise
 
 /** Asserts the plugin's hash of `file` equals the tool's, byte for byte, and returns it. */
 async function assertSameAsTool(file: string): Promise<string> {
-  const expected = await tlshOf(file);
-  match(expected, /^[0-9A-F]{70}$/, `${file}: the tool printed no hash`);
+  const tool = await tlshOf(file);
+  match(tool, /^[0-9A-F]{70}$/, `${file}: the tool printed no hash`);
+  // The tool's digest in the standard form other tools and databases use: "T1" + 70 digits.
+  const expected = `T1${tool}`;
   deepEqual(await scan(await Deno.readFile(file)), { tlsh: expected }, file);
   return expected;
 }
@@ -50,7 +52,7 @@ Deno.test("hash_tlsh: random data from 256 bytes to 20 MB agrees with tlsh -f", 
   }
 });
 
-Deno.test("hash_tlsh: text and real binaries agree with tlsh -f; 3.4.4 prints no T1 prefix", async () => {
+Deno.test("hash_tlsh: text and real binaries agree with tlsh -f, in the standard T1 form", async () => {
   const dir = await tempDir();
   const text = `${dir}/lines.txt`;
   await Deno.writeTextFile(
@@ -110,12 +112,12 @@ Deno.test("hash_tlsh: known hashes within the threshold match, with tlsh -c's di
   equal(near > 0 && near <= 30 && far > 30, true, `near ${near}, far ${far}`);
   const patchedHash = await tlshOf(patched);
   deepEqual(await scan(patchedBytes, { known }), {
-    tlsh: patchedHash,
+    tlsh: `T1${patchedHash}`,
     matches: [{ name: "ls", tlsh: lsHash, distance: near }],
   });
   // A threshold below the distance drops the match; the list stays, empty.
   deepEqual(await scan(patchedBytes, { known, threshold: near - 1 }), {
-    tlsh: patchedHash,
+    tlsh: `T1${patchedHash}`,
     matches: [],
   });
   // Everything matches under a large threshold, closest first; TLSH 4.x's "T1" form compares
@@ -156,7 +158,7 @@ Deno.test("hash_tlsh: distances agree with tlsh -c A -d B on many pairs of hashe
   const res = await scan(target, { known, threshold: 100_000 });
   const got = res.matches as { name: string; distance: number }[];
   equal(got.length, hashes.length);
-  const lsHash = String(res.tlsh);
+  const lsHash = tlshBody(String(res.tlsh));
   for (const m of got) {
     const expected = await toolDistance(["-c", lsHash, "-d", known[Number(m.name.slice(1))].tlsh]);
     equal(m.distance, expected, `${m.name}`);
@@ -190,7 +192,7 @@ Deno.test("hash_tlsh: a missing tlsh is one error naming the Debian package", as
 
 Deno.test("hash_tlsh: tlsh output parsing: hash, both refusals, anything else is a failure", () => {
   const h = "8CE34A07B69314FDC692857095AB96627E3078644721BF3B7A8CA7342F16F306F0AB71";
-  deepEqual(parseTlsh(`${h}\t/tmp/x/payload\n`, "", 9), { tlsh: h });
+  deepEqual(parseTlsh(`${h}\t/tmp/x/payload\n`, "", 9), { tlsh: `T1${h}` });
   deepEqual(parseTlsh(`T1${h}\t/tmp/x/payload\n`, "", 9), { tlsh: `T1${h}` });
   match(String(parseTlsh("", "file /tmp/x/payload: file too small\n", 9).tlsh), /^null$/);
   match(
