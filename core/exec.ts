@@ -208,20 +208,31 @@ async function writeAll(stream: WritableStream<Uint8Array>, data: Uint8Array): P
 /**
  * Writes `content` to a private temporary file, runs `use` on its path, then removes it.
  * `base`: the folder to make it in (a plugin sandbox may write only there); default the system's.
+ * `live`: the call's set of folders still in use, which {@link removeTempFiles} clears when the
+ * call ends before `use` does (a timeout): the folder must not outlive the call.
  */
 export async function withTempFile<T>(
   content: Uint8Array,
   use: (path: string) => Promise<T>,
   base?: string,
+  live?: Set<string>,
 ): Promise<T> {
   // makeTempDir creates the folder with mode 0700, so no other user can read the payload.
   const dir = await Deno.makeTempDir({ prefix: "stoq-tool-", dir: base });
+  live?.add(dir);
   try {
     await Deno.chmod(dir, 0o700);
     const path = `${dir}/payload`;
     await Deno.writeFile(path, content, { mode: 0o600 });
     return await use(path);
   } finally {
+    live?.delete(dir);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+/** Removes the temporary folders of a call that ended while they were in use. */
+export async function removeTempFiles(live: Set<string>): Promise<void> {
+  for (const dir of live) await Deno.remove(dir, { recursive: true }).catch(() => {});
+  live.clear();
 }

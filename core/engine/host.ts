@@ -5,7 +5,7 @@
 import type { z } from "zod";
 import type { CoreConfig } from "../config.ts";
 import { formatException, UserError, userMessage } from "../errors.ts";
-import { execTool, spawnTool, withTempFile } from "../exec.ts";
+import { execTool, removeTempFiles, spawnTool, withTempFile } from "../exec.ts";
 import { getLogger } from "../log.ts";
 import { metrics } from "../metrics.ts";
 import type {
@@ -225,10 +225,11 @@ export class PluginHost {
     fn: (call: CallContext) => T | Promise<T>,
   ): Promise<CallOutcome<T>> {
     const ctl = new AbortController();
+    const temps = new Set<string>();
     const call: CallContext = {
       signal: ctl.signal,
       exec: (tool, args, o) => execTool(plugin.def.tools, tool, args, ctl.signal, o),
-      withTempFile,
+      withTempFile: (content, use) => withTempFile(content, use, undefined, temps),
       spawn: (tool, args, o) => spawnTool(plugin.def.tools, tool, args, o, plugin.spawned),
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -254,6 +255,8 @@ export class PluginHost {
     } finally {
       clearTimeout(timer);
       if (!ctl.signal.aborted) ctl.abort(new Error("call finished"));
+      // What the call left in use (it timed out, or forgot to wait): gone with the call.
+      if (temps.size) await removeTempFiles(temps);
       if (metrics.enabled) {
         const labels = { plugin: plugin.name };
         metrics.inc("stoq_plugin_calls_total", labels);
