@@ -245,11 +245,11 @@ function unique(values: string[]): string[] {
 
 type Scan = typeof import("./lib/office/vba_scan.ts");
 
-/** URLs, IPs, e-mail addresses, domains (the iocextract engine) and olevba's executable names. */
+/** olevba's IOC kinds: URLs, IPv4 and e-mail addresses (the iocextract engine), executable names. */
 async function iocs(text: string, scan: Scan): Promise<Record<string, string[]>> {
   const ioc = await import("./lib/ioc.ts");
   const { results } = ioc.extractIocs(ioc.refang(text), {
-    types: ["ipv4", "email", "domain", "url"],
+    types: ["ipv4", "email", "url"],
     maxPerType: 100,
     allowlist: new ioc.Allowlist(),
     domains: new ioc.DomainValidator(),

@@ -125,8 +125,10 @@ export function parsePropertySets(data: Uint8Array): PropertySets {
       for (const [pid, value] of section.values) {
         if (pid === 1) {
           out.properties.code_page = typeof value === "number" && value < 0 ? value + 65536 : value;
-        } else if (names[pid]) out.properties[names[pid]] = shape(names[pid], value);
-        else out.properties[`pid_${pid}`] = value;
+        } else if (names[pid]) {
+          const v = shape(names[pid], value);
+          if (v !== undefined) out.properties[names[pid]] = v;
+        } else out.properties[`pid_${pid}`] = value;
       }
     } else if (fmtid === FMTID_USER) {
       const custom: Record<string, unknown> = {};
