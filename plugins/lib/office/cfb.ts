@@ -74,7 +74,8 @@ export class CompoundFile {
     }
     this.dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
     const u16 = (o: number) => this.dv.getUint16(o, true);
-    const u32 = (o: number) => this.dv.getUint32(o, true);
+    // Past the end reads as FREESECT: a truncated file's last sectors are simply missing.
+    const u32 = (o: number) => o + 4 <= data.length ? this.dv.getUint32(o, true) : FREESECT;
     this.majorVersion = u16(0x1a);
     const shift = u16(0x1e);
     if (shift !== 9 && shift !== 12) {
@@ -272,6 +273,20 @@ export class CompoundFile {
 
   private readEntry(off: number, sid: number): RawEntry {
     const dv = this.dv;
+    if (off + 128 > this.data.length) {
+      this.errors.push(`directory entry ${sid} is cut off by the end of the file`);
+      return {
+        sid,
+        name: "",
+        type: 0,
+        left: NOSTREAM,
+        right: NOSTREAM,
+        child: NOSTREAM,
+        clsid: "",
+        start: 0,
+        size: 0,
+      };
+    }
     const nameLen = Math.min(dv.getUint16(off + 64, true), 64);
     const name = utf16.decode(this.data.subarray(off, off + Math.max(0, nameLen - 2)));
     // Version 3 files may leave garbage in the size's high word ([MS-CFB] 2.6.3).
