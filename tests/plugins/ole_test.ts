@@ -139,7 +139,7 @@ Deno.test("ole: the Package in a LibreOffice .doc comes out as the mingw executa
   ok(exe, "the packaged file is a child named as packaged");
   equal(sha256(exe.content as Uint8Array), sha256(await Deno.readFile(real["hello.exe"])));
   const extra = exe.payload_meta!.extra_data!;
-  match(String(extra.name), /^ObjectPool\/_\d+\/\u0001Ole10Native$/);
+  match(String(extra.name), new RegExp("^ObjectPool/_\\d+/\u0001Ole10Native$"));
   deepEqual((extra.ole10native as Record<string, unknown>).source_path, PACKAGE_PATH);
   const findings = (res.results as { findings: { id: string; severity: string }[] }).findings;
   deepEqual(findings.map((f) => [f.id, f.severity]), [["embedded_executable", "high"]]);
