@@ -24,135 +24,139 @@ export default (stoq: StoqAPI) => {
       // stream becomes a child, as the issue asks; a child costs only the always-on workers.
       skip_streams: z.array(z.string()).default([]),
     },
-    create: (opts) => ({
-      async scan(payload) {
-        const { CompoundFile, CfbError } = await import("./lib/office/cfb.ts");
-        const { parsePropertySets } = await import("./lib/office/oleps.ts");
-        const { ole10Native, packageFinding, parsePackage } = await import("./lib/office/ole1.ts");
-        const { default: pm } = await import("picomatch");
-        let cfb;
-        try {
-          cfb = new CompoundFile(payload.content);
-        } catch (e) {
-          if (e instanceof CfbError) return { errors: [`ole: ${e.message}`] };
-          throw e;
-        }
-        const skip = opts.skip_streams.length
-          ? pm(opts.skip_streams, { nocase: true, dot: true })
-          : undefined;
-        const findings: Finding[] = [];
-        const errors: string[] = [];
-        const extracted: ExtractedPayload[] = [];
-        const streams = [];
-        const storages = [];
-        const embedded = [];
-        const results: Record<string, unknown> = {
-          major_version: cfb.majorVersion,
-          sector_size: cfb.sectorSize,
-          application: application(cfb.entries.map((e) => e.path)),
-        };
-        const root = cfb.entries[0];
-        if (root?.clsid) results.root_clsid = root.clsid;
-        let total = 0, index = 0, skipped = 0, capped = 0;
-        for (const e of cfb.entries) {
-          if (e.type === "storage") {
-            storages.push({
-              path: e.path,
-              clsid: e.clsid,
-              created: e.created,
-              modified: e.modified,
-            });
-            continue;
+    create: async (opts) => {
+      const { CompoundFile, CfbError } = await import("./lib/office/cfb.ts");
+      const { parsePropertySets } = await import("./lib/office/oleps.ts");
+      const { ole10Native, packageFinding, parsePackage } = await import("./lib/office/ole1.ts");
+      const { default: pm } = await import("picomatch");
+      const skip = opts.skip_streams.length
+        ? pm(opts.skip_streams, { nocase: true, dot: true })
+        : undefined;
+      return {
+        scan(payload) {
+          let cfb;
+          try {
+            cfb = new CompoundFile(payload.content);
+          } catch (e) {
+            if (e instanceof CfbError) return { errors: [`ole: ${e.message}`] };
+            throw e;
           }
-          if (e.type !== "stream") continue;
-          const row: Record<string, unknown> = { index, path: e.path, size: e.size, sid: e.sid };
-          if (e.orphan) row.orphan = true;
-          streams.push(row);
-          const meta = { name: e.path, filename: clean(e.name) || `stream_${e.sid}`, index };
-          index++;
-          if (e.size === 0) continue;
-          if (skip?.(e.path)) {
-            skipped++;
-            continue;
-          }
-          if (
-            extracted.length >= opts.max_streams || e.size > opts.max_stream_size ||
-            total + e.size > opts.max_total_size
-          ) {
-            capped++;
-            continue;
-          }
-          const data = cfb.read(e);
-          total += data.length;
-          const base = e.name.toLowerCase();
-          if (base === "\u0005summaryinformation" || base === "\u0005documentsummaryinformation") {
-            const ps = parsePropertySets(data);
-            const key = base === "\u0005summaryinformation"
-              ? "summary_information"
-              : "document_summary_information";
-            // Only the root's sets describe the document; embedded objects have their own.
-            if (!e.path.includes("/")) {
-              results[key] = ps.properties;
-              if (ps.custom) results.custom_properties = ps.custom;
-            }
-            errors.push(...ps.errors.map((m) => `ole: ${e.path}: ${m}`));
-          }
-          if (base === "\u0001ole10native") {
-            const native = ole10Native(data);
-            const pkg = native && parsePackage(native);
-            if (pkg) {
-              const info = {
+          const findings: Finding[] = [];
+          const errors: string[] = [];
+          const extracted: ExtractedPayload[] = [];
+          const streams = [];
+          const storages = [];
+          const embedded = [];
+          const results: Record<string, unknown> = {
+            major_version: cfb.majorVersion,
+            sector_size: cfb.sectorSize,
+            application: application(cfb.entries.map((e) => e.path)),
+          };
+          const root = cfb.entries[0];
+          if (root?.clsid) results.root_clsid = root.clsid;
+          let total = 0, index = 0, skipped = 0, capped = 0;
+          for (const e of cfb.entries) {
+            if (e.type === "storage") {
+              storages.push({
                 path: e.path,
-                label: pkg.label,
-                source_path: pkg.source_path,
-                temp_path: pkg.temp_path,
-                filename: pkg.filename,
-                size: pkg.data.length,
-              };
-              embedded.push(info);
-              row.unwrapped = "package";
-              extracted.push({
-                content: pkg.data,
-                payload_meta: {
-                  extra_data: { ...meta, filename: pkg.filename, ole10native: info },
-                },
+                clsid: e.clsid,
+                created: e.created,
+                modified: e.modified,
               });
-              findings.push(packageFinding(pkg.filename, pkg.source_path, pkg.data));
               continue;
             }
-            if (native) {
-              row.unwrapped = "native_data";
-              extracted.push({ content: native, payload_meta: { extra_data: meta } });
+            if (e.type !== "stream") continue;
+            const row: Record<string, unknown> = { index, path: e.path, size: e.size, sid: e.sid };
+            if (e.orphan) row.orphan = true;
+            streams.push(row);
+            const meta = { name: e.path, filename: clean(e.name) || `stream_${e.sid}`, index };
+            index++;
+            if (e.size === 0) continue;
+            if (skip?.(e.path)) {
+              skipped++;
               continue;
             }
+            if (
+              extracted.length >= opts.max_streams || e.size > opts.max_stream_size ||
+              total + e.size > opts.max_total_size
+            ) {
+              capped++;
+              continue;
+            }
+            const data = cfb.read(e);
+            total += data.length;
+            const base = e.name.toLowerCase();
+            if (
+              base === "\u0005summaryinformation" || base === "\u0005documentsummaryinformation"
+            ) {
+              const ps = parsePropertySets(data);
+              const key = base === "\u0005summaryinformation"
+                ? "summary_information"
+                : "document_summary_information";
+              // Only the root's sets describe the document; embedded objects have their own.
+              if (!e.path.includes("/")) {
+                results[key] = ps.properties;
+                if (ps.custom) results.custom_properties = ps.custom;
+              }
+              errors.push(...ps.errors.map((m) => `ole: ${e.path}: ${m}`));
+            }
+            if (base === "\u0001ole10native") {
+              const native = ole10Native(data);
+              const pkg = native && parsePackage(native);
+              if (pkg) {
+                const info = {
+                  path: e.path,
+                  label: pkg.label,
+                  source_path: pkg.source_path,
+                  temp_path: pkg.temp_path,
+                  filename: pkg.filename,
+                  size: pkg.data.length,
+                };
+                embedded.push(info);
+                row.unwrapped = "package";
+                extracted.push({
+                  content: pkg.data,
+                  payload_meta: {
+                    extra_data: { ...meta, filename: pkg.filename, ole10native: info },
+                  },
+                });
+                findings.push(packageFinding(pkg.filename, pkg.source_path, pkg.data));
+                continue;
+              }
+              if (native) {
+                row.unwrapped = "native_data";
+                extracted.push({ content: native, payload_meta: { extra_data: meta } });
+                continue;
+              }
+            }
+            extracted.push({ content: data, payload_meta: { extra_data: meta } });
           }
-          extracted.push({ content: data, payload_meta: { extra_data: meta } });
-        }
-        results.streams = streams;
-        if (storages.length) results.storages = storages;
-        if (embedded.length) results.embedded_files = embedded;
-        if (skipped) results.skipped_streams = skipped;
-        if (capped) {
-          results.truncated = true;
-          errors.push(
-            `ole: ${capped} streams not extracted: over max_streams (${opts.max_streams}), max_stream_size or max_total_size`,
-          );
-        }
-        const orphans = streams.filter((s) => s.orphan).length;
-        if (orphans) {
-          findings.push({
-            id: "orphan_streams",
-            severity: "low",
-            title: "Streams outside the storage tree",
-            detail:
-              `${orphans} stream(s) are not reachable from the root storage; Office ignores them, so they can hide data`,
-          });
-        }
-        if (findings.length) results.findings = findings;
-        errors.push(...cfb.errors.map((m) => `ole: ${m}`));
-        return { results, extracted, errors };
-      },
-    }),
+          results.streams = streams;
+          if (storages.length) results.storages = storages;
+          if (embedded.length) results.embedded_files = embedded;
+          if (skipped) results.skipped_streams = skipped;
+          if (capped) {
+            results.truncated = true;
+            errors.push(
+              `ole: ${capped} streams not extracted: over max_streams (${opts.max_streams}), max_stream_size or max_total_size`,
+            );
+          }
+          const orphans = streams.filter((s) => s.orphan).length;
+          if (orphans) {
+            findings.push({
+              id: "orphan_streams",
+              severity: "low",
+              title: "Streams outside the storage tree",
+              detail:
+                `${orphans} stream(s) are not reachable from the root storage; Office ignores them, so they can hide data`,
+            });
+          }
+          if (findings.length) results.findings = findings;
+          errors.push(...cfb.errors.map((m) => `ole: ${m}`));
+          return { results, extracted, errors };
+        },
+      };
+    },
   });
 };
 

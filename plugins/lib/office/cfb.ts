@@ -44,7 +44,6 @@ const ENDOFCHAIN = 0xfffffffe;
 const FREESECT = 0xffffffff;
 const NOSTREAM = 0xffffffff;
 const MINI_SECTOR = 64;
-const utf16 = new TextDecoder("utf-16le");
 
 /** True when `data` starts with the compound file signature. */
 export function isCfb(data: Uint8Array): boolean {
@@ -60,7 +59,9 @@ export class CompoundFile {
   private readonly dv: DataView;
   private readonly fat: Uint32Array;
   private miniFat = new Uint32Array(0);
-  private miniStream: Uint8Array = new Uint8Array(0);
+  private miniStream?: Uint8Array;
+  private miniStart = 0;
+  private miniSize = 0;
   private readonly cutoff: number;
   private readonly starts = new Map<number, number>();
 
@@ -147,7 +148,8 @@ export class CompoundFile {
       const off = this.offset(s);
       for (let j = 0; j < per; j++) this.miniFat[i * per + j] = u32(off + j * 4);
     });
-    if (root.size > 0) this.miniStream = this.readChain(root.start, root.size, "mini stream");
+    this.miniStart = root.start;
+    this.miniSize = root.size;
 
     // Walk the tree: each storage's children form a red-black tree of siblings.
     const placed = new Uint8Array(raw.length);
@@ -183,7 +185,8 @@ export class CompoundFile {
       }
     }
     // Storage order: parents before children, siblings by name as 7z and olefile list them.
-    ordered.sort((a, b) => cmpPath(a.path, b.path));
+    const keys = new Map(ordered.map((o) => [o, o.path.toUpperCase().split("/")]));
+    ordered.sort((a, b) => cmpParts(keys.get(a)!, keys.get(b)!));
     for (const o of ordered) {
       this.entries.push(this.entry(o.e, o.path, o.e.type === 1 ? "storage" : "stream"));
     }
@@ -252,18 +255,23 @@ export class CompoundFile {
   }
 
   private readMini(start: number, size: number, what: string): Uint8Array {
+    // The mini stream is read on first use: many scans never open a small stream.
+    this.miniStream ??= this.miniSize > 0
+      ? this.readChain(this.miniStart, this.miniSize, "mini stream")
+      : new Uint8Array(0);
+    const mini = this.miniStream;
     const out = new Uint8Array(size);
     const seen = new Set<number>();
     let pos = 0;
     for (let s = start; pos < size && s !== ENDOFCHAIN;) {
       const off = s * MINI_SECTOR;
-      if (s >= this.miniFat.length || off >= this.miniStream.length || seen.has(s)) {
+      if (s >= this.miniFat.length || off >= mini.length || seen.has(s)) {
         this.errors.push(`${what}: mini stream chain broken at mini sector ${s}`);
         break;
       }
       seen.add(s);
-      const n = Math.min(MINI_SECTOR, size - pos, this.miniStream.length - off);
-      out.set(this.miniStream.subarray(off, off + n), pos);
+      const n = Math.min(MINI_SECTOR, size - pos, mini.length - off);
+      out.set(mini.subarray(off, off + n), pos);
       pos += n;
       s = this.miniFat[s];
     }
@@ -288,7 +296,10 @@ export class CompoundFile {
       };
     }
     const nameLen = Math.min(dv.getUint16(off + 64, true), 64);
-    const name = utf16.decode(this.data.subarray(off, off + Math.max(0, nameLen - 2)));
+    let name = "";
+    for (let i = 0; i + 1 < nameLen - 2; i += 2) {
+      name += String.fromCharCode(dv.getUint16(off + i, true));
+    }
     // Version 3 files may leave garbage in the size's high word ([MS-CFB] 2.6.3).
     const high = this.majorVersion >= 4 ? dv.getUint32(off + 124, true) : 0;
     return {
@@ -316,7 +327,7 @@ export class CompoundFile {
       size: type === "storage" ? 0 : e.size,
     };
     if (type === "root") out.size = e.size;
-    if (e.clsid !== "00000000-0000-0000-0000-000000000000") out.clsid = e.clsid;
+    if (e.clsid !== ZERO_GUID) out.clsid = e.clsid;
     if (e.created) out.created = e.created;
     if (e.modified) out.modified = e.modified;
     return out;
@@ -337,21 +348,24 @@ interface RawEntry {
   size: number;
 }
 
-function cmpPath(a: string, b: string): number {
-  const pa = a.split("/"), pb = b.split("/");
+function cmpParts(pa: string[], pb: string[]): number {
   for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
-    if (pa[i] !== pb[i]) return pa[i].toUpperCase() < pb[i].toUpperCase() ? -1 : 1;
+    if (pa[i] !== pb[i]) return pa[i] < pb[i] ? -1 : 1;
   }
   return pa.length - pb.length;
 }
 
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0").toUpperCase());
+const ZERO_GUID = "00000000-0000-0000-0000-000000000000";
+
 /** A GUID in its registry text form (first three fields little-endian). */
 export function guid(data: Uint8Array, off: number): string {
   if (off + 16 > data.length) return "";
-  const h = (i: number) => data[off + i].toString(16).padStart(2, "0");
-  const le = (...idx: number[]) => idx.map(h).join("");
-  return `${le(3, 2, 1, 0)}-${le(5, 4)}-${le(7, 6)}-${le(8, 9)}-${le(10, 11, 12, 13, 14, 15)}`
-    .toUpperCase();
+  let zero = true;
+  for (let i = 0; i < 16 && zero; i++) zero = data[off + i] === 0;
+  if (zero) return ZERO_GUID;
+  const h = (...idx: number[]) => idx.map((i) => HEX2[data[off + i]]).join("");
+  return `${h(3, 2, 1, 0)}-${h(5, 4)}-${h(7, 6)}-${h(8, 9)}-${h(10, 11, 12, 13, 14, 15)}`;
 }
 
 /** A FILETIME (100 ns since 1601) as ISO 8601, or undefined when zero or out of range. */

@@ -4,6 +4,7 @@
  * Bounded: property counts are capped, every offset is checked, strings are cut at MAX_STRING.
  */
 import { filetime, guid } from "./cfb.ts";
+import { codePageDecoder } from "./codepage.ts";
 
 const FMTID_SUMMARY = "F29F85E0-4FF9-1068-AB91-08002B27B3D9";
 const FMTID_DOC_SUMMARY = "D5CDD502-2E9C-101B-9397-08002B2CF9AE";
@@ -67,30 +68,6 @@ export interface PropertySets {
   /** User-defined properties (DocumentSummaryInformation's second section), by name. */
   custom?: Record<string, unknown>;
   errors: string[];
-}
-
-/** Code page number → TextDecoder label (the common Windows ones; others read as windows-1252). */
-function decoderFor(codePage: number): TextDecoder {
-  const cp = codePage < 0 ? codePage + 65536 : codePage;
-  const label: Record<number, string> = {
-    1200: "utf-16le",
-    1201: "utf-16be",
-    65001: "utf-8",
-    932: "shift_jis",
-    936: "gbk",
-    949: "euc-kr",
-    950: "big5",
-    874: "windows-874",
-    10000: "macintosh",
-    20866: "koi8-r",
-    28591: "iso-8859-1",
-  };
-  const name = label[cp] ?? (cp >= 1250 && cp <= 1258 ? `windows-${cp}` : "windows-1252");
-  try {
-    return new TextDecoder(name);
-  } catch {
-    return new TextDecoder("windows-1252");
-  }
 }
 
 /** Parses a property set stream; names the well-known sections' properties. */
@@ -186,9 +163,9 @@ function readSection(
   }
   // The code page (PID 1) decides how the 8-bit strings read.
   const cpPair = pairs.find(([pid]) => pid === 1);
-  let dec = decoderFor(1252);
+  let dec = codePageDecoder(1252);
   if (cpPair && base + cpPair[1] + 6 <= data.length) {
-    dec = decoderFor(dv.getInt16(base + cpPair[1] + 4, true));
+    dec = codePageDecoder(dv.getInt16(base + cpPair[1] + 4, true));
   }
   const values: [number, unknown][] = [];
   const dictionary = new Map<number, string>();

@@ -6,6 +6,7 @@
  * record stops the parse with an error naming the record and its offset, keeping what came before.
  */
 import type { CompoundFile } from "./cfb.ts";
+import { codePageDecoder } from "./codepage.ts";
 
 /** Thrown by `decompress` on a container that does not follow 2.4.1. */
 export class OvbaError extends Error {
@@ -124,26 +125,6 @@ export interface VbaDir {
 }
 
 const SYS_KIND = ["win16", "win32", "macintosh", "win64"];
-
-/** Code page number → TextDecoder (falls back to windows-1252, which maps every byte). */
-export function codePageDecoder(cp: number): TextDecoder {
-  const names: Record<number, string> = {
-    65001: "utf-8",
-    1200: "utf-16le",
-    932: "shift_jis",
-    936: "gbk",
-    949: "euc-kr",
-    950: "big5",
-    874: "windows-874",
-    10000: "macintosh",
-  };
-  const label = names[cp] ?? (cp >= 1250 && cp <= 1258 ? `windows-${cp}` : "windows-1252");
-  try {
-    return new TextDecoder(label);
-  } catch {
-    return new TextDecoder("windows-1252");
-  }
-}
 
 const utf16 = new TextDecoder("utf-16le");
 const MAX_MODULES = 1000;

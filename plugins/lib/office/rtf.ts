@@ -121,7 +121,8 @@ export function scanRtf(
       }
       let j = i;
       while (j < n && j - i < 64 && isAlpha(rtf[j])) j++;
-      const word = String.fromCharCode(...rtf.subarray(i, j));
+      // Only \bin, \object and \obj... matter: other words are not turned into strings.
+      const word = d === 0x62 || d === 0x6f ? String.fromCharCode(...rtf.subarray(i, j)) : "";
       let k = j, neg = false;
       if (k < n && rtf[k] === 0x2d) {
         neg = true;
@@ -179,24 +180,44 @@ export function scanRtf(
     }
     const g = top();
     if (g.objdata >= 0) {
+      // A run of object data up to the next brace or backslash, decoded straight into the buffer.
       const buf = buffers[g.objdata];
-      const v = HEX[c];
-      if (v >= 0) {
-        if (buf.nibble < 0) buf.nibble = v;
+      let end = i;
+      while (end < n && rtf[end] !== 0x7b && rtf[end] !== 0x7d && rtf[end] !== 0x5c) end++;
+      const room = Math.max(0, Math.min((end - i + 1) >> 1, limits.maxBytes - total));
+      const bytes = buf.reserve(room);
+      let len = buf.length, nibble = buf.nibble, junk = 0;
+      const stop = len + room;
+      for (; i < end; i++) {
+        const b = rtf[i];
+        const v = HEX[b];
+        if (v < 0) {
+          if (b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09) junk++;
+        } else if (nibble < 0) nibble = v;
         else {
-          if (total < limits.maxBytes) {
-            buf.push((buf.nibble << 4) | v);
-            total++;
-          } else truncated = true;
-          buf.nibble = -1;
+          if (len < stop) bytes[len++] = (nibble << 4) | v;
+          else truncated = true;
+          nibble = -1;
         }
-      } else if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) {
-        objects[g.objdata].junk++;
       }
-    } else if (g.objclass && classText.length < 256) {
-      classText += String.fromCharCode(c);
+      total += len - buf.length;
+      buf.length = len;
+      buf.nibble = nibble;
+      objects[g.objdata].junk += junk;
+      continue;
     }
+    if (g.objclass) {
+      if (classText.length < 256) classText += String.fromCharCode(c);
+      i++;
+      continue;
+    }
+    // Plain text: nothing to collect until the next brace or backslash.
     i++;
+    while (i < n) {
+      const b = rtf[i];
+      if (b === 0x7b || b === 0x7d || b === 0x5c) break;
+      i++;
+    }
   }
   // Missing closing braces: whatever is still open ends at end of file.
   for (let s = stack.length - 1; s >= 0; s--) {
@@ -218,6 +239,15 @@ class ByteBuf {
   private buf = new Uint8Array(256);
   length = 0;
   nibble = -1;
+  /** Makes room for `n` more bytes and returns the backing array to write them into. */
+  reserve(n: number): Uint8Array {
+    if (this.length + n > this.buf.length) {
+      const next = new Uint8Array(Math.max(this.buf.length * 2, this.length + n));
+      next.set(this.buf.subarray(0, this.length));
+      this.buf = next;
+    }
+    return this.buf;
+  }
   push(b: number) {
     if (this.length === this.buf.length) {
       const next = new Uint8Array(this.buf.length * 2);

@@ -230,28 +230,67 @@ const SUSPICIOUS_REGEX: Record<string, string[]> = {
   ],
 };
 
+/**
+ * A keyword table compiled for one pass over the code. `\bKW\b` for a keyword made only of word
+ * characters holds exactly when KW (case-insensitive) is one whole run of word characters, so
+ * those keywords, and the regex keywords that are word-only (`\w+_Click`, `exec[lv][ep]?`), are
+ * tested against the set of the code's word runs; the few with other characters ("WScript.Shell",
+ * "Print #") run as regexes after a cheap substring check. Same verdicts as olevba's loop.
+ */
+interface Entry {
+  description: string;
+  keyword: string;
+  regex: boolean;
+  /** Anchored test of one word run (word-only keywords). */
+  word?: RegExp;
+  /** Full regex and a lower-case literal that must occur for it to match (other keywords). */
+  re?: RegExp;
+  literal?: string;
+}
+const WORD_ONLY = /^(?:\\w|[A-Za-z0-9_?\[\]{}(),:|+*])+$/;
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-type Table = { description: string; keyword: string; re: RegExp; regex: boolean }[];
-const compile = (plain: Record<string, string[]>, regex: Record<string, string[]>): Table => [
-  ...Object.entries(plain).flatMap(([description, words]) =>
-    words.map((keyword) => ({
-      description,
-      keyword,
-      re: new RegExp(`\\b${escape(keyword)}\\b`, "i"),
-      regex: false,
-    }))
-  ),
-  ...Object.entries(regex).flatMap(([description, words]) =>
-    words.map((keyword) => ({
-      description,
-      keyword,
-      re: new RegExp(`\\b${keyword}\\b`, "i"),
-      regex: true,
-    }))
-  ),
-];
-const AUTOEXEC_TABLE = compile(AUTOEXEC, AUTOEXEC_REGEX);
-const SUSPICIOUS_TABLE = compile(SUSPICIOUS, SUSPICIOUS_REGEX);
+function compile(plain: Record<string, string[]>, regex: Record<string, string[]>): Entry[] {
+  const out: Entry[] = [];
+  for (const [description, words] of Object.entries(plain)) {
+    for (const keyword of words) {
+      out.push(
+        /^\w+$/.test(keyword)
+          ? { description, keyword, regex: false, word: new RegExp(`^${keyword}$`, "i") }
+          : {
+            description,
+            keyword,
+            regex: false,
+            re: new RegExp(`\\b${escape(keyword)}\\b`, "i"),
+            literal: keyword.toLowerCase(),
+          },
+      );
+    }
+  }
+  for (const [description, words] of Object.entries(regex)) {
+    for (const keyword of words) {
+      // olevba's look-behinds only exclude its own report text, which code never contains.
+      const body = keyword.replace(/^\(\?<!Could contain following functions: \)/, "");
+      out.push(
+        WORD_ONLY.test(body) && !body.includes("\\s") && !body.includes("\\.")
+          ? { description, keyword, regex: true, word: new RegExp(`^(?:${body})$`, "i") }
+          : { description, keyword, regex: true, re: new RegExp(`\\b${keyword}\\b`, "i") },
+      );
+    }
+  }
+  return out;
+}
+interface Table {
+  entries: Entry[];
+  /** All word-only regex keywords as one anchored alternation: a word run failing it skips them. */
+  anyWord: RegExp;
+}
+function table(plain: Record<string, string[]>, regex: Record<string, string[]>): Table {
+  const entries = compile(plain, regex);
+  const bodies = entries.filter((e) => e.word && e.regex).map((e) => e.word!.source.slice(1, -1));
+  return { entries, anyWord: new RegExp(`^(?:${bodies.join("|") || "(?!)"})$`, "i") };
+}
+const AUTOEXEC_TABLE = table(AUTOEXEC, AUTOEXEC_REGEX);
+const SUSPICIOUS_TABLE = table(SUSPICIOUS, SUSPICIOUS_REGEX);
 
 /** A keyword olevba would list, with its description. */
 export interface KeywordHit {
@@ -259,12 +298,39 @@ export interface KeywordHit {
   description: string;
 }
 
-function scanTable(table: Table, code: string): KeywordHit[] {
+let lastCode: string | undefined;
+let lastRuns = new Map<string, string>();
+
+/** The distinct word runs of `code`, first spelling kept, keyed by lower case (last one cached). */
+function wordRuns(code: string): Map<string, string> {
+  if (code === lastCode) return lastRuns;
+  const runs = new Map<string, string>();
+  for (const m of code.matchAll(/\w+/g)) {
+    const k = m[0].toLowerCase();
+    if (!runs.has(k)) runs.set(k, m[0]);
+  }
+  lastCode = code;
+  lastRuns = runs;
+  return runs;
+}
+
+function scanTable(t: Table, code: string): KeywordHit[] {
+  const runs = wordRuns(code);
+  const candidates = [...runs.values()].filter((r) => t.anyWord.test(r));
   const hits: KeywordHit[] = [];
-  for (const { description, keyword, re, regex } of table) {
-    // What matched for regex keywords ("Button1_Click"), the keyword itself otherwise.
-    const m = re.exec(code);
-    if (m) hits.push({ keyword: regex ? m[0] : keyword, description });
+  let lower: string | undefined;
+  for (const e of t.entries) {
+    let found: string | undefined;
+    if (e.word && !e.regex) {
+      if (runs.has(e.keyword.toLowerCase())) found = e.keyword;
+    } else if (e.word) {
+      // What matched, as olevba reports regex keywords ("Button1_Click").
+      found = candidates.find((run) => e.word!.test(run));
+    } else if (e.literal === undefined || (lower ??= code.toLowerCase()).includes(e.literal)) {
+      const m = e.re!.exec(code);
+      if (m) found = e.regex ? m[0] : e.keyword;
+    }
+    if (found !== undefined) hits.push({ keyword: found, description: e.description });
   }
   return hits;
 }
