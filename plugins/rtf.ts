@@ -63,9 +63,9 @@ export default (stoq: StoqAPI) => {
             row.ole1 = {
               class_name: ole1.class_name,
               format: ole1.format_id === 2 ? "embedded" : "linked",
-              topic_name: ole1.topic_name || undefined,
-              item_name: ole1.item_name || undefined,
-              native_size: ole1.native?.length,
+              ...(ole1.topic_name ? { topic_name: ole1.topic_name } : {}),
+              ...(ole1.item_name ? { item_name: ole1.item_name } : {}),
+              ...(ole1.native ? { native_size: ole1.native.length } : {}),
             };
             const cls = ole1.class_name.toLowerCase();
             if (EXPLOITED[cls]) {
