@@ -4,7 +4,7 @@
  * name, and the document's SummaryInformation / DocumentSummaryInformation properties. Parsing is
  * in lib/office/ (bounded CFB reader, [MS-OLEPS] property sets, [MS-OLEDS] Packager).
  */
-import type { ExtractedPayload, Finding, StoqAPI } from "../core/plugin.ts";
+import type { ExtractedPayload, Finding, StoqAPI } from "../core/engine/plugin.ts";
 
 const MiB = 1024 * 1024;
 

@@ -4,7 +4,7 @@
  * its original name, other classes their native data (often an OLE2 file, which the ole worker
  * opens next). Robust to the usual obfuscation; see lib/office/rtf.ts.
  */
-import type { ExtractedPayload, Finding, StoqAPI } from "../core/plugin.ts";
+import type { ExtractedPayload, Finding, StoqAPI } from "../core/engine/plugin.ts";
 
 const MiB = 1024 * 1024;
 

@@ -5,7 +5,7 @@
  * Strelka's ScanVba), plus Excel 4 (XLM) macro sheets of BIFF8 workbooks with their formulas
  * (Strelka's ScanXl4ma). Parsing is in lib/office/.
  */
-import type { ExtractedPayload, Finding, StoqAPI } from "../core/plugin.ts";
+import type { ExtractedPayload, Finding, StoqAPI } from "../core/engine/plugin.ts";
 
 const MiB = 1024 * 1024;
 
@@ -34,7 +34,7 @@ export default (stoq: StoqAPI) => {
       const { extractVba } = await import("./lib/office/ovba.ts");
       const { readWorkbook } = await import("./lib/office/biff.ts");
       const scan = await import("./lib/office/vba_scan.ts");
-      const ioc = await import("./lib/ioc.ts");
+      const ioc = await import("./lib/ioc/extract.ts");
       const domains = new ioc.DomainValidator();
       const allowlist = new ioc.Allowlist();
       return {
@@ -49,7 +49,7 @@ export default (stoq: StoqAPI) => {
           const projects = extractVba(cfb, opts.max_source_size);
           const book = cfb.find("Workbook") ?? cfb.find("Book");
           const xlm = book
-            ? (await import("./lib/office/biff.ts")).readWorkbook(cfb.read(book), {
+            ? readWorkbook(cfb.read(book), {
               maxCells: opts.max_macro_cells,
             })
             : undefined;

@@ -6,7 +6,7 @@
  * ip7z/7zip#240), so libgsf's `gsf list` is the second opinion on names and sizes.
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
-import type { WorkerResponse } from "../../core/plugin.ts";
+import type { WorkerResponse } from "../../core/engine/plugin.ts";
 import ole from "../../plugins/ole.ts";
 import { CompoundFile } from "../../plugins/lib/office/cfb.ts";
 import { runStoq, show } from "../cli_helpers.ts";

@@ -3,7 +3,7 @@
  * python3 reading of the same \objdata), the obfuscated one, and tests/realfiles.ts' object.rtf.
  */
 import { deepEqual, equal, ok } from "node:assert/strict";
-import type { WorkerResponse } from "../../core/plugin.ts";
+import type { WorkerResponse } from "../../core/engine/plugin.ts";
 import rtf from "../../plugins/rtf.ts";
 import { runStoq, show } from "../cli_helpers.ts";
 import { instantiate, makePayload, makeRequest, sh, sha256 } from "../helpers.ts";

@@ -5,7 +5,7 @@
  * workbook constructed per [MS-XLS], compared with how LibreOffice itself reads it.
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
-import type { WorkerResponse } from "../../core/plugin.ts";
+import type { WorkerResponse } from "../../core/engine/plugin.ts";
 import vba from "../../plugins/vba.ts";
 import { decompress, parseDir } from "../../plugins/lib/office/ovba.ts";
 import { macroRaptor } from "../../plugins/lib/office/vba_scan.ts";

@@ -4,7 +4,7 @@
  * object, which holds a file's original name, path and bytes. Every length is checked against
  * the data; a wrapper that does not parse gives undefined and the caller keeps the raw bytes.
  */
-import type { Finding } from "../../../core/plugin.ts";
+import type { Finding } from "../../../core/engine/plugin.ts";
 
 /** Extensions a packaged file runs with a double click. */
 const RUNNABLE =
