@@ -17,11 +17,13 @@ import hashTlsh from "./hash_tlsh.ts";
 import iocextract from "./iocextract.ts";
 import mimetype from "./mimetype.ts";
 import nats from "./nats.ts";
+import ole from "./ole.ts";
 import pe from "./pe.ts";
 import postgres from "./postgres.ts";
 import rabbitmq from "./rabbitmq.ts";
 import redis from "./redis.ts";
 import route from "./route.ts";
+import rtf from "./rtf.ts";
 import s3 from "./s3.ts";
 import splunk from "./splunk.ts";
 import sqlite from "./sqlite.ts";
@@ -29,6 +31,7 @@ import stdin from "./stdin.ts";
 import stdout from "./stdout.ts";
 import strings from "./strings.ts";
 import upx from "./upx.ts";
+import vba from "./vba.ts";
 import x509 from "./x509.ts";
 import xordecode from "./xordecode.ts";
 import yara from "./yara.ts";
@@ -49,11 +52,13 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   iocextract,
   mimetype,
   nats,
+  ole,
   pe,
   postgres,
   rabbitmq,
   redis,
   route,
+  rtf,
   s3,
   splunk,
   sqlite,
@@ -61,6 +66,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   stdout,
   strings,
   upx,
+  vba,
   x509,
   xordecode,
   yara,

@@ -97,8 +97,9 @@ Deno.test("default pipeline on real files: each file reaches the workers its typ
   deepEqual(elf.results[0].workers.clamav, { infected: false, signatures: [] });
 
   const doc = byName.get("report.doc")!;
-  deepEqual(ran(doc), [...always, "clamav", "exif", "hash_ssdeep"].sort());
+  deepEqual(ran(doc), [...always, "clamav", "exif", "hash_ssdeep", "ole", "vba"].sort());
   equal(doc.results[0].workers.exif.FileType, "DOC");
+  ok(doc.results.some((r) => r.payload_meta.extra_data.name === "WordDocument"), "OLE streams");
 
   // OOXML is a zip: its parts are unpacked and scanned too.
   const docx = byName.get("report.docx")!;
@@ -111,6 +112,8 @@ Deno.test("default pipeline on real files: each file reaches the workers its typ
 
   const xls = byName.get("macro.xls")!;
   ok(rulesOf(xls).includes("office_ole_vba_macros"), rulesOf(xls).join());
+  equal(xls.results[0].workers.vba.macros, true);
+  ok(xls.results.some((r) => r.payload_meta.extra_data.filename === "Module1.bas"), "macro source");
 
   for (const text of ["mail.eml", "page.html"]) {
     ok(ran(byName.get(text)!).includes("iocextract"), `${text}: ${ran(byName.get(text)!)}`);
