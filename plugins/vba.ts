@@ -38,7 +38,7 @@ export default (stoq: StoqAPI) => {
       const domains = new ioc.DomainValidator();
       const allowlist = new ioc.Allowlist();
       return {
-        async scan(payload) {
+        scan(payload) {
           let cfb;
           try {
             cfb = new CompoundFile(payload.content);
