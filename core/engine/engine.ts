@@ -137,6 +137,24 @@ export function unscannedReason(response: StoqResponse): string | undefined {
   )?.error;
 }
 
+/** Most names one payload keeps in `extra_data.filenames`. */
+const MAX_NAMES = 100;
+
+/**
+ * Records another name under which the same content was extracted: `filenames` lists every
+ * distinct name, the first (`filename`) included, so that a search by any of them finds it.
+ */
+function addName(extra: Record<string, unknown>, name: unknown): void {
+  if (typeof name !== "string" || name === "" || name === extra.filename) return;
+  const names = Array.isArray(extra.filenames)
+    ? extra.filenames as unknown[]
+    : typeof extra.filename === "string"
+    ? [extra.filename]
+    : [];
+  if (names.includes(name) || names.length >= MAX_NAMES) return;
+  extra.filenames = [...names, name];
+}
+
 /** Opens an input file; a name that lost bytes on its way in says so instead of "not found". */
 function openInput(path: string): Deno.FsFile {
   try {
@@ -526,6 +544,7 @@ export class Engine {
           r.extracted_from.push(from);
           r.extracted_by.push(by);
         }
+        addName(r.payload_meta.extra_data, ep.payload_meta?.extra_data?.filename);
         continue;
       }
       if (state.request.payloads.length >= core.max_payloads) {

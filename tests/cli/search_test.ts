@@ -207,3 +207,29 @@ Deno.test("search: --db and [sqlite] path pick the store; a missing store and ba
   equal(help.code, 0);
   match(help.stdout, /Usage: stoq search/);
 });
+
+Deno.test("search: content extracted under several names is found by each of them", async () => {
+  const home = await tempDir();
+  const cwd = await tempDir();
+  const inner = await tempDir();
+  await writeText(inner, "invoice.pdf.exe", "the same bytes under three names\n");
+  await Deno.copyFile(join(inner, "invoice.pdf.exe"), join(inner, "copy.txt"));
+  await Deno.copyFile(join(inner, "invoice.pdf.exe"), join(inner, "third.bin"));
+  await sh(
+    "zip",
+    ["-q", "-X", join(cwd, "names.zip"), "invoice.pdf.exe", "copy.txt", "third.bin"],
+    inner,
+  );
+  const r = await runStoq(["scan", "-C", "sqlite", "names.zip"], { home, cwd });
+  equal(r.code, 0, show(r));
+  for (const name of ["invoice.pdf.exe", "copy.txt", "THIRD.BIN", "*.pdf.exe"]) {
+    const found = await search(home, cwd, ["--filename", name]);
+    equal(found.code, 0, show(found));
+    const doc = parseLines(found.stdout, 1)[0];
+    equal(doc.results.length, 2, name); // the zip and its one member
+    deepEqual(doc.results[1].payload_meta.extra_data, {
+      filename: "invoice.pdf.exe",
+      filenames: ["invoice.pdf.exe", "copy.txt", "third.bin"],
+    });
+  }
+});

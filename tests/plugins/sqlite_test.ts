@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { StoqResponse } from "../../core/engine/plugin.ts";
 import sqlite from "../../plugins/sqlite.ts";
-import { openStore, SCHEMA_VERSION } from "../../plugins/lib/store/sqlite.ts";
+import { MIGRATIONS, openStore, SCHEMA_VERSION } from "../../plugins/lib/store/sqlite.ts";
 import { parseDoc, runStoq, show, sums, writeText } from "../cli_helpers.ts";
 import { instantiate, tempDir } from "../helpers.ts";
 
@@ -50,9 +50,12 @@ Deno.test("sqlite: a scan's whole result and its index rows land in $STOQ_HOME/s
     deepEqual(rows(db, "SELECT idx, rule, namespace FROM rules"), [
       { idx: 0, rule: "eicar_test_file", namespace: "builtin:stoq.yar" },
     ]);
+    deepEqual(rows(db, "SELECT idx, name FROM names"), [{ idx: 0, name: "eicar.com" }]);
     const indexes = rows(db, "SELECT name FROM sqlite_master WHERE type = 'index'")
       .map((r) => String(r.name)).filter((n) => !n.startsWith("sqlite_"));
     deepEqual(indexes.sort(), [
+      "names_name",
+      "names_scan",
       "payloads_filename",
       "payloads_md5",
       "payloads_mimetype",
@@ -186,6 +189,27 @@ Deno.test("sqlite: an unusable path or a newer schema is a clear error at start-
   db.close();
   await rejects(
     instantiate(sqlite, { path: newer }),
-    /schema version 2, newer than this stoq's \(1\)/,
+    new RegExp(
+      `schema version ${SCHEMA_VERSION + 1}, newer than this stoq.s \\(${SCHEMA_VERSION}\\)`,
+    ),
   );
+});
+
+Deno.test("sqlite: a store of schema version 1 is migrated, its filenames searchable as names", async () => {
+  const dir = await tempDir();
+  const path = join(dir, "v1.sqlite");
+  const v1 = new DatabaseSync(path);
+  v1.exec(MIGRATIONS[0]);
+  v1.exec("PRAGMA user_version = 1");
+  v1.exec(`INSERT INTO scans VALUES ('s1', '2026-01-01T00:00:00.000Z', '', NULL, 1, 0, '{}')`);
+  v1.exec(
+    `INSERT INTO payloads (scan_id, idx, payload_id, filename) VALUES ('s1', 0, 'p', 'Old.ZIP')`,
+  );
+  v1.close();
+  const store = await openStore(path, { busyTimeoutMs: 1000, synchronous: "full" });
+  deepEqual(rows(store.db, "SELECT scan_id, idx, name FROM names"), [
+    { scan_id: "s1", idx: 0, name: "Old.ZIP" },
+  ]);
+  equal(rows(store.db, "PRAGMA user_version")[0].user_version, SCHEMA_VERSION);
+  store.close();
 });

@@ -33,7 +33,7 @@ export function resultFields(response: StoqResponse): ResultFields {
     if (Array.isArray(matches)) {
       for (const m of matches) addString(sets.yara_rules, record(m)?.rule);
     }
-    addString(sets.filenames, r.payload_meta.extra_data.filename);
+    for (const n of payloadNames(r.payload_meta.extra_data)) sets.filenames.add(n);
   }
   return {
     sha256: [...sets.sha256],
@@ -42,6 +42,17 @@ export function resultFields(response: StoqResponse): ResultFields {
     yara_rules: [...sets.yara_rules],
     filenames: [...sets.filenames],
   };
+}
+
+/**
+ * Every name a payload goes by: `extra_data.filename`, and `filenames` when the same content was
+ * extracted under several names.
+ */
+export function payloadNames(extra: Record<string, unknown> | undefined): string[] {
+  const names = new Set<string>();
+  addString(names, extra?.filename);
+  if (Array.isArray(extra?.filenames)) { for (const n of extra.filenames) addString(names, n); }
+  return [...names];
 }
 
 function record(v: unknown): Record<string, unknown> | undefined {

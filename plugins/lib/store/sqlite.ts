@@ -5,13 +5,14 @@
  */
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import type { SearchQuery, StoqResponse, StoredScan } from "../../../core/engine/plugin.ts";
+import { payloadNames } from "./result_fields.ts";
 
 /** The schema version this code writes (kept in `PRAGMA user_version`). */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 // One entry per schema version; a store at version N gets the entries after N, in one
 // transaction. Never edit a released entry: add the next one.
-const MIGRATIONS: string[] = [
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE scans (
      scan_id  TEXT PRIMARY KEY,
      time     TEXT NOT NULL,   -- the result's time, UTC ISO-8601 with milliseconds
@@ -47,6 +48,17 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX rules_rule ON rules(rule);
    CREATE INDEX rules_scan ON rules(scan_id);`,
+  // Version 2: every name of a payload (the same content extracted under several names keeps
+  // them all in extra_data.filenames), searched by --filename.
+  `CREATE TABLE names (
+     scan_id TEXT NOT NULL REFERENCES scans(scan_id) ON DELETE CASCADE,
+     idx     INTEGER NOT NULL,
+     name    TEXT NOT NULL COLLATE NOCASE
+   );
+   CREATE INDEX names_name ON names(name);
+   CREATE INDEX names_scan ON names(scan_id);
+   INSERT INTO names (scan_id, idx, name)
+     SELECT scan_id, idx, filename FROM payloads WHERE filename IS NOT NULL;`,
 ];
 
 /** How hard SQLite makes a commit durable: `full` survives power loss, `normal` a crash. */
@@ -65,6 +77,8 @@ export interface IndexRows {
     payload_id: string;
     size: number | null;
     filename: string | null;
+    /** Every name of the payload, `filename` first. */
+    names: string[];
     mimetype: string | null;
     md5: string | null;
     sha1: string | null;
@@ -91,6 +105,7 @@ export function indexRows(response: StoqResponse): IndexRows {
       payload_id: p.payload_id,
       size: typeof p.size === "number" ? p.size : null,
       filename: str(p.payload_meta?.extra_data?.filename),
+      names: payloadNames(p.payload_meta?.extra_data),
       mimetype: lower(w.mimetype?.mimetype),
       md5: lower(hash.md5),
       sha1: lower(hash.sha1),
@@ -109,7 +124,10 @@ export function indexRows(response: StoqResponse): IndexRows {
 /** An open store. */
 export class Store {
   readonly #db: DatabaseSync;
-  #stmts?: Record<"scan" | "payload" | "rule" | "delPayloads" | "delRules", StatementSync>;
+  #stmts?: Record<
+    "scan" | "payload" | "rule" | "name" | "delPayloads" | "delRules" | "delNames",
+    StatementSync
+  >;
 
   constructor(db: DatabaseSync, readonly path: string) {
     this.#db = db;
@@ -137,8 +155,10 @@ export class Store {
       rule: this.#db.prepare(
         `INSERT INTO rules (scan_id, idx, rule, namespace) VALUES (?, ?, ?, ?)`,
       ),
+      name: this.#db.prepare(`INSERT INTO names (scan_id, idx, name) VALUES (?, ?, ?)`),
       delPayloads: this.#db.prepare(`DELETE FROM payloads WHERE scan_id = ?`),
       delRules: this.#db.prepare(`DELETE FROM rules WHERE scan_id = ?`),
+      delNames: this.#db.prepare(`DELETE FROM names WHERE scan_id = ?`),
     };
     const id = response.scan_id;
     const rows = indexRows(response);
@@ -150,6 +170,7 @@ export class Store {
     try {
       s.delPayloads.run(id);
       s.delRules.run(id);
+      s.delNames.run(id);
       s.scan.run(
         id,
         Number.isNaN(time.getTime()) ? String(response.time) : time.toISOString(),
@@ -172,6 +193,7 @@ export class Store {
           p.sha256,
         );
       }
+      for (const p of rows.payloads) for (const n of p.names) s.name.run(id, p.idx, n);
       for (const r of rows.rules) s.rule.run(id, r.idx, r.rule, r.namespace);
       this.#db.exec("COMMIT");
     } catch (e) {
@@ -290,14 +312,14 @@ export function searchScans(store: Store, q: SearchQuery): StoredScan[] {
     );
     params.push(...values.map((v) => v.toLowerCase()));
   };
-  const globPayloads = (column: string, globs: string[] | undefined) => {
+  const globIn = (table: string, column: string, globs: string[] | undefined) => {
     if (!globs?.length) return;
     const alts = globs.map((g) => {
       const like = globToLike(g);
       params.push(like ?? g.toLowerCase());
       return like !== null ? `${column} LIKE ? ESCAPE '\\'` : `lower(${column}) GLOB ?`;
     });
-    where.push(`s.scan_id IN (SELECT scan_id FROM payloads WHERE ${alts.join(" OR ")})`);
+    where.push(`s.scan_id IN (SELECT scan_id FROM ${table} WHERE ${alts.join(" OR ")})`);
   };
   inPayloads("sha256", q.sha256);
   inPayloads("md5", q.md5);
@@ -310,8 +332,8 @@ export function searchScans(store: Store, q: SearchQuery): StoredScan[] {
     });
     where.push(`s.scan_id IN (SELECT scan_id FROM rules WHERE ${alts.join(" OR ")})`);
   }
-  globPayloads("mimetype", q.type);
-  globPayloads("filename", q.filename);
+  globIn("payloads", "mimetype", q.type);
+  globIn("names", "name", q.filename);
   if (q.since) {
     where.push("s.time >= ?");
     params.push(q.since);
