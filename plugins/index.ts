@@ -15,6 +15,7 @@ import hash from "./hash.ts";
 import hashSsdeep from "./hash_ssdeep.ts";
 import hashTlsh from "./hash_tlsh.ts";
 import iocextract from "./iocextract.ts";
+import javascript from "./javascript.ts";
 import mimetype from "./mimetype.ts";
 import nats from "./nats.ts";
 import ole from "./ole.ts";
@@ -50,6 +51,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   hashSsdeep,
   hashTlsh,
   iocextract,
+  javascript,
   mimetype,
   nats,
   ole,
