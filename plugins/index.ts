@@ -14,6 +14,7 @@ import filedir from "./filedir.ts";
 import hash from "./hash.ts";
 import hashSsdeep from "./hash_ssdeep.ts";
 import hashTlsh from "./hash_tlsh.ts";
+import html from "./html.ts";
 import iocextract from "./iocextract.ts";
 import javascript from "./javascript.ts";
 import mimetype from "./mimetype.ts";
@@ -50,6 +51,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   hash,
   hashSsdeep,
   hashTlsh,
+  html,
   iocextract,
   javascript,
   mimetype,

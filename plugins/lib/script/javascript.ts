@@ -121,7 +121,7 @@ export function analyzeJavaScript(text: string, limits: Limits): JsAnalysis {
   const children = new Children(limits);
   if (ast) {
     const folder = new Folder(ast);
-    walk(ast, folder, calls, progids, decoded, children);
+    walk(ast, folder, progids, decoded, children);
   } else {
     for (const p of tok.directProgids) progids.add(p);
   }
@@ -560,7 +560,6 @@ const isNode = (v: unknown): boolean =>
 function walk(
   ast: Node,
   folder: Folder,
-  calls: Counter,
   progids: Counter,
   decoded: CappedSet,
   children: Children,
