@@ -232,7 +232,14 @@ function base64Blobs(text: string, children: Children): Record<string, unknown>[
     }
     const text16 = utf16leText(content);
     const extra: Record<string, unknown> = {
-      filename: `base64_${n}.${text16 !== undefined || isText(content) ? "txt" : "bin"}`,
+      // Text that the same line runs (IEX, ScriptBlock) is PowerShell; other text is just text.
+      filename: `base64_${n}.${
+        text16 === undefined && !isText(content)
+          ? "bin"
+          : /\b(?:IEX|Invoke-Expression)\b|ScriptBlock\]::Create/i.test(line)
+          ? "ps1"
+          : "txt"
+      }`,
       source: "FromBase64String",
       offset: m.index,
     };
