@@ -473,7 +473,9 @@ rule batch_file
             (
                 not $fence in (0..65536) and uint8(0) != 0x2F and
                 not (uint8(0) == 0x23 and (uint8(1) == 0x20 or uint8(1) == 0x23 or uint8(1) == 0x21)) and
-                2 of ($args, $set_opt, $goto, $label, $if, $errorlevel, $substring, $delayed, $for, $nul) in (0..65536)
+                2 of ($args, $set_opt, $goto, $label, $if, $errorlevel, $substring, $delayed, $for, $nul) in (0..65536) and
+                // At least one statement, not only expressions that code in other languages quotes.
+                any of ($set_opt, $goto, $label, $if, $for) in (0..65536)
             )
         )
 }
