@@ -404,12 +404,18 @@ Deno.test("typing.yar: powershell_file, vbscript_file and batch_file leave the r
   // Short, real-looking snippets of each language are recognised.
   const flavor = (s: string) => names(typing, text(s));
   deepEqual(flavor("pwsh -NoProfile -Command Get-Date\n"), ["powershell_file"]);
-  deepEqual(flavor("$files = Get-ChildItem -Path $env:TEMP\n$files | ForEach-Object { $_.Name }\n"), [
-    "powershell_file",
-  ]);
-  deepEqual(flavor("On Error Resume Next\nSet fso = CreateObject(\"Scripting.FileSystemObject\")\n"), [
-    "vbscript_file",
-  ]);
+  deepEqual(
+    flavor("$files = Get-ChildItem -Path $env:TEMP\n$files | ForEach-Object { $_.Name }\n"),
+    [
+      "powershell_file",
+    ],
+  );
+  deepEqual(
+    flavor('On Error Resume Next\nSet fso = CreateObject("Scripting.FileSystemObject")\n'),
+    [
+      "vbscript_file",
+    ],
+  );
   deepEqual(flavor("@ECHO OFF\r\nset x=1\r\n"), ["batch_file"]);
   deepEqual(flavor("if exist C:\\x goto :done\ncall :sub\n:done\n"), ["batch_file"]);
 });

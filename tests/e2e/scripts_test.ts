@@ -50,7 +50,10 @@ Deno.test("stoq scan phish.html: form, frames, refresh, smuggled zip, and the ob
     "obfuscated_script",
     "password_form_external",
   ]);
-  ok(doc.results[0].plugins_run.workers.includes("iocextract"), "the raw page still goes to iocextract");
+  ok(
+    doc.results[0].plugins_run.workers.includes("iocextract"),
+    "the raw page still goes to iocextract",
+  );
 
   // The inline script, byte for byte as the builder wrote it between <script> and </script>.
   const source = await Deno.readTextFile(files["phish.html"]);
@@ -73,7 +76,11 @@ Deno.test("stoq scan phish.html: form, frames, refresh, smuggled zip, and the ob
   ok(zip.plugins_run.workers.includes("decompress"));
   const member = named(doc, "Invoice_4471.js");
   equal(member.workers.hash.sha256, sha256(await Deno.readFile(files["dropper.js"])));
-  deepEqual(ids(worker(member, "javascript")), ["download_execute", "dynamic_code", "shell_execution"]);
+  deepEqual(ids(worker(member, "javascript")), [
+    "download_execute",
+    "dynamic_code",
+    "shell_execution",
+  ]);
 
   // The visible text goes to iocextract.
   const text = named(doc, "visible_text.txt");
@@ -129,7 +136,11 @@ Deno.test("stoq scan app.hta, dropper.vbs, dropper.bat, obfuscated.ps1: each rea
   equal(named(bat, "encoded_command_1.ps1").workers.hash.sha256, sha256(manifest.bat_script));
 
   const ps = await scan("obfuscated.ps1");
-  deepEqual(ids(worker(ps.results[0], "powershell")), ["amsi_bypass", "download_execute", "obfuscated"]);
+  deepEqual(ids(worker(ps.results[0], "powershell")), [
+    "amsi_bypass",
+    "download_execute",
+    "obfuscated",
+  ]);
   const stage = named(ps, "base64_1.ps1");
   equal(stage.workers.hash.sha256, sha256(manifest.deflated_script));
   ok(stage.plugins_run.workers.includes("powershell"));

@@ -20,7 +20,10 @@ Deno.test("batch: dropper.bat — set fragments, substrings and carets give the 
   deepEqual(findingIds(res), ["execution_policy_bypass", "hidden_window", "inhibit_recovery"]);
   // The -enc argument decodes (base64 -d | iconv) to the script the builder encoded.
   const b64 = manifest.bat_command.split(" ").at(-1)!;
-  const decoded = await sh("bash", ["-c", `printf %s '${b64}' | base64 -d | iconv -f UTF-16LE -t UTF-8`]);
+  const decoded = await sh("bash", [
+    "-c",
+    `printf %s '${b64}' | base64 -d | iconv -f UTF-16LE -t UTF-8`,
+  ]);
   equal(decoded, manifest.bat_script);
 });
 

@@ -82,7 +82,9 @@ Deno.test("html: phish.html matches Python's html.parser value by value", async 
   equal(r.title, "Microsoft 365 - Sign in");
   // Links: same tags, attributes and URLs in document order (data: URLs are shown clipped).
   deepEqual(
-    r.links.map((l: { tag: string; attribute: string; url: string }) => [l.tag, l.attribute, l.url]),
+    r.links.map((
+      l: { tag: string; attribute: string; url: string },
+    ) => [l.tag, l.attribute, l.url]),
     py.links.map(([t, a, u]) => [t, a, u.startsWith("data:") ? clip100(u) : u]),
   );
   equal(r.forms.length, py.forms.length);
@@ -90,14 +92,23 @@ Deno.test("html: phish.html matches Python's html.parser value by value", async 
     equal(r.forms[i].action, f.action);
     equal(r.forms[i].method, f.method);
     deepEqual(
-      r.forms[i].inputs.map((x: { tag: string; type: string; name: string | null }) => [x.tag, x.type, x.name]),
+      r.forms[i].inputs.map((
+        x: { tag: string; type: string; name: string | null },
+      ) => [x.tag, x.type, x.name]),
       f.inputs,
     );
   }
   equal(r.forms[0].has_password, true);
-  deepEqual(r.forms[0].inputs[2], { tag: "input", type: "hidden", name: "campaign", value: "inv-4471" });
+  deepEqual(r.forms[0].inputs[2], {
+    tag: "input",
+    type: "hidden",
+    name: "campaign",
+    value: "inv-4471",
+  });
   deepEqual(
-    r.frames.map((f: { tag: string; src: string; width: string; height: string }) => [f.tag, f.src, f.width, f.height]),
+    r.frames.map((
+      f: { tag: string; src: string; width: string; height: string },
+    ) => [f.tag, f.src, f.width, f.height]),
     py.frames,
   );
   equal(r.frames[0].hidden, true);
@@ -166,7 +177,10 @@ Deno.test("html: javascript: URLs and event handlers become one child; a javascr
   deepEqual(res.results.event_handlers, { onload: 1 });
   deepEqual(findingIds(res), ["form_script_action", "hidden_iframe"]);
   // No site of its own: a password form posting to an absolute URL is "another site".
-  const other = await scanWith(html, `<html><form action="https://x.example.org/a" method=post><input type="password"></form>`);
+  const other = await scanWith(
+    html,
+    `<html><form action="https://x.example.org/a" method=post><input type="password"></form>`,
+  );
   deepEqual(findingIds(other), ["password_form_external"]);
   match(JSON.stringify(other.results.findings), /names no site of its own/);
   // Same registrable domain as the canonical link: not flagged.
@@ -185,7 +199,8 @@ Deno.test("html: truncated and corrupted pages still give results; lists and chi
       ok(typeof res.results.counts === "object", name);
     }
   }
-  const many = "<html>" + '<a href="http://x.example.com/a">a</a><script>var a=1;</script>'.repeat(500);
+  const many = "<html>" +
+    '<a href="http://x.example.com/a">a</a><script>var a=1;</script>'.repeat(500);
   const res = await scanWith(html, many, { max_list: 10, max_children: 3 });
   equal((res.results.links as unknown[]).length, 10);
   deepEqual(res.results.truncated_lists, ["links", "scripts"]);
@@ -194,7 +209,8 @@ Deno.test("html: truncated and corrupted pages still give results; lists and chi
     ["script_1.js", "visible_text.txt"],
     "500 identical scripts are one child",
   );
-  const distinct = "<html>" + Array.from({ length: 20 }, (_, i) => `<script>var a=${i};</script>`).join("");
+  const distinct = "<html>" +
+    Array.from({ length: 20 }, (_, i) => `<script>var a=${i};</script>`).join("");
   const capped = await scanWith(html, distinct, { max_children: 3 });
   equal(capped.extracted.length, 3);
   match(capped.errors.join(), /html: 17 more children left out/);

@@ -70,7 +70,10 @@ Deno.test("javascript: parses when node --check does, and a file that does not p
   for (const cut of [40, 120, 300, 500, data.length - 40]) {
     const copy = data.slice(0, cut);
     await Deno.writeFile(`${dir}/cut.js`, copy);
-    const node = await new Deno.Command("node", { args: ["--check", `${dir}/cut.js`], stderr: "null" })
+    const node = await new Deno.Command("node", {
+      args: ["--check", `${dir}/cut.js`],
+      stderr: "null",
+    })
       .output();
     const res = await scanWith(javascript, copy);
     equal(res.results.parsed, node.success, `cut at ${cut}`);

@@ -43,12 +43,18 @@ Deno.test("powershell: -EncodedCommand decodes as base64 -d | iconv -f UTF-16LE 
 });
 
 Deno.test("powershell: every abbreviation of -EncodedCommand, and a blob that is not UTF-16 text", async () => {
-  const b64 = btoa(String.fromCharCode(...new TextEncoder().encode("Get-Date")).split("").flatMap((c) => [c, "\0"]).join(""));
+  const b64 = btoa(
+    String.fromCharCode(...new TextEncoder().encode("Get-Date")).split("").flatMap((c) => [c, "\0"])
+      .join(""),
+  );
   for (const flag of ["-e", "-ec", "-en", "-enc", "-EncodedCommand", "/enc", "-ENCODEDC"]) {
     const res = await scanWith(powershell, `pwsh ${flag} ${b64}`);
     equal(child(res, "encoded_command_1.ps1").text, "Get-Date", flag);
   }
-  const junk = await scanWith(powershell, `powershell -enc ${btoa("not utf-16 at all, plain ascii")}`);
+  const junk = await scanWith(
+    powershell,
+    `powershell -enc ${btoa("not utf-16 at all, plain ascii")}`,
+  );
   equal(junk.extracted.length, 0);
   equal(junk.results.encoded_commands[0].decoded, false);
 });

@@ -29,7 +29,10 @@ export async function scanWith(
 /** The child named `filename`; fails when there is none. */
 export function child(res: Scanned, filename: string) {
   const c = res.extracted.find((e) => e.payload_meta.extra_data.filename === filename);
-  ok(c, `no child ${filename} among ${res.extracted.map((e) => e.payload_meta.extra_data.filename)}`);
+  ok(
+    c,
+    `no child ${filename} among ${res.extracted.map((e) => e.payload_meta.extra_data.filename)}`,
+  );
   return { ...c, text: new TextDecoder().decode(c.content), sha256: sha256(c.content) };
 }
 
@@ -42,7 +45,9 @@ export const findingIds = (res: Scanned) => res.results.findings.map((f) => f.id
  */
 export function damagedCopies(data: Uint8Array): Uint8Array[] {
   const out: Uint8Array[] = [];
-  for (const f of [0.1, 0.25, 0.5, 0.75, 0.9, 0.99]) out.push(data.slice(0, Math.floor(data.length * f)));
+  for (const f of [0.1, 0.25, 0.5, 0.75, 0.9, 0.99]) {
+    out.push(data.slice(0, Math.floor(data.length * f)));
+  }
   let x = 12345;
   for (let k = 0; k < 6; k++) {
     const copy = data.slice();

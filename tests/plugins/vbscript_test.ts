@@ -37,7 +37,8 @@ Deno.test("vbscript: dropper.vbs — Chr() chains decoded as Python evaluates th
 });
 
 Deno.test("vbscript: constant folding of ChrW, &H, arithmetic, StrReverse and Replace; PowerShell command lines", async () => {
-  const src = `x = ChrW(&H70) & Chr(&O157) & Chr(200 \\ 2 + 19) & StrReverse("llehsre") & Replace("  -enXXc ", "XX", "")
+  const src =
+    `x = ChrW(&H70) & Chr(&O157) & Chr(200 \\ 2 + 19) & StrReverse("llehsre") & Replace("  -enXXc ", "XX", "")
 y = Chr(-1) & "kept"
 z = Chr(10 Mod 0)
 Set sh = CreateObject("WScript.Shell") : sh.Run "powershell -nop -c Get-Date", 0`;

@@ -29,49 +29,58 @@ export interface Analysis {
   errors: string[];
 }
 
-/** Keywords an analyst looks for, each with the pattern that counts it (on de-obfuscated text). */
-const KEYWORDS: [string, RegExp][] = [
-  ["Invoke-Expression", /\b(?:Invoke-Expression|iex)\b/gi],
-  ["Invoke-WebRequest", /\b(?:Invoke-WebRequest|iwr|wget|curl)\b/gi],
-  ["Invoke-RestMethod", /\b(?:Invoke-RestMethod|irm)\b/gi],
-  ["Net.WebClient", /\bNet\.WebClient\b/gi],
-  ["DownloadString", /\bDownloadString(?:Async)?\b/gi],
-  ["DownloadFile", /\bDownloadFile(?:Async)?\b/gi],
-  ["DownloadData", /\bDownloadData(?:Async)?\b/gi],
-  ["Start-BitsTransfer", /\bStart-BitsTransfer\b/gi],
-  ["Start-Process", /\b(?:Start-Process|saps)\b/gi],
-  ["Invoke-Item", /\bInvoke-Item\b/gi],
-  ["Invoke-Command", /\b(?:Invoke-Command|icm)\b/gi],
-  ["New-Object", /\bNew-Object\b/gi],
-  ["Add-Type", /\bAdd-Type\b/gi],
-  ["FromBase64String", /\bFromBase64String\b/gi],
+/**
+ * Keywords an analyst looks for: name, the pattern that counts it (on de-obfuscated text), and a
+ * lower-case substring every match contains.
+ */
+const KEYWORDS: [string, RegExp, string][] = [
+  ["Invoke-Expression", /\b(?:Invoke-Expression|iex)\b/gi, "i"],
+  ["Invoke-WebRequest", /\b(?:Invoke-WebRequest|iwr|wget|curl)\b/gi, "w"],
+  ["Invoke-RestMethod", /\b(?:Invoke-RestMethod|irm)\b/gi, "ir"],
+  ["Net.WebClient", /\bNet\.WebClient\b/gi, "webclient"],
+  ["DownloadString", /\bDownloadString(?:Async)?\b/gi, "downloadstring"],
+  ["DownloadFile", /\bDownloadFile(?:Async)?\b/gi, "downloadfile"],
+  ["DownloadData", /\bDownloadData(?:Async)?\b/gi, "downloaddata"],
+  ["Start-BitsTransfer", /\bStart-BitsTransfer\b/gi, "start-bitstransfer"],
+  ["Start-Process", /\b(?:Start-Process|saps)\b/gi, "s"],
+  ["Invoke-Item", /\bInvoke-Item\b/gi, "invoke-item"],
+  ["Invoke-Command", /\b(?:Invoke-Command|icm)\b/gi, "i"],
+  ["New-Object", /\bNew-Object\b/gi, "new-object"],
+  ["Add-Type", /\bAdd-Type\b/gi, "add-type"],
+  ["FromBase64String", /\bFromBase64String\b/gi, "frombase64string"],
   [
     "EncodedCommand",
     /(?:^|\s)[-/](?:e|ec|en|enc|enco|encod|encode|encoded|encodedc\w*)\s+[A-Za-z0-9+/=]{16,}/gim,
+    "e",
   ],
-  ["DeflateStream", /\bDeflateStream\b/gi],
-  ["GzipStream", /\bGzipStream\b/gi],
-  ["Reflection.Assembly", /\bReflection\.Assembly\b/gi],
-  ["VirtualAlloc", /\bVirtualAlloc(?:Ex)?\b/gi],
-  ["GetDelegateForFunctionPointer", /\bGetDelegateForFunctionPointer\b/gi],
-  ["AmsiUtils", /\bAmsi(?:Utils|InitFailed|ScanBuffer|Context)\b/gi],
-  ["Set-MpPreference", /\b(?:Set|Add)-MpPreference\b/gi],
+  ["DeflateStream", /\bDeflateStream\b/gi, "deflatestream"],
+  ["GzipStream", /\bGzipStream\b/gi, "gzipstream"],
+  ["Reflection.Assembly", /\bReflection\.Assembly\b/gi, "reflection.assembly"],
+  ["VirtualAlloc", /\bVirtualAlloc(?:Ex)?\b/gi, "virtualalloc"],
+  [
+    "GetDelegateForFunctionPointer",
+    /\bGetDelegateForFunctionPointer\b/gi,
+    "getdelegateforfunctionpointer",
+  ],
+  ["AmsiUtils", /\bAmsi(?:Utils|InitFailed|ScanBuffer|Context)\b/gi, "amsi"],
+  ["Set-MpPreference", /\b(?:Set|Add)-MpPreference\b/gi, "-mppreference"],
   [
     "Hidden",
     /(?:^|\s)[-/]w(?:i(?:n(?:d(?:o(?:w(?:s(?:t(?:y(?:l(?:e)?)?)?)?)?)?)?)?)?)?\s+(?:hidden|h|1)\b/gim,
+    "w",
   ],
-  ["Bypass", /(?:^|\s)[-/](?:ep|ex\w*)\s+(?:bypass|unrestricted)\b/gim],
-  ["NoProfile", /(?:^|\s)[-/]nop\w*\b/gim],
-  ["NonInteractive", /(?:^|\s)[-/]noni\w*\b/gim],
-  ["Set-ExecutionPolicy", /\bSet-ExecutionPolicy\b/gi],
-  ["Register-ScheduledTask", /\b(?:Register-ScheduledTask|schtasks)\b/gi],
-  ["CurrentVersion\\Run", /CurrentVersion\\Run/gi],
-  ["Get-WmiObject", /\b(?:Get-WmiObject|gwmi|Get-CimInstance|Invoke-WmiMethod)\b/gi],
-  ["rundll32", /\brundll32\b/gi],
-  ["regsvr32", /\bregsvr32\b/gi],
-  ["mshta", /\bmshta\b/gi],
-  ["certutil", /\bcertutil\b/gi],
-  ["bitsadmin", /\bbitsadmin\b/gi],
+  ["Bypass", /(?:^|\s)[-/](?:ep|ex\w*)\s+(?:bypass|unrestricted)\b/gim, "bypass"],
+  ["NoProfile", /(?:^|\s)[-/]nop\w*\b/gim, "nop"],
+  ["NonInteractive", /(?:^|\s)[-/]noni\w*\b/gim, "noni"],
+  ["Set-ExecutionPolicy", /\bSet-ExecutionPolicy\b/gi, "set-executionpolicy"],
+  ["Register-ScheduledTask", /\b(?:Register-ScheduledTask|schtasks)\b/gi, "sch"],
+  ["CurrentVersion\\Run", /CurrentVersion\\Run/gi, "currentversion\\run"],
+  ["Get-WmiObject", /\b(?:Get-WmiObject|gwmi|Get-CimInstance|Invoke-WmiMethod)\b/gi, "w"],
+  ["rundll32", /\brundll32\b/gi, "rundll32"],
+  ["regsvr32", /\bregsvr32\b/gi, "regsvr32"],
+  ["mshta", /\bmshta\b/gi, "mshta"],
+  ["certutil", /\bcertutil\b/gi, "certutil"],
+  ["bitsadmin", /\bbitsadmin\b/gi, "bitsadmin"],
 ];
 const DOWNLOAD = [
   "Invoke-WebRequest",
@@ -98,7 +107,10 @@ export function analyzePowerShell(text: string, limits: Limits): Analysis {
   const deob = deobfuscate(text, limits.maxChars);
   const clear = deob.text;
   const keywords = new Counter();
-  for (const [name, re] of KEYWORDS) {
+  const lower = clear.toLowerCase();
+  for (const [name, re, stem] of KEYWORDS) {
+    // A substring test first: most scripts lack most keywords, and indexOf is far cheaper.
+    if (!lower.includes(stem)) continue;
     const n = (clear.match(re) ?? []).length;
     if (n > 0) keywords.add(name, n);
   }
@@ -297,31 +309,39 @@ export function deobfuscate(text: string, maxChars: number): Deobfuscated {
     char_joins: 0,
   };
   let t = text;
+  const lower = text.toLowerCase();
+  const joins = lower.includes("-join");
   // [char[]](104,116) -join '' and (104,116 | % {[char]$_}) -join ''
-  t = t.replace(
-    /\[char\[\]\]\s*\(\s*((?:0x[0-9a-f]+|\d+)(?:\s*,\s*(?:0x[0-9a-f]+|\d+)){0,10000})\s*\)\s*-join\s*(?:''|"")/gi,
-    (all, list: string) => charList(list, all, counts),
-  );
-  t = t.replace(
-    /\(\s*((?:0x[0-9a-f]+|\d+)(?:\s*,\s*(?:0x[0-9a-f]+|\d+)){0,10000})\s*\|\s*(?:%|ForEach-Object|foreach)\s*\{\s*\[char\]\s*\$_\s*\}\s*\)\s*-join\s*(?:''|"")/gi,
-    (all, list: string) => charList(list, all, counts),
-  );
+  if (joins) {
+    t = t.replace(
+      /\[char\[\]\]\s*\(\s*((?:0x[0-9a-f]+|\d+)(?:\s*,\s*(?:0x[0-9a-f]+|\d+)){0,10000})\s*\)\s*-join\s*(?:''|"")/gi,
+      (all, list: string) => charList(list, all, counts),
+    );
+  }
+  if (joins) {
+    t = t.replace(
+      /\(\s*((?:0x[0-9a-f]+|\d+)(?:\s*,\s*(?:0x[0-9a-f]+|\d+)){0,10000})\s*\|\s*(?:%|ForEach-Object|foreach)\s*\{\s*\[char\]\s*\$_\s*\}\s*\)\s*-join\s*(?:''|"")/gi,
+      (all, list: string) => charList(list, all, counts),
+    );
+  }
   // The format operator: ("{1}{0}" -f 'tp','ht')
-  t = t.replace(
-    /\(\s*(?:"((?:\{\d{1,3}\}|[^"{}`$]){1,2000})"|'((?:\{\d{1,3}\}|[^'{}]){1,2000})')\s*-f\s*((?:'[^']{0,2000}'|"[^"`$]{0,2000}")(?:\s*,\s*(?:'[^']{0,2000}'|"[^"`$]{0,2000}")){0,200})\s*\)/gi,
-    (all, dq: string | undefined, sq: string | undefined, args: string) => {
-      const values = [...args.matchAll(/'([^']*)'|"([^"]*)"/g)].map((a) => a[1] ?? a[2]);
-      let bad = false;
-      const out = (dq ?? sq)!.replace(/\{(\d+)\}/g, (_, i: string) => {
-        const v = values[Number(i)];
-        if (v === undefined) bad = true;
-        return v ?? "";
-      });
-      if (bad) return all;
-      counts.format_operators++;
-      return quote(out);
-    },
-  );
+  if (lower.includes("-f")) {
+    t = t.replace(
+      /\(\s*(?:"((?:\{\d{1,3}\}|[^"{}`$]){1,2000})"|'((?:\{\d{1,3}\}|[^'{}]){1,2000})')\s*-f\s*((?:'[^']{0,2000}'|"[^"`$]{0,2000}")(?:\s*,\s*(?:'[^']{0,2000}'|"[^"`$]{0,2000}")){0,200})\s*\)/gi,
+      (all, dq: string | undefined, sq: string | undefined, args: string) => {
+        const values = [...args.matchAll(/'([^']*)'|"([^"]*)"/g)].map((a) => a[1] ?? a[2]);
+        let bad = false;
+        const out = (dq ?? sq)!.replace(/\{(\d+)\}/g, (_, i: string) => {
+          const v = values[Number(i)];
+          if (v === undefined) bad = true;
+          return v ?? "";
+        });
+        if (bad) return all;
+        counts.format_operators++;
+        return quote(out);
+      },
+    );
+  }
   // Concatenations of literals and [char] casts.
   const tokens = lex(t);
   const strings: string[] = [];

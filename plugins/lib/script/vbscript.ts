@@ -359,7 +359,8 @@ export function analyzeVbscript(text: string, limits: Limits): Analysis {
     if (n > 0) keywords.add(name, n);
   }
   const literalStrings = new Set<string>();
-  for (const t of lexVbs(clear, limits.maxChars).tokens) {
+  // The folded script's literals; without folding they are the tokens already at hand.
+  for (const t of folded > 0 ? lexVbs(clear, limits.maxChars).tokens : tokens) {
     if (t.kind === "string") literalStrings.add(t.value as string);
     if (literalStrings.size > 10_000) break;
   }
