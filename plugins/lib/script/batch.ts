@@ -10,22 +10,15 @@
  */
 import type { Finding } from "../../../core/engine/plugin.ts";
 import {
+  type Analysis,
   CappedSet,
   Children,
   Counter,
   finding,
   findUrls,
   type Limits,
-  type ScriptChild,
 } from "./common.ts";
 import { powershellCommands } from "./commands.ts";
-
-/** What an analyzer returns. */
-export interface Analysis {
-  results: Record<string, unknown>;
-  children: ScriptChild[];
-  errors: string[];
-}
 
 /** cmd.exe's longest command line. */
 const MAX_LINE = 8191;

@@ -14,6 +14,13 @@ export interface ScriptChild {
   extra: Record<string, unknown>;
 }
 
+/** What an analyzer returns: results, children and errors (without the plugin's name). */
+export interface Analysis {
+  results: Record<string, unknown>;
+  children: ScriptChild[];
+  errors: string[];
+}
+
 /** Limits every analyzer takes from its plugin options. */
 export interface Limits {
   /** Characters of source analysed; the rest is ignored and `truncated` says so. */
@@ -291,7 +298,7 @@ export function findUrls(text: string, max: number): { values: string[]; truncat
 export function toResponse(
   plugin: string,
   source: SourceText,
-  analysis: { results: Record<string, unknown>; children: ScriptChild[]; errors: string[] },
+  analysis: Analysis,
 ) {
   const results: Record<string, unknown> = { size: source.text.length, ...analysis.results };
   if (source.encoding !== "utf-8") results.encoding = source.encoding;

@@ -11,6 +11,7 @@ import { gunzipSync, inflateRawSync } from "node:zlib";
 import type { Finding } from "../../../core/engine/plugin.ts";
 import { decodeBase64 } from "../text/base64.ts";
 import {
+  type Analysis,
   CappedSet,
   Children,
   clip,
@@ -18,16 +19,8 @@ import {
   finding,
   findUrls,
   type Limits,
-  type ScriptChild,
   utf16leText,
 } from "./common.ts";
-
-/** What an analyzer returns. */
-export interface Analysis {
-  results: Record<string, unknown>;
-  children: ScriptChild[];
-  errors: string[];
-}
 
 /**
  * Keywords an analyst looks for: name, the pattern that counts it (on de-obfuscated text), and a

@@ -9,6 +9,7 @@
  */
 import type { Finding } from "../../../core/engine/plugin.ts";
 import {
+  type Analysis,
   CappedSet,
   Children,
   clip,
@@ -16,16 +17,8 @@ import {
   finding,
   findUrls,
   type Limits,
-  type ScriptChild,
 } from "./common.ts";
 import { powershellCommands } from "./commands.ts";
-
-/** What an analyzer returns. */
-export interface Analysis {
-  results: Record<string, unknown>;
-  children: ScriptChild[];
-  errors: string[];
-}
 
 type Kind = "string" | "number" | "name" | "op" | "comment" | "newline";
 interface Tok {
