@@ -4,6 +4,7 @@
  */
 import type { PluginFactory } from "../core/engine/plugin.ts";
 import b64decode from "./b64decode.ts";
+import batch from "./batch.ts";
 import clamav from "./clamav.ts";
 import decompress from "./decompress.ts";
 import dirmon from "./dirmon.ts";
@@ -14,12 +15,15 @@ import filedir from "./filedir.ts";
 import hash from "./hash.ts";
 import hashSsdeep from "./hash_ssdeep.ts";
 import hashTlsh from "./hash_tlsh.ts";
+import html from "./html.ts";
 import iocextract from "./iocextract.ts";
+import javascript from "./javascript.ts";
 import mimetype from "./mimetype.ts";
 import nats from "./nats.ts";
 import ole from "./ole.ts";
 import pe from "./pe.ts";
 import postgres from "./postgres.ts";
+import powershell from "./powershell.ts";
 import rabbitmq from "./rabbitmq.ts";
 import redis from "./redis.ts";
 import route from "./route.ts";
@@ -32,6 +36,7 @@ import stdout from "./stdout.ts";
 import strings from "./strings.ts";
 import upx from "./upx.ts";
 import vba from "./vba.ts";
+import vbscript from "./vbscript.ts";
 import x509 from "./x509.ts";
 import xordecode from "./xordecode.ts";
 import yara from "./yara.ts";
@@ -39,6 +44,7 @@ import yara from "./yara.ts";
 /** Every built-in plugin. */
 export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   b64decode,
+  batch,
   clamav,
   decompress,
   dirmon,
@@ -49,12 +55,15 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   hash,
   hashSsdeep,
   hashTlsh,
+  html,
   iocextract,
+  javascript,
   mimetype,
   nats,
   ole,
   pe,
   postgres,
+  powershell,
   rabbitmq,
   redis,
   route,
@@ -67,6 +76,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   strings,
   upx,
   vba,
+  vbscript,
   x509,
   xordecode,
   yara,

@@ -4,8 +4,8 @@
    Rules look at fixed offsets (magic bytes) wherever the format allows, so typing stays cheap on
    large payloads. A few flavors are specialisations that keep their container's flavor as well:
    ooxml_file and jar_file are also zip_file (so an unpacker still takes them); everything else is
-   exclusive. Heuristic flavors (email_file, html_file, javascript_file, base64_file) only look at
-   the start of a payload; their limits are written next to each rule.
+   exclusive. Heuristic flavors (email_file, html_file, javascript_file, powershell_file, vbscript_file,
+   batch_file, base64_file) only look at the start of a payload; their limits are written next to each rule.
 */
 
 import "hash"
@@ -385,6 +385,99 @@ rule javascript_file
         not (uint8(0) == 0x23 and (uint8(1) == 0x20 or uint8(1) == 0x23)) and
         2 of ($declaration, $arrow, $function, $anon_function, $strict, $dom, $console, $require, $wsh, $fromcharcode, $prototype) in (0..65536) and
         any of ($function, $anon_function, $strict, $dom, $console, $require, $wsh, $fromcharcode, $prototype) in (0..65536)
+}
+
+rule powershell_file
+{
+    meta:
+        description = "PowerShell script or command line (heuristic): starts by running powershell/pwsh with an option, or holds two kinds of PowerShell-only constructs near its start"
+        mime = "text/x-powershell"
+    strings:
+        // A command line: powershell[.exe] or pwsh, optionally quoted or with a path, then an option.
+        $command = /^(\xEF\xBB\xBF)?\s{0,64}(&\s*)?["']?([A-Za-z]:\\[^\r\n"']{0,200}\\)?(powershell|pwsh)(\.exe)?["']?\s{1,16}[-\/][A-Za-z]/ nocase
+        // Constructs PowerShell has and JavaScript, VBScript, batch and shell lack.
+        $cmdlet = /\b(Get|Set|New|Remove|Add|Invoke|Start|Stop|Write|Read|Out|Import|Export|ConvertTo|ConvertFrom|Select|Where|ForEach|Test|Register|Clear)-[A-Z][A-Za-z]{2,40}([ \t]+[-$'"(@{]|[ \t]*(\||\r?\n|\)|;))/
+        $env = /\$env:[A-Za-z_]/ nocase
+        $static = /\]::[A-Za-z]/
+        $pipeline_var = /\$_\.[A-Za-z]/
+        $automatic = /\$(true|false|null|PSScriptRoot|PSVersionTable|PSHOME)\b/ nocase
+        $cast = /\[(string|int|byte|char|bool|hashtable|scriptblock|System\.[A-Za-z]+|Convert|Text\.Encoding|IO\.[A-Za-z]+|Net\.[A-Za-z]+|Reflection\.[A-Za-z]+)(\[\])?\]/ nocase
+        $param = /(^|\n)\s*(param\s*\(|\[CmdletBinding\()/ nocase
+        // A Markdown code fence: documents with PowerShell samples are not scripts.
+        $fence = "\n```"
+    condition:
+        // Text only (no control bytes in the first 256); not HTML/XML/JSON, C-like comments or
+        // Markdown headings at the start ("<#" block comments are fine).
+        filesize > 0 and
+        for all i in (0..255) : (i >= filesize or uint8(i) >= 0x20 or uint8(i) == 0x09 or uint8(i) == 0x0A or uint8(i) == 0x0D) and
+        (
+            $command at 0 or
+            (
+                (uint8(0) != 0x3C or uint8(1) == 0x23) and uint8(0) != 0x7B and uint8(0) != 0x2F and
+                not (uint8(0) == 0x23 and uint8(1) == 0x23) and
+                not $fence in (0..65536) and
+                not javascript_file and not html_file and
+                2 of ($cmdlet, $env, $static, $pipeline_var, $automatic, $cast, $param) in (0..65536)
+            )
+        )
+}
+
+rule vbscript_file
+{
+    meta:
+        description = "VBScript (heuristic): text holding two kinds of VBScript-only statements near its start"
+        mime = "text/vbscript"
+    strings:
+        $create = /\bSet\s+[A-Za-z_][A-Za-z0-9_]{0,60}\s*=\s*(WScript\.)?(CreateObject|GetObject)\s*\(/ nocase
+        $on_error = /\bOn\s+Error\s+Resume\s+Next\b/ nocase
+        $end_block = /(^|\n)\s*End\s+(Sub|Function|If|With|Select)\b/ nocase
+        $dim = /(^|\n)\s*(Dim|DIM|dim|ReDim|Const|CONST)\s+[A-Za-z_][A-Za-z0-9_]{0,60}\s*(,|\r?\n|=|\(|\s+As\s)/
+        $chr = /\bChr[WB]?\s*\(\s*(&H)?[0-9A-F]{1,5}\s*\)\s*&/ nocase
+        $option = /(^|\n)\s*Option\s+Explicit\b/ nocase
+        $wscript = /\bWScript\.(Echo|Sleep|Quit|Arguments|ScriptFullName|CreateObject)\b/
+        $sub = /(^|\n)\s*(Private\s+|Public\s+)?(Sub|Function)\s+[A-Za-z_][A-Za-z0-9_]{0,60}\s*(\(|\r?\n)/ nocase
+        $fence = "\n```"
+    condition:
+        filesize > 0 and
+        for all i in (0..255) : (i >= filesize or uint8(i) >= 0x20 or uint8(i) == 0x09 or uint8(i) == 0x0A or uint8(i) == 0x0D) and
+        uint8(0) != 0x3C and uint8(0) != 0x7B and uint8(0) != 0x2F and uint8(0) != 0x23 and
+        not $fence in (0..65536) and
+        not javascript_file and
+        2 of them in (0..65536)
+}
+
+rule batch_file
+{
+    meta:
+        description = "Windows batch script (heuristic): starts with @echo off, rem, :: or setlocal, or holds two kinds of batch-only constructs near its start"
+        mime = "text/x-msdos-batch"
+    strings:
+        $start = /^(\xEF\xBB\xBF)?\s{0,64}(@\s{0,8}echo\s+o(ff|n)\b|echo\s+off\b|@?rem(\s|$)|::[ \t\-=A-Za-z]|@?setlocal\b|@?chcp\s+\d+)/ nocase
+        $args = /%~[dpnxfsatz]{1,6}[0-9]/ nocase
+        $set_opt = /(^|\n|&)\s*@?set\s+\/[ap]\s/ nocase
+        $goto = /(^|\n|&|\))[ \t]*@?(goto[ \t]+:?[A-Za-z_][A-Za-z0-9_]{0,60}[ \t]*\r?\n|call[ \t]+:[A-Za-z_])/ nocase
+        $label = /\n:[A-Za-z_][A-Za-z0-9_]{0,60}\s*\r?\n/
+        $if = /\bif\s+(not\s+)?(exist\s|errorlevel\s+\d|defined\s+[A-Za-z_])/ nocase
+        $errorlevel = "%errorlevel%" nocase
+        $substring = /%[A-Za-z_][A-Za-z0-9_]{0,60}:~-?\d+(,-?\d+)?%/
+        $delayed = "enabledelayedexpansion" nocase
+        $for = /\bfor\s+\/[fdlr]\s.{0,200}%%[A-Za-z]\b/ nocase
+        $nul = /\s>\s?nul(\s|$)|2>&1\s*>\s?nul|>nul\s2>&1/ nocase
+        $fence = "\n```"
+    condition:
+        filesize > 0 and
+        for all i in (0..255) : (i >= filesize or uint8(i) >= 0x20 or uint8(i) == 0x09 or uint8(i) == 0x0A or uint8(i) == 0x0D) and
+        uint8(0) != 0x3C and uint8(0) != 0x7B and
+        (
+            $start at 0 or
+            (
+                not $fence in (0..65536) and uint8(0) != 0x2F and
+                not (uint8(0) == 0x23 and (uint8(1) == 0x20 or uint8(1) == 0x23 or uint8(1) == 0x21)) and
+                2 of ($args, $set_opt, $goto, $label, $if, $errorlevel, $substring, $delayed, $for, $nul) in (0..65536) and
+                // At least one statement, not only expressions that code in other languages quotes.
+                any of ($set_opt, $goto, $label, $if, $for) in (0..65536)
+            )
+        )
 }
 
 rule base64_file

@@ -1,6 +1,7 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { EICAR, LNK_SCRIPT, type RealFileName, realFiles, XOR_KEY } from "../realfiles.ts";
 import { sh } from "../helpers.ts";
+import { type ScriptFileName, scriptFiles } from "../fixtures/script_files.ts";
 
 // The wrapper's .d.ts leaves compile() untyped; this is the part of its API the tests use.
 interface YaraMatch {
@@ -76,6 +77,17 @@ const FLAVORS: Record<RealFileName, string[]> = {
   "hello.c": [],
   "Hello.java": [],
   "mail.py": [],
+};
+
+/** The flavors of the web and script fixtures (tests/fixtures/script_files.ts). */
+const SCRIPT_FLAVORS: Record<ScriptFileName, string[]> = {
+  "phish.html": ["html_file"],
+  "app.hta": ["html_file"],
+  "dropper.js": ["javascript_file"],
+  "oneliner.txt": ["powershell_file"],
+  "obfuscated.ps1": ["powershell_file"],
+  "dropper.vbs": ["vbscript_file"],
+  "dropper.bat": ["batch_file"],
 };
 
 /** The stoq.yar rules that must match each real file; every other file matches none. */
@@ -229,10 +241,17 @@ Deno.test("typing.yar: every real file gets exactly its flavors", async () => {
       wrong.push(`${name}: got ${got}, want ${want}`);
     }
   }
+  const scripts = (await scriptFiles()).files;
+  for (const [name, path] of Object.entries(scripts) as [ScriptFileName, string][]) {
+    const got = names(typing, await Deno.readFile(path));
+    if (JSON.stringify(got) !== JSON.stringify(SCRIPT_FLAVORS[name])) {
+      wrong.push(`${name}: got ${got}, want ${SCRIPT_FLAVORS[name]}`);
+    }
+  }
   deepEqual(wrong, []);
   // Every flavor has a real file behind it, except RAR (tested below from the format's bytes) and
   // the certificate flavors (their files are built and typed in tests/plugins/x509_test.ts).
-  const covered = new Set(Object.values(FLAVORS).flat());
+  const covered = new Set([...Object.values(FLAVORS), ...Object.values(SCRIPT_FLAVORS)].flat());
   deepEqual(ruleNames("typing.yar").filter((r) => !covered.has(r)), [
     "x509_der_file",
     "pkcs7_file",
@@ -346,6 +365,59 @@ Deno.test("typing.yar: javascript_file takes real CommonJS files and leaves othe
       rel,
     );
   }
+});
+
+Deno.test("typing.yar: powershell_file, vbscript_file and batch_file leave the repository's own text alone", async () => {
+  // Markdown (with PowerShell and batch samples in fences), TOML, JSON, shell, TypeScript that
+  // holds PowerShell/VBScript/batch in strings, YARA rules, and Perl and Python from the system.
+  const root = new URL("../../", import.meta.url);
+  const rels = [
+    "README.md",
+    "config/default.toml",
+    "config/rules/typing.yar",
+    "package.json",
+    "deno.json",
+    "scripts/test",
+    "tests/helpers.ts",
+    "tests/fixtures/script_files.ts",
+    "tests/plugins/powershell_test.ts",
+    "tests/plugins/vbscript_test.ts",
+    "tests/plugins/batch_test.ts",
+    "plugins/lib/script/powershell.ts",
+    "plugins/lib/script/vbscript.ts",
+    "plugins/lib/script/batch.ts",
+  ];
+  const system = ["/usr/share/perl5/Git.pm", "/usr/share/perl5/Dpkg/Index.pm", "/etc/os-release"];
+  for (const path of [...rels.map((r) => new URL(r, root).pathname), ...system]) {
+    let data: Uint8Array;
+    try {
+      data = await Deno.readFile(path);
+    } catch {
+      continue; // a system file this machine lacks
+    }
+    deepEqual(
+      names(typing, data).filter((n) => /^(powershell|vbscript|batch)_file$/.test(n)),
+      [],
+      path,
+    );
+  }
+  // Short, real-looking snippets of each language are recognised.
+  const flavor = (s: string) => names(typing, text(s));
+  deepEqual(flavor("pwsh -NoProfile -Command Get-Date\n"), ["powershell_file"]);
+  deepEqual(
+    flavor("$files = Get-ChildItem -Path $env:TEMP\n$files | ForEach-Object { $_.Name }\n"),
+    [
+      "powershell_file",
+    ],
+  );
+  deepEqual(
+    flavor('On Error Resume Next\nSet fso = CreateObject("Scripting.FileSystemObject")\n'),
+    [
+      "vbscript_file",
+    ],
+  );
+  deepEqual(flavor("@ECHO OFF\r\nset x=1\r\n"), ["batch_file"]);
+  deepEqual(flavor("if exist C:\\x goto :done\ncall :sub\n:done\n"), ["batch_file"]);
 });
 
 Deno.test("stoq.yar: the worker rules match exactly the expected real files", async () => {

@@ -11,7 +11,7 @@
  * naming the part and offset. Certificates and PKCS#7 go through lib/x509 (pkijs).
  */
 import { createHash } from "node:crypto";
-import { shannon } from "../../entropy.ts";
+import { shannon } from "../text/entropy.ts";
 import { detectArchive } from "../archive/detect.ts";
 import { checkAuthenticode } from "./authenticode.ts";
 import { parseDebug } from "./debug.ts";

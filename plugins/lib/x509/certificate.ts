@@ -5,7 +5,7 @@
  * Authenticode signatures in PE files.
  */
 import { createHash, createPublicKey, type KeyObject, verify } from "node:crypto";
-import { decodeBase64 } from "../../b64decode.ts";
+import { decodeBase64 } from "../text/base64.ts";
 import {
   children,
   DerError,
