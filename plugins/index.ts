@@ -14,6 +14,7 @@ import filedir from "./filedir.ts";
 import hash from "./hash.ts";
 import hashSsdeep from "./hash_ssdeep.ts";
 import hashTlsh from "./hash_tlsh.ts";
+import imap from "./imap.ts";
 import iocextract from "./iocextract.ts";
 import mimetype from "./mimetype.ts";
 import nats from "./nats.ts";
@@ -49,6 +50,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   hash,
   hashSsdeep,
   hashTlsh,
+  imap,
   iocextract,
   mimetype,
   nats,
