@@ -439,7 +439,7 @@ export default (stoq: StoqAPI) =>
                 );
                 first = false;
                 for (;;) {
-                  if (!c.usable) throw new Error("the server closed the connection");
+                  if (!c.usable) throw new Error("the connection to the server was lost");
                   if (c.mailbox && String(c.mailbox.uidValidity) !== w.uidvalidity) {
                     await open(c, w);
                   }
