@@ -186,18 +186,20 @@ export default (stoq: StoqAPI) =>
 
           /** Waits until `w` is woken (new mail, an ack, a lost connection), `ms` or a stop. */
           const wait = async (w: Watch, ms: number) => {
-            if (w.woken || signal.aborted) return void (w.woken = false);
-            await new Promise<void>((resolve) => {
-              const done = () => {
-                clearTimeout(t);
-                signal.removeEventListener("abort", done);
-                w.wake = undefined;
-                resolve();
-              };
-              const t = setTimeout(done, ms);
-              signal.addEventListener("abort", done, { once: true });
-              w.wake = done;
-            });
+            if (!w.woken) {
+              await new Promise<void>((resolve) => {
+                const done = () => {
+                  clearTimeout(t);
+                  signal.removeEventListener("abort", done);
+                  w.wake = undefined;
+                  resolve();
+                };
+                const t = setTimeout(done, ms);
+                // A stop wakes the loop once; while it drains, acks wake it.
+                if (!signal.aborted) signal.addEventListener("abort", done, { once: true });
+                w.wake = done;
+              });
+            }
             w.woken = false;
           };
           const wake = (w: Watch) => {

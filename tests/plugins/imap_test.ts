@@ -8,8 +8,7 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { ImapState, UidSet } from "../../plugins/lib/imap_state.ts";
-import type { ResultDoc } from "../cli_helpers.ts";
-import { writeText } from "../cli_helpers.ts";
+import { type ResultDoc, sleepyPlugin, writeText } from "../cli_helpers.ts";
 import { tempDir } from "../helpers.ts";
 import {
   type Appended,
@@ -199,7 +198,6 @@ Deno.test({
       const t = await setup(d);
       const plugins = join(t.root, "plugins");
       await Deno.mkdir(plugins);
-      const { sleepyPlugin } = await import("../cli_helpers.ts");
       await writeText(plugins, "slow.ts", sleepyPlugin("slow", 3000));
       const sent = await d.append("INBOX", range(0, 3));
       const p = t.run("--plugin-dir", plugins, "-a", "hash", "-a", "slow");
@@ -210,6 +208,67 @@ Deno.test({
       const r2 = await t.once();
       equal(r2.code, 0, r2.stderr);
       exactlyOnce(await t.store.read(), "INBOX", sent, r2.stderr);
+    } finally {
+      await cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "imap: SIGTERM finishes the scans in flight and does their after-scan action",
+  ignore,
+  async fn() {
+    const d = await startDovecot();
+    try {
+      const t = await setup(d);
+      const plugins = join(t.root, "plugins");
+      await Deno.mkdir(plugins);
+      await writeText(plugins, "slow.ts", sleepyPlugin("slow", 2000));
+      const sent = await d.append("INBOX", range(0, 3));
+      const p = t.run("imap:after=seen", "--plugin-dir", plugins, "-a", "hash", "-a", "slow");
+      await waitFor("the watch", () => p.stderr().includes("watching"));
+      await new Promise((r) => setTimeout(r, 800));
+      equal((await t.store.read()).length, 0, "stopped before any scan finished");
+      const r = await stop(p);
+      equal(r.code, 0, r.stderr);
+      exactlyOnce(await t.store.read(), "INBOX", sent, r.stderr);
+      deepEqual((await d.list("INBOX")).map((m) => m.flags.includes("\\Seen")), [true, true, true]);
+      const again = await t.once();
+      equal(again.code, 0, again.stderr);
+      equal((await t.store.read()).length, 3);
+    } finally {
+      await cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "imap: skip_existing and since leave out old mail",
+  ignore,
+  async fn() {
+    const d = await startDovecot();
+    try {
+      const t = await setup(d);
+      await d.append("Old", range(0, 3));
+      const r1 = await t.once("imap:mailboxes=Old", "imap:skip_existing=true");
+      equal(r1.code, 0, r1.stderr);
+      match(r1.stderr, /Old: skip_existing: the 3 message\(s\) there are skipped/);
+      equal((await t.store.read()).length, 0);
+      const fresh = await d.append("Old", range(3, 1));
+      const r2 = await t.once("imap:mailboxes=Old", "imap:skip_existing=true");
+      equal(r2.code, 0, r2.stderr);
+      exactlyOnce(await t.store.read(), "Old", fresh, r2.stderr);
+
+      // since: by internal date (2021-06-01 and 2023-06-01 against since=2022-01-01).
+      const dated = await d.append("Dated", [{ n: 10, date: 1622505600 }, {
+        n: 11,
+        date: 1685577600,
+      }]);
+      const r3 = await t.once("imap:mailboxes=Dated", "imap:since=2022-01-01");
+      equal(r3.code, 0, r3.stderr);
+      const docs = (await t.store.read()).filter((x) => extra(x).mailbox === "Dated");
+      exactlyOnce(docs, "Dated", [dated[1]], r3.stderr);
+      equal(extra(docs[0]).internal_date, "2023-06-01T00:00:00.000Z");
     } finally {
       await cleanup();
     }
