@@ -225,8 +225,8 @@ export default (stoq: StoqAPI) =>
                 state.failed(w.box, v, uid, why);
                 if (opts.failed_to) w.toFailed.add(uid);
                 ctx.log.error(
-                  `${label(w, uid, id)} was not scanned: ${why}. It is not fetched again` +
-                    (opts.failed_to ? `; moved to ${opts.failed_to}` : "") +
+                  `${label(w, uid, id)}: ${why}. It is not fetched again` +
+                    (opts.failed_to ? ` and goes to ${opts.failed_to}` : "") +
                     ` (to scan it, raise [core] max_payload_size and copy the message into ` +
                     `${w.box} again)`,
                 );

@@ -412,9 +412,9 @@ Deno.test({
       match(
         r1.stderr,
         new RegExp(
-          `INBOX uid ${sent[0].uid} \\(<report-0\\.[^>]+>\\) was not scanned: payload is ${
+          `INBOX uid ${sent[0].uid} \\(<report-0\\.[^>]+>\\): payload is ${
             sent[0].size
-          } bytes, over max_payload_size \\(2048\\); not scanned\\. It is not fetched again; moved to Oversize`,
+          } bytes, over max_payload_size \\(2048\\); not scanned\\. It is not fetched again and goes to Oversize`,
         ),
       );
       // Its result says why; the small one is scanned and deleted; the big one was moved.
@@ -426,7 +426,7 @@ Deno.test({
       const more = await d.append("INBOX", [{ n: 2, pad: 8000 }]);
       const r2 = await t.once();
       equal(r2.code, 0, r2.stderr);
-      match(r2.stderr, /was not scanned: payload is .* It is not fetched again \(to scan it/);
+      match(r2.stderr, /\): payload is .* It is not fetched again \(to scan it/);
       const r3 = await t.once();
       equal(r3.code, 0, r3.stderr);
       equal((await t.store.read()).length, 3, "the big one was not fetched again");
