@@ -6,7 +6,7 @@
  * the files whose results are safe, so a restart scans what arrived meanwhile and nothing twice.
  */
 import type { Delivery, FileInput, StoqAPI } from "../core/engine/plugin.ts";
-import { JsonlJournal } from "./lib/journal.ts";
+import { JsonlJournal } from "./lib/provider/journal.ts";
 
 type NodePath = typeof import("node:path");
 

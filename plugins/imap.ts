@@ -7,11 +7,11 @@
  * meanwhile and nothing twice; a message whose result was not saved is fetched again
  * (at-least-once). Client: imapflow (loaded when the plugin starts).
  */
-import type { Delivery, PayloadInput, StoqAPI } from "../core/plugin.ts";
+import type { Delivery, PayloadInput, StoqAPI } from "../core/engine/plugin.ts";
 import type { ImapFlow } from "imapflow";
-import { ImapState } from "./lib/imap_state.ts";
-import { backoffMs, fromEnv } from "./lib/http.ts";
-import { sleep } from "./lib/queue_message.ts";
+import { ImapState } from "./lib/provider/imap_state.ts";
+import { backoffMs, fromEnv } from "./lib/store/http.ts";
+import { sleep } from "./lib/queue/message.ts";
 
 interface Failure {
   attempts: number;
