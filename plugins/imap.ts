@@ -41,6 +41,8 @@ function describe(e: unknown): string {
 }
 
 const LOOPBACK = /^(127\.|::1$|localhost$)/;
+/** The most message text one FETCH brings into memory (a larger message comes alone). */
+const BATCH_BYTES = 32 * 1024 * 1024;
 
 export default (stoq: StoqAPI) =>
   stoq.plugin({
@@ -305,7 +307,6 @@ export default (stoq: StoqAPI) =>
 
           /** Searches the open folder and queues each new message. */
           const scanNew = async (client: ImapFlow, w: Watch) => {
-            const v = w.uidvalidity!;
             const query: Record<string, unknown> = opts.search === "unseen"
               ? { seen: false }
               : { all: true };
@@ -320,50 +321,78 @@ export default (stoq: StoqAPI) =>
               return !f || f.due <= now;
             });
             w.searched = true;
-            for (let i = 0; i < todo.length && !signal.aborted; i += opts.fetch_batch) {
-              const batch = todo.slice(i, i + opts.fetch_batch);
-              const msgs = await client.fetchAll(batch, {
+            // Sizes first (RFC822.SIZE, cheap), so that one FETCH holds at most fetch_batch
+            // messages and BATCH_BYTES of them (a larger message comes alone).
+            for (let i = 0; i < todo.length && !signal.aborted; i += 1000) {
+              const sized = await client.fetchAll(todo.slice(i, i + 1000), {
                 uid: true,
-                source: true,
-                internalDate: true,
-                envelope: true,
                 size: true,
               }, { uid: true });
-              for (const m of msgs) {
-                if (!m.source || signal.aborted) continue;
-                const id = m.envelope?.messageId || undefined;
-                const date = m.internalDate instanceof Date ? m.internalDate : undefined;
-                const item: PayloadInput = {
-                  // A copy of its own: the scan threads take over (detach) its buffer.
-                  content: new Uint8Array(m.source),
-                  payload_meta: {
-                    extra_data: {
-                      filename: `${m.uid}.eml`,
-                      message_id: id ?? null,
-                      mailbox: w.box,
-                      uid: m.uid,
-                      uidvalidity: Number(v),
-                      server,
-                      user: opts.user,
-                      internal_date: date && !Number.isNaN(date.getTime())
-                        ? date.toISOString()
-                        : null,
-                      size: m.source.length,
-                    },
-                  },
-                };
-                const f = w.failures.get(m.uid);
-                if (f) f.due = Infinity; // until its delivery says how it went
-                w.inflight.add(m.uid);
-                try {
-                  await queue.put(item, delivery(w, v, m.uid, id));
-                } catch (e) {
-                  w.inflight.delete(m.uid);
-                  if (signal.aborted) return;
-                  throw e;
+              let batch: number[] = [], bytes = 0;
+              for (const m of sized) {
+                const size = m.size ?? 0;
+                if (
+                  batch.length >= opts.fetch_batch || (batch.length && bytes + size > BATCH_BYTES)
+                ) {
+                  if (!await fetchAndQueue(client, w, batch)) return;
+                  batch = [];
+                  bytes = 0;
                 }
+                batch.push(m.uid);
+                bytes += size;
+              }
+              if (batch.length && !await fetchAndQueue(client, w, batch)) return;
+            }
+          };
+
+          /** Fetches the messages `uids` and queues each; false once the run is stopping. */
+          const fetchAndQueue = async (client: ImapFlow, w: Watch, uids: number[]) => {
+            // What was acked meanwhile is marked, moved or deleted now, not after the backlog.
+            await settle(client, w);
+            if (signal.aborted) return false;
+            const v = w.uidvalidity!;
+            const msgs = await client.fetchAll(uids, {
+              uid: true,
+              source: true,
+              internalDate: true,
+              envelope: true,
+            }, { uid: true });
+            for (const m of msgs) {
+              if (!m.source) continue; // expunged meanwhile
+              if (signal.aborted) return false;
+              const id = m.envelope?.messageId || undefined;
+              const date = m.internalDate instanceof Date ? m.internalDate : undefined;
+              const item: PayloadInput = {
+                // A copy of its own: the scan threads take over (detach) its buffer.
+                content: new Uint8Array(m.source),
+                payload_meta: {
+                  extra_data: {
+                    filename: `${m.uid}.eml`,
+                    message_id: id ?? null,
+                    mailbox: w.box,
+                    uid: m.uid,
+                    uidvalidity: Number(v),
+                    server,
+                    user: opts.user,
+                    internal_date: date && !Number.isNaN(date.getTime())
+                      ? date.toISOString()
+                      : null,
+                    size: m.source.length,
+                  },
+                },
+              };
+              const f = w.failures.get(m.uid);
+              if (f) f.due = Infinity; // until its delivery says how it went
+              w.inflight.add(m.uid);
+              try {
+                await queue.put(item, delivery(w, v, m.uid, id));
+              } catch (e) {
+                w.inflight.delete(m.uid);
+                if (signal.aborted) return false;
+                throw e;
               }
             }
+            return true;
           };
 
           /** Opens the folder and reconciles its UIDVALIDITY with the state. */

@@ -108,8 +108,9 @@ function imapTest(name: string, body: (d: Dovecot, t: Setup) => Promise<void>, c
 
 imapTest("imap: new mail is scanned once each, through IDLE and across a restart", async (d, t) => {
   const sent = await d.append("INBOX", [...range(0, 3), { n: 3, attachment: true }]);
-  // A full check only once an hour: what arrives while it runs is seen through IDLE.
-  const first = t.run("imap:poll_seconds=1500");
+  // A full check only every 25 minutes: what arrives while it runs is seen through IDLE. Three
+  // messages per FETCH: the four already there come in two.
+  const first = t.run("imap:poll_seconds=1500", "imap:fetch_batch=3");
   await waitFor("4 results", async () => (await t.store.read()).length >= 4);
   match(first.stderr(), /watching imap:\/\/stoq@127\.0\.0\.1:\d+\/INBOX .*"waits_with":"IDLE"/);
   sent.push(...await d.append("INBOX", range(4, 2)));
@@ -216,6 +217,11 @@ imapTest(
     await waitFor("the watch", () => p.stderr().includes("watching"));
     await new Promise((r) => setTimeout(r, 800));
     equal((await t.store.read()).length, 0, "stopped before any scan finished");
+    deepEqual(
+      (await d.list("INBOX")).map((m) => m.flags.includes("\\Seen")),
+      [false, false, false],
+      "not marked before the results are saved",
+    );
     const r = await stop(p);
     equal(r.code, 0, r.stderr);
     exactlyOnce(await t.store.read(), "INBOX", sent, r.stderr);
@@ -250,15 +256,18 @@ imapTest("imap: skip_existing and since leave out old mail", async (d, t) => {
 });
 
 imapTest(
-  "imap: the server going away mid-run: stoq reconnects with backoff and scans what came",
+  "imap: the server going away mid-run: stoq reconnects with backoff and scans what came (polling)",
   async (d, t) => {
     const sent = await d.append("INBOX", range(0, 2));
+    // Without IDLE: new mail is found by the check every poll_seconds.
     const p = t.run(
+      "imap:idle=false",
       "imap:poll_seconds=1",
       "imap:reconnect_seconds=0.2",
       "imap:reconnect_max_seconds=1",
     );
     await waitFor("2 results", async () => (await t.store.read()).length >= 2);
+    match(p.stderr(), /"waits_with":"a check every 1 s"/);
     await d.stop();
     await waitFor("a reconnect attempt", () => /connecting again in/.test(p.stderr()));
     await new Promise((r) => setTimeout(r, 1500)); // a few refused attempts
