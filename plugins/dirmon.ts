@@ -6,6 +6,7 @@
  * the files whose results are safe, so a restart scans what arrived meanwhile and nothing twice.
  */
 import type { Delivery, FileInput, StoqAPI } from "../core/engine/plugin.ts";
+import { JsonlJournal } from "./lib/provider/journal.ts";
 
 type NodePath = typeof import("node:path");
 
@@ -32,32 +33,18 @@ function sameFile(a: Fingerprint, b: Fingerprint): boolean {
     (a.ino === null || b.ino === null || a.ino === b.ino);
 }
 
-/**
- * The files whose results are safe: an append-only journal of JSON lines (`done`, `gone`), so
- * recording one file costs one small write; rewritten whole (temp file, then rename) at start and
- * when it has grown well past what it holds. A torn last line (a crash mid-write) is ignored.
- */
+/** The files whose results are safe, kept in a journal (`done` and `gone` lines). */
 class Journal {
   readonly entries = new Map<string, Fingerprint & { scan_id: string }>();
-  #lines = 0;
+  readonly #file: JsonlJournal;
 
-  constructor(readonly path: string, readonly sourceDir: string) {}
+  constructor(path: string, readonly sourceDir: string) {
+    this.#file = new JsonlJournal(path);
+  }
 
   /** Reads the journal (if any) and rewrites it compactly. */
   load(): void {
-    let text = "";
-    try {
-      text = Deno.readTextFileSync(this.path);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    }
-    for (const line of text.split("\n")) {
-      let rec: Record<string, unknown>;
-      try {
-        rec = JSON.parse(line);
-      } catch {
-        continue;
-      }
+    for (const rec of this.#file.read()) {
       if (typeof rec.done === "string") {
         this.entries.set(rec.done, {
           size: Number(rec.size),
@@ -82,27 +69,14 @@ class Journal {
   }
 
   #append(rec: Record<string, unknown>): void {
-    Deno.writeTextFileSync(this.path, JSON.stringify(rec) + "\n", { append: true });
-    if (++this.#lines > 1000 + 2 * this.entries.size) this.compact();
+    if (this.#file.append(rec, this.entries.size)) this.compact();
   }
 
-  /** Rewrites the journal with one line per entry, atomically. */
+  /** Rewrites the journal with one line per entry. */
   compact(): void {
-    const dir = this.path.slice(0, this.path.lastIndexOf("/"));
-    if (dir) Deno.mkdirSync(dir, { recursive: true });
-    const lines = [JSON.stringify({ dirmon: 1, source_dir: this.sourceDir })];
-    for (const [rel, e] of this.entries) lines.push(JSON.stringify({ done: rel, ...e }));
-    const tmp = `${this.path}.${crypto.randomUUID()}.tmp`;
-    try {
-      Deno.writeTextFileSync(tmp, lines.join("\n") + "\n");
-      Deno.renameSync(tmp, this.path);
-    } catch (e) {
-      try {
-        Deno.removeSync(tmp);
-      } catch { /* never written */ }
-      throw e;
-    }
-    this.#lines = lines.length;
+    const lines: Record<string, unknown>[] = [{ dirmon: 1, source_dir: this.sourceDir }];
+    for (const [rel, e] of this.entries) lines.push({ done: rel, ...e });
+    this.#file.rewrite(lines);
   }
 }
 

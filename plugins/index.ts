@@ -16,6 +16,7 @@ import hash from "./hash.ts";
 import hashSsdeep from "./hash_ssdeep.ts";
 import hashTlsh from "./hash_tlsh.ts";
 import html from "./html.ts";
+import imap from "./imap.ts";
 import iocextract from "./iocextract.ts";
 import javascript from "./javascript.ts";
 import mimetype from "./mimetype.ts";
@@ -56,6 +57,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   hashSsdeep,
   hashTlsh,
   html,
+  imap,
   iocextract,
   javascript,
   mimetype,
