@@ -21,6 +21,7 @@ import javascript from "./javascript.ts";
 import mimetype from "./mimetype.ts";
 import nats from "./nats.ts";
 import ole from "./ole.ts";
+import pdf from "./pdf.ts";
 import pe from "./pe.ts";
 import postgres from "./postgres.ts";
 import powershell from "./powershell.ts";
@@ -61,6 +62,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   mimetype,
   nats,
   ole,
+  pdf,
   pe,
   postgres,
   powershell,
