@@ -270,6 +270,10 @@ Deno.test("pdf: evil.pdf equals qpdf, pdfinfo and pdfdetach value by value", asy
   equal(launch.target, `${qText(win["/F"])} ${qText(win["/P"])}`);
   equal(launch.target, EVIL.launch);
   equal(launch.trigger, "annotation");
+  equal(launch.path, "page 1 /Annots[1] /A");
+  // An action object of its own, found from the page's annotations.
+  const submitAction = list<Rec>(r, "actions").find((a) => a.type === "SubmitForm")!;
+  deepEqual([submitAction.trigger, submitAction.path], ["annotation", "page 1 /Annots[3] /A"]);
 
   // Attachments: pdfdetach's names and bytes, as children.
   const det = await pdfdetach(path);
@@ -533,6 +537,8 @@ Deno.test("pdf: LibreOffice's plain, active and attachment PDFs equal qpdf, pdfi
   for (const s of scripts) ok(js.includes(String(s.source)), `pdfinfo -js prints ${s.source}`);
   ok(scripts.every((s) => s.trigger === "additional_action"));
   const launch = list<Rec>(active.results, "actions").find((a) => a.type === "Launch")!;
+  // No action object of its own here: placed by where it sits, without walking the pages.
+  deepEqual([launch.trigger, launch.path], ["annotation", "annotation 7 0 R /A"]);
   equal(launch.target, qText(valuesOf(q, "/F").find((v) => String(v).includes("calc.exe"))));
 
   const attach = await scanFile(real["attach.pdf"]);

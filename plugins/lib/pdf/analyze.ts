@@ -138,13 +138,12 @@ export function analyzePdf(bytes: Uint8Array, opts: AnalyzeOptions): PdfAnalysis
   const walked = walk(names.interesting);
   const pageList = pages(doc, catalogDict, errors);
   const roles = names.roles;
-  for (const p of pageList.dicts) {
-    const c = p.dict.get("/Contents");
-    for (const r of Array.isArray(c) ? c : [c]) {
-      if (r instanceof PdfRef) roles.set(r.num, "/Contents");
-    }
+  const interesting = new Set(names.interesting);
+  const marks = markDocument(doc, catalogDict, interesting);
+  // An action object of its own that the catalog does not fire: find it from the pages.
+  if (walked.actions.some((a) => !a.path.length && !marks.has(a.dict))) {
+    markPages(doc, pageList.refs, interesting, marks);
   }
-  const marks = markTriggers(doc, catalogDict, pageList.dicts, new Set(names.interesting));
   let listTruncated = false;
   const capped = <T>(list: T[]) => {
     if (list.length > opts.maxList) listTruncated = true;
@@ -152,7 +151,9 @@ export function analyzePdf(bytes: Uint8Array, opts: AnalyzeOptions): PdfAnalysis
   };
 
   // Actions, their triggers and targets.
-  const actions: Action[] = walked.actions.map((a) => describeAction(doc, marks, a, readable));
+  const actions: Action[] = walked.actions.map((a) =>
+    describeAction(doc, marks.get(a.dict) ?? placeByPath(doc, a), a, readable)
+  );
   const uris: string[] = [];
   const seenUri = new Set<string>();
   for (const a of actions) {
@@ -396,19 +397,15 @@ function walk(objects: PdfObject[]): Walked {
   return w;
 }
 
-// What fires each action, found top-down from the catalog: /OpenAction, document /AA, the
-// /JavaScript name tree, pages' /AA, annotations' /A and /AA, form fields. /Next chains inherit.
-// Objects that hold no risky name cannot hold an action, so they are not parsed.
-function markTriggers(
+type Marker = (v: PdfValue | undefined, m: Mark, depth?: number) => void;
+
+// Marks an action (a dictionary, a reference or an array of them) and its /Next chain.
+function marker(
   doc: PdfDocument,
-  catalog: PdfDict,
-  pageDicts: { index: number; dict: PdfDict }[],
-  interesting: Set<PdfObject>,
-): Map<PdfDict, Mark> {
-  const marks = new Map<PdfDict, Mark>();
-  const worth = (v: PdfValue | undefined) =>
-    !(v instanceof PdfRef) || interesting.has(doc.objects.get(v.num)!);
-  const mark = (v: PdfValue | undefined, m: Mark, depth = 0): void => {
+  marks: Map<PdfDict, Mark>,
+  worth: (v: PdfValue | undefined) => boolean,
+): Marker {
+  const mark: Marker = (v, m, depth = 0) => {
     if (depth > 32 || v === undefined || !worth(v)) return;
     const d = doc.resolve(v);
     if (Array.isArray(d)) {
@@ -419,35 +416,39 @@ function markTriggers(
     marks.set(d, m);
     mark(d.get("/Next"), { ...m, path: `${m.path} /Next` }, depth + 1);
   };
-  const events = (aa: PdfValue | undefined, trigger: string, path: string) => {
-    if (!worth(aa)) return;
-    const d = doc.resolve(aa);
-    if (!isDict(d)) return;
-    for (const [ev, a] of d) {
-      mark(a, { trigger, event: ev.slice(1), path: `${path} /AA ${ev}` });
-    }
-  };
+  return mark;
+}
+
+// Objects that hold no risky name cannot hold an action, so they are never parsed.
+const worthOf = (doc: PdfDocument, interesting: Set<PdfObject>) => (v: PdfValue | undefined) =>
+  !(v instanceof PdfRef) || interesting.has(doc.objects.get(v.num)!);
+
+// Marks each /AA entry of `aa` with its event.
+function events(doc: PdfDocument, mark: Marker, aa: PdfValue | undefined, path: string): void {
+  const d = doc.resolve(aa);
+  if (!isDict(d)) return;
+  for (const [ev, a] of d) {
+    mark(a, { trigger: "additional_action", event: ev.slice(1), path: `${path} /AA ${ev}` });
+  }
+}
+
+// What fires each action, found top-down from the catalog: /OpenAction, document /AA, the
+// /JavaScript name tree, form fields. /Next chains inherit.
+function markDocument(
+  doc: PdfDocument,
+  catalog: PdfDict,
+  interesting: Set<PdfObject>,
+): Map<PdfDict, Mark> {
+  const marks = new Map<PdfDict, Mark>();
+  const worth = worthOf(doc, interesting);
+  const mark = marker(doc, marks, worth);
   const open = catalog.get("/OpenAction");
   if (open !== undefined && !Array.isArray(open)) {
     mark(open, { trigger: "open_action", path: "catalog /OpenAction" });
   }
-  events(catalog.get("/AA"), "additional_action", "catalog");
+  if (worth(catalog.get("/AA"))) events(doc, mark, catalog.get("/AA"), "catalog");
   for (const [name, v] of nameTree(doc, catalog, "/JavaScript")) {
     mark(v, { trigger: "document_javascript", path: `catalog /Names /JavaScript (${name})` });
-  }
-  const annotation = (a: PdfValue, where: string) => {
-    if (!worth(a)) return;
-    const d = doc.resolve(a);
-    if (!isDict(d)) return;
-    mark(d.get("/A"), { trigger: "annotation", path: `${where} /A` });
-    events(d.get("/AA"), "additional_action", where);
-  };
-  for (const { index, dict } of pageDicts) {
-    events(dict.get("/AA"), "additional_action", `page ${index}`);
-    const annots = doc.resolve(dict.get("/Annots"));
-    if (Array.isArray(annots)) {
-      annots.slice(0, 10_000).forEach((a, i) => annotation(a, `page ${index} /Annots[${i}]`));
-    }
   }
   const form = doc.resolve(catalog.get("/AcroForm"));
   const fields = isDict(form) ? doc.resolve(form.get("/Fields")) : undefined;
@@ -462,7 +463,7 @@ function markTriggers(
     seen.add(d);
     if (worth(f)) {
       mark(d.get("/A"), { trigger: "form_field", path: `${where} /A` });
-      events(d.get("/AA"), "additional_action", where);
+      if (worth(d.get("/AA"))) events(doc, mark, d.get("/AA"), where);
     }
     const kids = doc.resolve(d.get("/Kids"));
     if (Array.isArray(kids)) kids.forEach((k, i) => stack.push([k, `${where} /Kids[${i}]`]));
@@ -470,14 +471,64 @@ function markTriggers(
   return marks;
 }
 
+// Pages' /AA and their annotations' /A and /AA: parses the pages, so only when an action
+// object of its own was not placed otherwise.
+function markPages(
+  doc: PdfDocument,
+  pages: { index: number; value: PdfValue }[],
+  interesting: Set<PdfObject>,
+  marks: Map<PdfDict, Mark>,
+): void {
+  const worth = worthOf(doc, interesting);
+  const mark = marker(doc, marks, worth);
+  for (const { index, value } of pages) {
+    const page = doc.resolve(value);
+    if (!isDict(page)) continue;
+    if (worth(page.get("/AA"))) events(doc, mark, page.get("/AA"), `page ${index}`);
+    const annots = doc.resolve(page.get("/Annots"));
+    if (!Array.isArray(annots)) continue;
+    annots.slice(0, 10_000).forEach((a, i) => {
+      const where = `page ${index} /Annots[${i}]`;
+      const d = doc.resolve(a);
+      if (!isDict(d)) return;
+      mark(d.get("/A"), { trigger: "annotation", path: `${where} /A` });
+      if (worth(d.get("/AA"))) events(doc, mark, d.get("/AA"), where);
+    });
+  }
+}
+
+// An action inside a page, annotation or field object: its key there says what fires it.
+function placeByPath(
+  doc: PdfDocument,
+  a: { num: number; gen: number; path: string[] },
+): Mark | undefined {
+  const first = a.path[0];
+  if (first !== "/AA" && first !== "/A" && first !== "/OpenAction") return undefined;
+  const root = doc.objects.get(a.num)?.value;
+  if (!isDict(root)) return undefined;
+  const type = nameOf(root, "/Type");
+  const kind = type === "/Page"
+    ? "page"
+    : type === "/Catalog"
+    ? "catalog"
+    : root.has("/Rect")
+    ? "annotation"
+    : root.has("/FT") || root.has("/T")
+    ? "field"
+    : "object";
+  const path = `${kind} ${a.num} ${a.gen} R ${a.path.join(" ")}`;
+  if (first === "/AA") return { trigger: "additional_action", event: a.path[1]?.slice(1), path };
+  if (first === "/OpenAction") return { trigger: "open_action", path };
+  return { trigger: kind === "field" ? "form_field" : "annotation", path };
+}
+
 // An action with its trigger; actions nothing in the document fires are "unreferenced".
 function describeAction(
   doc: PdfDocument,
-  marks: Map<PdfDict, Mark>,
+  m: Mark | undefined,
   a: { num: number; gen: number; path: string[]; dict: PdfDict },
   readable: boolean,
 ): Action {
-  const m = marks.get(a.dict);
   const s = a.dict.get("/S");
   const type = typeof s === "string" ? s.slice(1) : "JavaScript";
   const here = `${a.num} ${a.gen} R${a.path.length ? " " + a.path.join(" ") : ""}`;
@@ -835,37 +886,49 @@ function decodedStreams(
   return { extracted: out, dropped };
 }
 
-// The page tree's leaves from the catalog's /Pages, each node visited once: how many, and the
-// page dictionaries (numbered from 1) for the actions they carry.
+// The page tree's leaves from the catalog's /Pages, each node visited once: how many, and each
+// page (numbered from 1) as its reference. A node whose text has no /Kids is a leaf: counted
+// without parsing it (a 700-page document has 700 page dictionaries).
 function pages(
   doc: PdfDocument,
   catalog: PdfDict,
   errors: string[],
-): { count: number | null; dicts: { index: number; dict: PdfDict }[] } {
+): { count: number | null; refs: { index: number; value: PdfValue }[] } {
   const root = catalog.get("/Pages");
-  const dicts: { index: number; dict: PdfDict }[] = [];
-  if (root === undefined) return { count: null, dicts };
+  const refs: { index: number; value: PdfValue }[] = [];
+  if (root === undefined) return { count: null, refs };
   let count = 0;
-  const seen = new Set<PdfDict>();
+  const leaf = (v: PdfValue) => {
+    count++;
+    if (refs.length < 100_000) refs.push({ index: count, value: v });
+  };
+  const seen = new Set<PdfDict | number>();
   const stack: PdfValue[] = [root];
   for (let steps = 0; stack.length; steps++) {
     if (steps > 2_000_000) {
       errors.push("pdf: page tree larger than 2,000,000 nodes; page count cut there");
       break;
     }
-    const node = doc.resolve(stack.pop());
+    const v = stack.pop()!;
+    if (v instanceof PdfRef) {
+      const obj = doc.objects.get(v.num);
+      if (!obj || seen.has(v.num)) continue;
+      seen.add(v.num);
+      if (v !== root && !doc.region(obj).includes("/Kids")) {
+        leaf(v);
+        continue;
+      }
+    }
+    const node = doc.resolve(v);
     if (!isDict(node) || seen.has(node)) continue;
     seen.add(node);
     const kids = doc.resolve(node.get("/Kids"));
     const type = nameOf(node, "/Type");
     if (Array.isArray(kids) && type !== "/Page") {
       for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]);
-    } else if (type === "/Page" || !node.has("/Kids")) {
-      count++;
-      if (dicts.length < 100_000) dicts.push({ index: count, dict: node });
-    }
+    } else if (type === "/Page" || !node.has("/Kids")) leaf(v);
   }
-  return { count, dicts };
+  return { count, refs };
 }
 
 const INFO_KEYS: [string, string][] = [

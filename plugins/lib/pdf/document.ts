@@ -152,6 +152,15 @@ export class PdfDocument {
     private readonly opts: ReadOptions,
   ) {}
 
+  private texts = new Map<Uint8Array, string>();
+
+  /** The text of an object's value, one character per byte (for searching without parsing). */
+  region(obj: PdfObject): string {
+    let text = obj.src === this.bytes ? this.text : this.texts.get(obj.src);
+    if (text === undefined) this.texts.set(obj.src, text = latin1Text(obj.src));
+    return text.slice(obj.start, obj.end);
+  }
+
   /** Objects whose value was cut short or garbled, among those parsed so far. */
   get brokenObjects(): number {
     return this.ctx.broken;
@@ -564,6 +573,23 @@ function readXrefSection(
       if (count < 0) break;
       for (let i = 0; i < count && found.length < MAX_XREF_ENTRIES; i++) {
         lx.skipWhite();
+        // The usual fixed-width row "oooooooooo ggggg n": read in place.
+        const p = lx.pos;
+        if (bytes[p + 10] === 0x20 && bytes[p + 16] === 0x20 && p + 18 <= bytes.length) {
+          const t = bytes[p + 17];
+          let off = 0;
+          let ok = t === 0x6e || t === 0x66;
+          for (let k = 0; k < 10 && ok; k++) {
+            const c = bytes[p + k] - 0x30;
+            ok = c >= 0 && c <= 9;
+            off = off * 10 + c;
+          }
+          if (ok) {
+            found.push([first + i, { type: t === 0x6e ? 1 : 0, offset: off, index: 0 }]);
+            lx.pos = p + 18;
+            continue;
+          }
+        }
         const off = lx.readUint();
         lx.skipWhite();
         const gen = lx.readUint();
@@ -632,9 +658,13 @@ function countXref(doc: PdfDocument): void {
     if (!isBoundary(bytes[i + 4])) continue;
     doc.xref.tables++;
   }
-  for (const d of doc.definitions) {
-    if (d.stream && isDict(d.value) && nameOf(d.value, "/Type") === "/XRef") doc.xref.streams++;
-  }
+  for (const d of doc.definitions) if (isTyped(doc, d, "/XRef")) doc.xref.streams++;
+}
+
+// A stream whose dictionary has /Type `type`: its text is checked before it is parsed.
+function isTyped(doc: PdfDocument, d: PdfObject, type: string): boolean {
+  if (!d.stream || !doc.region(d).includes(type)) return false;
+  return isDict(d.value) && nameOf(d.value, "/Type") === type;
 }
 
 // The trailer from the chain, else the last `trailer` dictionary or xref stream in the file.
@@ -703,11 +733,9 @@ function readObjectStreams(
   opts: ReadOptions,
 ): void {
   const { repairs } = doc;
-  const containers = doc.definitions.filter((d) =>
-    d.stream && isDict(d.value) && nameOf(d.value, "/Type") === "/ObjStm"
-  );
+  const containers = doc.definitions.filter((d) => isTyped(doc, d, "/ObjStm"));
   if (!containers.length) return;
-  const members = new Map<string, PdfObject>(); // "container:index" of current containers
+  const members = new Map<number, PdfObject[]>(); // current container → its objects by index
   const added: PdfObject[] = [];
   for (const c of containers) {
     const dict = c.value as PdfDict;
@@ -742,6 +770,8 @@ function readObjectStreams(
       });
     }
     const current = doc.objects.get(c.num) === c;
+    const list: PdfObject[] = [];
+    if (current) members.set(c.num, list);
     for (let i = 0; i < pairs.length; i++) {
       if (doc.definitions.length + added.length >= opts.maxObjects) {
         doc.truncated = true;
@@ -760,14 +790,14 @@ function readObjectStreams(
       obj.container = c.num;
       obj.index = i;
       added.push(obj);
-      if (current) members.set(`${c.num}:${i}`, obj);
+      list.push(obj);
     }
   }
   doc.definitions.push(...added);
   if (entries) {
     for (const [num, e] of entries) {
       if (e.type !== 2) continue;
-      const obj = members.get(`${e.offset}:${e.index}`);
+      const obj = members.get(e.offset)?.[e.index];
       if (obj && obj.num === num) doc.objects.set(num, obj);
     }
   } else {

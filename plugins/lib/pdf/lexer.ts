@@ -395,7 +395,7 @@ export class Lexer {
         return map;
       }
       const save = this.pos;
-      const key = this.value(depth + 1);
+      const key = buf[this.pos] === 0x2f ? this.name() : this.value(depth + 1);
       if (typeof key !== "string") {
         // Not a name where a key belongs: skip it, unless it ends the object.
         if (key instanceof PdfKeyword && stops(key.word)) {
@@ -470,6 +470,10 @@ export function decodeName(raw: string): string {
 /** Bytes as a string of the same length, one character per byte. */
 export function latin1(buf: Uint8Array, start: number, end: number): string {
   let s = "";
+  if (end - start <= 32) { // names and short strings: cheaper than a call through apply
+    for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]);
+    return s;
+  }
   for (let i = start; i < end; i += 8192) {
     const part = buf.subarray(i, Math.min(end, i + 8192));
     s += String.fromCharCode.apply(null, part as unknown as number[]);

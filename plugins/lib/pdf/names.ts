@@ -5,7 +5,7 @@
  * by `/ToUnicode 5 0 R`-style entries. One regular-expression pass over each object's text
  * (object-stream members in their decoded text), so most objects are never parsed.
  */
-import { latin1Text, type PdfDocument, type PdfObject } from "./document.ts";
+import type { PdfDocument, PdfObject } from "./document.ts";
 import { decodeName } from "./lexer.ts";
 
 /** What the scan found. */
@@ -45,11 +45,8 @@ export function scanNames(doc: PdfDocument, risky: ReadonlySet<string>): NameSca
     interesting: [],
     roles: new Map(),
   };
-  const texts = new Map<Uint8Array, string>();
   for (const obj of doc.objects.values()) {
-    let text = obj.src === doc.bytes ? doc.text : texts.get(obj.src);
-    if (text === undefined) texts.set(obj.src, text = latin1Text(obj.src));
-    const region = text.slice(obj.start, obj.end);
+    const region = doc.region(obj);
     const hidden = obj.container !== undefined;
     let interesting = false;
     NAMES.lastIndex = 0;
