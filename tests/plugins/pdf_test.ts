@@ -705,6 +705,40 @@ Deno.test("pdf: bounds hold on hostile input (bombs, nesting, object floods, no 
   deepEqual(list<Rec>(o.results, "javascript").map((s) => s.source), ["app.alert(2)"]);
 });
 
+Deno.test("pdf: 400 randomly damaged copies of the fixtures never throw", async () => {
+  const files = await pdfFiles();
+  const bases = await Promise.all(
+    ([
+      "evil.pdf",
+      "evil_objstm.pdf",
+      "evil_aes128.pdf",
+      "evil_rc4_40.pdf",
+      "filters.pdf",
+      "obfuscated.pdf",
+      "xfa.pdf",
+      "incremental.pdf",
+    ] as const)
+      .map((n) => Deno.readFile(files[n])),
+  );
+  let seed = 20240101; // a fixed seed: the same copies on every run
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const { instance, call } = await instantiate(pdf);
+  for (let i = 0; i < 400; i++) {
+    const b = bases[i % bases.length].slice();
+    for (let k = 1 + Math.floor(rnd() * 20); k > 0; k--) {
+      const pos = Math.floor(rnd() * b.length);
+      const r = rnd();
+      if (r < 0.5) b[pos] = Math.floor(rnd() * 256);
+      else if (r < 0.7) b[pos] = "<>[]()/ 0123456789R#\\%".charCodeAt(Math.floor(rnd() * 22));
+      else b.copyWithin(pos, Math.floor(rnd() * b.length), Math.floor(rnd() * b.length));
+    }
+    const data = rnd() < 0.2 ? b.subarray(0, Math.floor(rnd() * b.length)) : b;
+    const p = makePayload(data);
+    const out = await instance.scan!(p, makeRequest(p), call);
+    ok(out?.results && typeof JSON.stringify(out.results) === "string", `copy ${i}`);
+  }
+});
+
 // ---- end to end ----
 
 Deno.test("pdf: ./stoq scan with no flags gives the fields and the children with exact sha256", async () => {

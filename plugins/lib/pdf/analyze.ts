@@ -677,7 +677,8 @@ function embeddedFiles(
   }
   for (const f of found) {
     used.add(f.stream.num);
-    const dict = f.stream.value as PdfDict;
+    const v = f.stream.value;
+    const dict: PdfDict = isDict(v) ? v : new Map();
     const ref = refText(f.stream);
     if (!readable) {
       const subtype = nameOf(dict, "/Subtype");

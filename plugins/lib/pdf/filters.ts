@@ -140,7 +140,7 @@ export function flate(data: Uint8Array, cap: number): Step {
     let lo = 0;
     let hi = data.length;
     let best: Uint8Array = EMPTY;
-    for (let round = 0; round < 24 && lo < hi; round++) {
+    for (let round = 0; round < 16 && lo < hi; round++) {
       const mid = (lo + hi + 1) >> 1;
       try {
         best = inflate(data.subarray(0, mid), partial);
