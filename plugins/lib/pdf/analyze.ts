@@ -6,6 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
+import { concat } from "../archive_common.ts";
 import {
   type PdfDocument,
   type PdfObject,
@@ -19,44 +20,40 @@ import { type NameScan, scanNames } from "./names.ts";
 import { type Kind, sniff } from "./sniff.ts";
 import { isoDate, scriptText, textOf, textValue } from "./text.ts";
 
-/** The keys an analyst counts: pdfid's list, and the actions it misses. */
-export const RISKY_KEYS = [
+// Keys that make a document act; hiding them in object streams is worth a finding.
+const ACTIVE = [
   "/JavaScript",
   "/JS",
   "/OpenAction",
   "/AA",
   "/Launch",
   "/EmbeddedFile",
-  "/EmbeddedFiles",
-  "/URI",
   "/SubmitForm",
   "/ImportData",
+  "/XFA",
+  "/RichMedia",
+] as const;
+const ACTIVE_KEYS = new Set<string>(ACTIVE);
+
+/** The keys an analyst counts: pdfid's list, and the actions it misses. */
+export const RISKY_KEYS = [
+  ...ACTIVE,
+  "/EmbeddedFiles",
+  "/URI",
   "/GoToR",
   "/GoToE",
   "/AcroForm",
-  "/XFA",
-  "/RichMedia",
   "/ObjStm",
   "/JBIG2Decode",
   "/Encrypt",
 ] as const;
 const RISKY = new Set<string>(RISKY_KEYS);
 
-// Keys that make a document act; hiding them in object streams is worth a finding.
-const ACTIVE_KEYS = new Set([
-  "/JavaScript",
-  "/JS",
-  "/OpenAction",
-  "/AA",
-  "/Launch",
-  "/EmbeddedFile",
-  "/SubmitForm",
-  "/ImportData",
-  "/XFA",
-  "/RichMedia",
-]);
-
 const AUTO_TRIGGERS = new Set(["open_action", "additional_action", "document_javascript"]);
+// Actions that reach outside the document.
+const OUTWARD = new Set(["URI", "SubmitForm", "ImportData", "GoToR", "GoToE"]);
+const IMAGES = new Set(["jpeg", "jpeg2000", "png", "gif", "tiff"]);
+type Rec = Record<string, unknown>;
 
 /** Options of one analysis. */
 export interface AnalyzeOptions extends ReadOptions {
@@ -329,6 +326,14 @@ export function analyzePdf(bytes: Uint8Array, opts: AnalyzeOptions): PdfAnalysis
     repairs: capped(doc.repairs).map((r) => ({ id: r.id, detail: r.detail })),
   };
 
+  if (doc.brokenObjects) {
+    doc.repairs.push({
+      id: "broken_objects",
+      detail:
+        `${doc.brokenObjects} objects hold an unterminated or garbled value; what parsed was kept`,
+    });
+  }
+  results.repairs = capped(doc.repairs).map((r) => ({ id: r.id, detail: r.detail }));
   addFindings(findings, {
     doc,
     actions,
@@ -344,14 +349,6 @@ export function analyzePdf(bytes: Uint8Array, opts: AnalyzeOptions): PdfAnalysis
   });
   results.findings = findings;
   results.truncated = doc.truncated || listTruncated || dropped > 0;
-  if (doc.brokenObjects) {
-    doc.repairs.push({
-      id: "broken_objects",
-      detail:
-        `${doc.brokenObjects} objects hold an unterminated or garbled value; what parsed was kept`,
-    });
-    results.repairs = capped(doc.repairs).map((r) => ({ id: r.id, detail: r.detail }));
-  }
   if (doc.repairs.length) {
     const [r, ...more] = doc.repairs;
     errors.unshift(
@@ -619,14 +616,7 @@ function xfaBytes(doc: PdfDocument, v: PdfValue, used: Set<number>): Uint8Array 
   };
   if (Array.isArray(v)) { for (const x of v.slice(0, 512)) add(x); }
   else add(v);
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const out = new Uint8Array(total);
-  let n = 0;
-  for (const p of parts) {
-    out.set(p, n);
-    n += p.length;
-  }
-  return out;
+  return concat(parts, parts.reduce((n, p) => n + p.length, 0));
 }
 
 interface EmbeddedFile {
@@ -1011,212 +1001,166 @@ const list = (items: string[], max = 5) =>
 
 function addFindings(f: PdfFinding[], x: FindingFacts): void {
   const { doc, actions, scripts } = x;
+  // A finding when there is evidence; `items` is the evidence, listed in `detail`.
+  const flag = (
+    id: string,
+    severity: PdfFinding["severity"],
+    title: string,
+    items: string[],
+    mitre?: string[],
+  ) => {
+    if (items.length) {
+      f.push({ id, severity, title, detail: list(items), ...(mitre ? { mitre } : {}) });
+    }
+  };
+  const js = (s: Rec) => `${s.object} (${s.trigger}${s.event ? ` ${s.event}` : ""})`;
   const autoJs = scripts.filter((s) => AUTO_TRIGGERS.has(s.trigger as string));
-  if (autoJs.length) {
-    f.push({
-      id: "javascript_auto",
-      severity: "high",
-      title: "JavaScript runs when the document opens or on a document event",
-      detail: list(autoJs.map((s) => `${s.object} (${s.trigger}${s.event ? ` ${s.event}` : ""})`)),
-      mitre: ["T1059.007", "T1204.002"],
-    });
-  } else if (scripts.length) {
-    f.push({
-      id: "javascript",
-      severity: "medium",
-      title: "JavaScript in the document",
-      detail: list(scripts.map((s) => `${s.object} (${s.trigger})`)),
-      mitre: ["T1059.007"],
-    });
-  }
-  const launches = actions.filter((a) => a.type === "Launch");
-  if (launches.length) {
-    f.push({
-      id: "launch_action",
-      severity: "high",
-      title: "Launch action: opens a program or file",
-      detail: list(launches.map((a) => `${a.object} (${a.trigger}): ${a.target ?? "no target"}`)),
-      mitre: ["T1204.002"],
-    });
-  }
-  const autoOther = actions.filter((a) =>
-    AUTO_TRIGGERS.has(a.trigger) &&
-    ["URI", "SubmitForm", "ImportData", "GoToR", "GoToE"].includes(a.type)
+  flag(
+    "javascript_auto",
+    "high",
+    "JavaScript runs when the document opens or on a document event",
+    autoJs.map(js),
+    ["T1059.007", "T1204.002"],
   );
-  if (autoOther.length) {
-    f.push({
-      id: "auto_action",
-      severity: "medium",
-      title: "An action that reaches outside the document runs automatically",
-      detail: list(autoOther.map((a) => `${a.type} ${a.target ?? ""} (${a.trigger})`.trim())),
-      mitre: ["T1204.002"],
-    });
+  if (!autoJs.length) {
+    flag("javascript", "medium", "JavaScript in the document", scripts.map(js), ["T1059.007"]);
   }
-  const submits = actions.filter((a) => a.type === "SubmitForm");
-  if (submits.length) {
-    f.push({
-      id: "submit_form",
-      severity: "medium",
-      title: "Form data is sent to an address",
-      detail: list(submits.map((a) => a.target ?? a.object)),
-      mitre: ["T1566.001"],
-    });
-  }
-  const exes = [
-    ...x.embedded.filter((e) => e.kind?.executable).map((e) =>
-      `${e.summary.filename} (${e.kind!.kind})`
-    ),
-    ...x.extracted.filter((e) => e.kind.executable).map((e) =>
-      `stream ${e.summary.object} (${e.kind.kind})`
-    ),
-  ];
-  if (exes.length) {
-    f.push({
-      id: "embedded_executable",
-      severity: "high",
-      title: "An executable is embedded in the document",
-      detail: list(exes),
-      mitre: ["T1027.009"],
-    });
-  }
-  if (x.embedded.length) {
-    f.push({
-      id: "embedded_file",
-      severity: "medium",
-      title: "Files are attached to the document",
-      detail: list(
-        x.embedded.map((e) =>
-          e.summary.encrypted
-            ? `${e.summary.object} (encrypted)`
-            : `${e.summary.filename} (${e.summary.size} bytes)`
-        ),
-      ),
-      mitre: ["T1027.009"],
-    });
-  }
-  const nested = x.extracted.filter((e) =>
-    !e.kind.executable && !["jpeg", "jpeg2000", "png", "gif", "tiff"].includes(e.kind.kind)
+  const of = (type: string) => actions.filter((a) => a.type === type);
+  flag(
+    "launch_action",
+    "high",
+    "Launch action: opens a program or file",
+    of("Launch").map((a) => `${a.object} (${a.trigger}): ${a.target ?? "no target"}`),
+    ["T1204.002"],
   );
-  if (nested.length) {
-    f.push({
-      id: "stream_payload",
-      severity: "medium",
-      title: "Streams hold another file or script",
-      detail: list(nested.map((e) => `${e.summary.object}: ${e.kind.kind}`)),
-      mitre: ["T1027.009"],
-    });
-  }
+  flag(
+    "auto_action",
+    "medium",
+    "An action that reaches outside the document runs automatically",
+    actions.filter((a) => AUTO_TRIGGERS.has(a.trigger) && OUTWARD.has(a.type))
+      .map((a) => `${a.type} ${a.target ?? ""} (${a.trigger})`.replace("  ", " ")),
+    ["T1204.002"],
+  );
+  flag(
+    "submit_form",
+    "medium",
+    "Form data is sent to an address",
+    of("SubmitForm").map((a) => a.target ?? a.object),
+    ["T1566.001"],
+  );
+  flag("embedded_executable", "high", "An executable is embedded in the document", [
+    ...x.embedded.filter((e) => e.kind?.executable)
+      .map((e) => `${e.summary.filename} (${e.kind!.kind})`),
+    ...x.extracted.filter((e) => e.kind.executable)
+      .map((e) => `stream ${e.summary.object} (${e.kind.kind})`),
+  ], ["T1027.009"]);
+  flag(
+    "embedded_file",
+    "medium",
+    "Files are attached to the document",
+    x.embedded.map((e) =>
+      e.summary.encrypted
+        ? `${e.summary.object} (encrypted)`
+        : `${e.summary.filename} (${e.summary.size} bytes)`
+    ),
+    ["T1027.009"],
+  );
+  flag(
+    "stream_payload",
+    "medium",
+    "Streams hold another file or script",
+    x.extracted.filter((e) => !e.kind.executable && !IMAGES.has(e.kind.kind))
+      .map((e) => `${e.summary.object}: ${e.kind.kind}`),
+    ["T1027.009"],
+  );
   if (x.xfa) {
-    f.push({
-      id: "xfa_form",
-      severity: "medium",
-      title: "XFA form (its scripts run in the reader; a common exploit vector)",
-      detail: `${x.xfa.size} bytes of XFA, ${x.xfa.scripts} <script> elements`,
-      mitre: ["T1203"],
-    });
-  }
-  if (doc.encryption) {
-    const e = doc.encryption;
-    f.push(
-      e.opened_with === "empty user password"
-        ? {
-          id: "encrypted",
-          severity: "low",
-          title:
-            "Encrypted with an empty user password: it opens without one, but byte scanners see ciphertext",
-          detail:
-            `${e.filter} V${e.v} R${e.r}, ${e.key_bits}-bit ${e.stream_method}; decrypted for this analysis`,
-          mitre: ["T1027"],
-        }
-        : {
-          id: "encrypted",
-          severity: "medium",
-          title: e.opened_with
-            ? "Encrypted; opened with a given password"
-            : "Encrypted; strings and streams could not be read",
-          detail: `${e.filter} V${e.v} R${e.r}, ${e.key_bits}-bit ${e.stream_method}`,
-          mitre: ["T1027"],
-        },
+    flag(
+      "xfa_form",
+      "medium",
+      "XFA form (its scripts run in the reader; a common exploit vector)",
+      [
+        `${x.xfa.size} bytes of XFA, ${x.xfa.scripts} <script> elements`,
+      ],
+      ["T1203"],
     );
   }
-  if (x.obfuscatedNames.length) {
-    const risky = x.obfuscatedNames.filter((n) =>
-      (RISKY_KEYS as readonly string[]).includes(n.name)
-    );
-    f.push({
-      id: "obfuscated_names",
-      severity: risky.length ? "high" : "medium",
-      title: "Names spelled with #xx escapes of plain letters (pdfid's obfuscation sign)",
-      detail: list(x.obfuscatedNames.map((n) => `${n.raw} = ${n.name}`)),
-      mitre: ["T1027"],
-    });
+  const e = doc.encryption;
+  if (e) {
+    const method = `${e.filter} V${e.v} R${e.r}, ${e.key_bits}-bit ${e.stream_method}`;
+    if (e.opened_with === "empty user password") {
+      flag(
+        "encrypted",
+        "low",
+        "Encrypted with an empty user password: it opens without one, but byte scanners see ciphertext",
+        [`${method}; decrypted for this analysis`],
+        ["T1027"],
+      );
+    } else {
+      flag(
+        "encrypted",
+        "medium",
+        e.opened_with
+          ? "Encrypted; opened with a given password"
+          : "Encrypted; strings and streams could not be read",
+        [method],
+        ["T1027"],
+      );
+    }
   }
+  const riskyObfuscated = x.obfuscatedNames.some((n) => RISKY.has(n.name));
+  flag(
+    "obfuscated_names",
+    riskyObfuscated ? "high" : "medium",
+    "Names spelled with #xx escapes of plain letters (pdfid's obfuscation sign)",
+    x.obfuscatedNames.map((n) => `${n.raw} = ${n.name}`),
+    ["T1027"],
+  );
   // A catalog's /OpenAction that only sets the first view hides nothing.
   const view = Array.isArray(x.catalog.get("/OpenAction"));
-  const hidden = [...x.names.hidden].filter(([k]) =>
-    ACTIVE_KEYS.has(k) && !(view && k === "/OpenAction")
+  flag(
+    "keys_in_object_streams",
+    "medium",
+    "Active keys only inside compressed object streams (invisible to byte scanners)",
+    [...x.names.hidden].filter(([k]) => ACTIVE_KEYS.has(k) && !(view && k === "/OpenAction"))
+      .map(([k, n]) => `${k} ${n}`),
+    ["T1027"],
   );
-  if (hidden.length) {
-    f.push({
-      id: "keys_in_object_streams",
-      severity: "medium",
-      title: "Active keys only inside compressed object streams (invisible to byte scanners)",
-      detail: list(hidden.map(([k, n]) => `${k} ${n}`)),
-      mitre: ["T1027"],
-    });
-  }
-  if (x.counts["/RichMedia"]) {
-    f.push({
-      id: "rich_media",
-      severity: "medium",
-      title: "RichMedia (embedded Flash or video)",
-      detail: `${x.counts["/RichMedia"]} /RichMedia keys`,
-      mitre: ["T1203"],
-    });
-  }
-  if (x.counts["/JBIG2Decode"]) {
-    f.push({
-      id: "jbig2",
-      severity: "low",
-      title: "JBIG2 image data (the decoder of CVE-2009-0658 and CVE-2021-30860)",
-      detail: `${x.counts["/JBIG2Decode"]} /JBIG2Decode filters`,
-      mitre: ["T1203"],
-    });
-  }
+  const count = (k: string) => x.counts[k] ? [`${x.counts[k]} ${k} names`] : [];
+  flag("rich_media", "medium", "RichMedia (embedded Flash or video)", count("/RichMedia"), [
+    "T1203",
+  ]);
+  flag(
+    "jbig2",
+    "low",
+    "JBIG2 image data (the decoder of CVE-2009-0658 and CVE-2021-30860)",
+    count("/JBIG2Decode"),
+    ["T1203"],
+  );
   if (doc.headerOffset > 0) {
-    f.push({
-      id: "data_before_header",
-      severity: "medium",
-      title: "Data before the %PDF- header (a polyglot, or a PDF wrapped in another format)",
-      detail: `header at offset ${doc.headerOffset}`,
-      mitre: ["T1027"],
-    });
+    flag(
+      "data_before_header",
+      "medium",
+      "Data before the %PDF- header (a polyglot, or a PDF wrapped in another format)",
+      [`header at offset ${doc.headerOffset}`],
+      ["T1027"],
+    );
   }
-  if (x.trailing) {
-    f.push({
-      id: "data_after_eof",
-      severity: x.trailing.kind ? "medium" : "low",
-      title: "Data after the last %%EOF",
-      detail: `${x.trailing.size} bytes at offset ${x.trailing.offset}` +
-        (x.trailing.kind ? ` (${x.trailing.kind})` : ""),
-      mitre: ["T1027"],
-    });
+  const t = x.trailing;
+  if (t) {
+    flag("data_after_eof", t.kind ? "medium" : "low", "Data after the last %%EOF", [
+      `${t.size} bytes at offset ${t.offset}${t.kind ? ` (${t.kind})` : ""}`,
+    ], ["T1027"]);
   }
   if (doc.xref.sections > 1) {
-    f.push({
-      id: "incremental_updates",
-      severity: "info",
-      title: "The document was updated incrementally",
-      detail: `${doc.xref.sections} cross-reference sections, ${doc.eofMarkers} %%EOF markers`,
-    });
+    flag("incremental_updates", "info", "The document was updated incrementally", [
+      `${doc.xref.sections} cross-reference sections, ${doc.eofMarkers} %%EOF markers`,
+    ]);
   }
-  if (doc.repairs.some((r) => r.id !== "not_decrypted")) {
-    f.push({
-      id: "malformed",
-      severity: "low",
-      title: "Malformed structure (readers repair it silently; malware uses this to evade parsers)",
-      detail: list(doc.repairs.filter((r) => r.id !== "not_decrypted").map((r) => r.id)),
-      mitre: ["T1027"],
-    });
-  }
+  flag(
+    "malformed",
+    "low",
+    "Malformed structure (readers repair it silently; malware uses this to evade parsers)",
+    doc.repairs.map((r) => r.id),
+    ["T1027"],
+  );
 }

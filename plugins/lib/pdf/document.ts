@@ -279,30 +279,31 @@ function findObjectHeaders(bytes: Uint8Array, text: string): Hit[] {
     if (!isBoundary(bytes[i + 3])) continue;
     let p = i - 1;
     while (p >= 0 && isWhite(bytes[p]) && i - p < 32) p--;
-    let gen = 0;
-    let scale = 1;
-    const genEnd = p;
-    while (p >= 0 && bytes[p] >= 0x30 && bytes[p] <= 0x39 && genEnd - p < 5) {
-      gen += (bytes[p] - 0x30) * scale;
-      scale *= 10;
-      p--;
-    }
-    if (p === genEnd || !(p < 0 || isWhite(bytes[p]))) continue;
+    const gen = digitsBefore(bytes, p, 5);
+    if (!gen || !(gen.start < 1 || isWhite(bytes[gen.start - 1]))) continue;
+    p = gen.start - 1;
     const ws = p;
     while (p >= 0 && isWhite(bytes[p]) && ws - p < 32) p--;
     if (p === ws) continue;
-    let num = 0;
-    scale = 1;
-    const numEnd = p;
-    while (p >= 0 && bytes[p] >= 0x30 && bytes[p] <= 0x39 && numEnd - p < 10) {
-      num += (bytes[p] - 0x30) * scale;
-      scale *= 10;
-      p--;
-    }
-    if (p === numEnd || !(p < 0 || isBoundary(bytes[p]))) continue;
-    hits.push({ offset: p + 1, num, gen, body: i + 3 });
+    const num = digitsBefore(bytes, p, 10);
+    if (!num || !(num.start < 1 || isBoundary(bytes[num.start - 1]))) continue;
+    p = num.start - 1;
+    hits.push({ offset: p + 1, num: num.value, gen: gen.value, body: i + 3 });
   }
   return hits;
+}
+
+// The decimal number (at most `max` digits) that ends at `end`, read backwards.
+function digitsBefore(bytes: Uint8Array, end: number, max: number) {
+  let value = 0;
+  let scale = 1;
+  let p = end;
+  while (p >= 0 && bytes[p] >= 0x30 && bytes[p] <= 0x39 && end - p < max) {
+    value += (bytes[p] - 0x30) * scale;
+    scale *= 10;
+    p--;
+  }
+  return p === end ? undefined : { value, start: p + 1 };
 }
 
 // Finds each object's extent without parsing it: where its value is, and its stream's data.

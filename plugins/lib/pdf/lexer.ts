@@ -61,6 +61,15 @@ export function isBoundary(b: number | undefined): boolean {
   return b === undefined || CLASS[b] !== 0;
 }
 
+// Literal-string escapes (§7.3.4.2) other than octal digits and line continuations.
+const ESCAPES: Record<number, number> = {
+  0x6e: 0x0a,
+  0x72: 0x0d,
+  0x74: 0x09,
+  0x62: 0x08,
+  0x66: 0x0c,
+};
+
 const HEX = new Int8Array(256).fill(-1);
 for (let i = 0; i < 16; i++) {
   HEX["0123456789abcdef".charCodeAt(i)] = i;
@@ -280,36 +289,17 @@ export class Lexer {
         c = 0x0a;
       } else if (c === 0x5c && p < end) {
         c = buf[p++];
-        switch (c) {
-          case 0x6e:
-            c = 0x0a;
-            break; // prettier-ignore
-          case 0x72:
-            c = 0x0d;
-            break; // prettier-ignore
-          case 0x74:
-            c = 0x09;
-            break; // prettier-ignore
-          case 0x62:
-            c = 0x08;
-            break; // prettier-ignore
-          case 0x66:
-            c = 0x0c;
-            break; // prettier-ignore
-          case 0x0d: // a line continuation
-            if (buf[p] === 0x0a) p++;
-            continue;
-          case 0x0a:
-            continue;
-          default:
-            if (c >= 0x30 && c <= 0x37) {
-              let v = c - 0x30;
-              for (let k = 0; k < 2 && p < end && buf[p] >= 0x30 && buf[p] <= 0x37; k++) {
-                v = v * 8 + buf[p++] - 0x30;
-              }
-              c = v & 0xff;
-            }
+        if (c === 0x0d || c === 0x0a) { // a line continuation
+          if (c === 0x0d && buf[p] === 0x0a) p++;
+          continue;
         }
+        if (c >= 0x30 && c <= 0x37) {
+          let v = c - 0x30;
+          for (let k = 0; k < 2 && p < end && buf[p] >= 0x30 && buf[p] <= 0x37; k++) {
+            v = v * 8 + buf[p++] - 0x30;
+          }
+          c = v & 0xff;
+        } else c = ESCAPES[c] ?? c; // \n \r \t \b \f; any other character stands for itself
       }
       out[n++] = c;
     }
