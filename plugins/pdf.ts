@@ -6,7 +6,7 @@
  * decrypted when the user password is empty (or given in `passwords`). Malformed files give
  * what could be read plus `repairs` and an error naming the damage. Parsing: lib/pdf/.
  */
-import type { StoqAPI } from "../core/plugin.ts";
+import type { StoqAPI } from "../core/engine/plugin.ts";
 
 const MiB = 1024 * 1024;
 

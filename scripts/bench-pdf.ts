@@ -6,9 +6,9 @@
  *
  *   ./node_modules/deno/deno run -A scripts/bench-pdf.ts [--runs N] FILE.pdf...
  */
-import { stoqAPI } from "../core/api.ts";
-import { newPayloadResults, PayloadMetaSchema, RequestMetaSchema } from "../core/model.ts";
-import type { CallContext, PluginFactory, PluginInstance } from "../core/plugin.ts";
+import { stoqAPI } from "../core/engine/api.ts";
+import { newPayloadResults, PayloadMetaSchema, RequestMetaSchema } from "../core/engine/model.ts";
+import type { CallContext, PluginFactory, PluginInstance } from "../core/engine/plugin.ts";
 import { createHash } from "node:crypto";
 import process from "node:process";
 import pdf from "../plugins/pdf.ts";

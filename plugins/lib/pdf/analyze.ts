@@ -6,7 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { concat } from "../archive_common.ts";
+import { concat } from "../archive/common.ts";
 import {
   type PdfDocument,
   type PdfObject,
