@@ -114,7 +114,6 @@ interface Mark {
 }
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
-const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("hex");
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString("hex");
 
 /** Analyses `bytes` as a PDF. */
@@ -163,6 +162,7 @@ export function analyzePdf(bytes: Uint8Array, opts: AnalyzeOptions): PdfAnalysis
   // JavaScript: every /JS, as text; each distinct script is a child.
   const scripts: Record<string, unknown>[] = [];
   const scriptSeen = new Set<string>();
+  const childScripts = new Set<string>();
   for (const a of actions) {
     const js = a.dict.get("/JS");
     if (js === undefined || !readable) continue;
@@ -184,7 +184,8 @@ export function analyzePdf(bytes: Uint8Array, opts: AnalyzeOptions): PdfAnalysis
       source: text.slice(0, opts.javascriptChars),
       truncated: text.length > opts.javascriptChars,
     });
-    if (!children.some((c) => c.extra.sha256 === digest)) {
+    if (!childScripts.has(digest)) {
+      childScripts.add(digest);
       children.push({
         content,
         extra: {
@@ -192,7 +193,6 @@ export function analyzePdf(bytes: Uint8Array, opts: AnalyzeOptions): PdfAnalysis
           pdf_object: a.object,
           type: "javascript",
           trigger: a.trigger,
-          sha256: digest,
         },
       });
     }
@@ -212,12 +212,7 @@ export function analyzePdf(bytes: Uint8Array, opts: AnalyzeOptions): PdfAnalysis
       sha256: sha256(xml),
       scripts: (text.match(/<script\b/gi) ?? []).length,
     };
-    if (xml.length) {
-      children.push({
-        content: xml,
-        extra: { filename: "xfa.xml", type: "xfa", sha256: sha256(xml) },
-      });
-    }
+    if (xml.length) children.push({ content: xml, extra: { filename: "xfa.xml", type: "xfa" } });
   }
 
   // Embedded files: each attachment is a child, named as the document names it.
@@ -706,9 +701,8 @@ function embeddedFiles(
       kind: kind?.kind ?? null,
       description: desc ?? null,
       declared_size: typeof declaredSize === "number" ? declaredSize : null,
-      checksum_matches: checksum instanceof PdfString
-        ? hex(checksum.bytes) === md5(dec.data)
-        : null,
+      // The declared MD5: the hash worker gives the child's own for comparison.
+      checksum: checksum instanceof PdfString ? hex(checksum.bytes) : null,
       created: created ? isoDate(created) : null,
       modified: modified ? isoDate(modified) : null,
       truncated: dec.truncated,
