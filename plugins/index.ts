@@ -22,6 +22,7 @@ import javascript from "./javascript.ts";
 import mimetype from "./mimetype.ts";
 import nats from "./nats.ts";
 import ole from "./ole.ts";
+import pdf from "./pdf.ts";
 import pe from "./pe.ts";
 import postgres from "./postgres.ts";
 import powershell from "./powershell.ts";
@@ -63,6 +64,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   mimetype,
   nats,
   ole,
+  pdf,
   pe,
   postgres,
   powershell,

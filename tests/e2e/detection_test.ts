@@ -109,6 +109,8 @@ Deno.test("default pipeline on real files: each file reaches the workers its typ
 
   const pdf = byName.get("report.pdf")!;
   equal(pdf.results[0].workers.exif.FileType, "PDF");
+  ok(ran(pdf).includes("pdf"), ran(pdf).join());
+  equal(pdf.results[0].workers.pdf.pages, 1);
 
   const xls = byName.get("macro.xls")!;
   ok(rulesOf(xls).includes("office_ole_vba_macros"), rulesOf(xls).join());
