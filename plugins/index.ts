@@ -18,6 +18,7 @@ import hashTlsh from "./hash_tlsh.ts";
 import html from "./html.ts";
 import iocextract from "./iocextract.ts";
 import javascript from "./javascript.ts";
+import lnk from "./lnk.ts";
 import mimetype from "./mimetype.ts";
 import nats from "./nats.ts";
 import ole from "./ole.ts";
@@ -58,6 +59,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   html,
   iocextract,
   javascript,
+  lnk,
   mimetype,
   nats,
   ole,
