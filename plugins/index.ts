@@ -22,6 +22,7 @@ import lnk from "./lnk.ts";
 import mimetype from "./mimetype.ts";
 import nats from "./nats.ts";
 import ole from "./ole.ts";
+import ooxml from "./ooxml.ts";
 import pe from "./pe.ts";
 import postgres from "./postgres.ts";
 import powershell from "./powershell.ts";
@@ -63,6 +64,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   mimetype,
   nats,
   ole,
+  ooxml,
   pe,
   postgres,
   powershell,

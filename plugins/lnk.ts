@@ -12,7 +12,8 @@ export default (stoq: StoqAPI) =>
   stoq.plugin({
     name: "lnk",
     version: "1.0.0",
-    description: "Windows shortcut (.lnk) target, arguments, volume, machine id, MAC address, times",
+    description:
+      "Windows shortcut (.lnk) target, arguments, volume, machine id, MAC address, times",
     classes: ["worker"],
     options: {
       extract_appended: stoq.z.boolean().default(true),
@@ -44,7 +45,9 @@ export default (stoq: StoqAPI) =>
         return {
           results: { ...info, findings },
           extracted,
-          errors: error ? [`lnk: malformed shortcut: ${error}; the fields before it are reported`] : [],
+          errors: error
+            ? [`lnk: malformed shortcut: ${error}; the fields before it are reported`]
+            : [],
         };
       },
     }),

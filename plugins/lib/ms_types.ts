@@ -78,7 +78,15 @@ export function guidBytes(text: string): Uint8Array {
   if (!/^[0-9a-fA-F]{32}$/.test(h)) throw new Error(`not a GUID: ${text}`);
   const b = Uint8Array.from(h.match(/../g)!, (x) => parseInt(x, 16));
   return Uint8Array.from([
-    b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], ...b.subarray(8),
+    b[3],
+    b[2],
+    b[1],
+    b[0],
+    b[5],
+    b[4],
+    b[7],
+    b[6],
+    ...b.subarray(8),
   ]);
 }
 
@@ -91,4 +99,3 @@ export function filetimeToIso(low: number, high: number): string | null {
   const d = new Date(ms);
   return Number.isNaN(d.getTime()) ? null : d.toISOString();
 }
-

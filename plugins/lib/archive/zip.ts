@@ -9,7 +9,8 @@ import { type Collector, concat, type CryptoInfo, messageOf, throwIfAborted } fr
 type ZipModule = typeof ZipJs;
 
 let zipModule: Promise<ZipModule> | undefined;
-function loadZip(): Promise<ZipModule> {
+/** zip.js, loaded on first use and configured for in-process use. */
+export function loadZip(): Promise<ZipModule> {
   zipModule ??= import("@zip.js/zip.js").then((zip) => {
     // Web workers would need extra permissions under Deno and buy nothing here: the engine
     // already runs scans concurrently.

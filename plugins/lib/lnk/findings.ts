@@ -30,7 +30,7 @@ const INTERPRETERS = new Set([
 const PROXY_EXECUTION = new Set(["mshta.exe", "rundll32.exe", "regsvr32.exe", "msiexec.exe"]);
 /** Explorer's Properties dialog shows at most this many characters of a link's target field. */
 const SHOWN_ARGUMENTS = 260;
-const PADDING = /[\s\u0000]{16,}/;
+const PADDING = /\s{16,}/;
 const ENCODED = /(^|\s)[-/]e(nc(odedcommand)?|c)?\s+[A-Za-z0-9+/=]{16,}|frombase64string/i;
 const REMOTE = /^(\\\\|[a-z][a-z0-9+.-]*:\/\/)/i;
 const DOC_ICON = /\.(pdf|docx?|xlsx?|pptx?|rtf|txt|jpe?g|png|gif|html?|zip)(,-?\d+)?$/i;
@@ -129,7 +129,8 @@ export function lnkFindings(info: LnkInfo): Finding[] {
       id: "lnk_appended_data",
       severity: "medium",
       title: "Data is appended after the shortcut's last block",
-      detail: `${info.trailing_size} bytes at offset ${info.trailing_offset} (extracted as a child)`,
+      detail:
+        `${info.trailing_size} bytes at offset ${info.trailing_offset} (extracted as a child)`,
       mitre: ["T1027.009"],
     });
   }

@@ -420,7 +420,9 @@ function parseExtraData(r: LeReader, pos: number, info: LnkInfo): number {
     }
     pos += size;
   }
-  throw new LnkFormatError(`more than ${MAX_EXTRA_BLOCKS} ExtraData blocks; the rest were not read`);
+  throw new LnkFormatError(
+    `more than ${MAX_EXTRA_BLOCKS} ExtraData blocks; the rest were not read`,
+  );
 }
 
 function blockName(sig: number): string {
