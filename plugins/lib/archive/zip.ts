@@ -9,8 +9,7 @@ import { type Collector, concat, type CryptoInfo, messageOf, throwIfAborted } fr
 type ZipModule = typeof ZipJs;
 
 let zipModule: Promise<ZipModule> | undefined;
-/** zip.js, loaded on first use and configured for in-process use. */
-export function loadZip(): Promise<ZipModule> {
+function loadZip(): Promise<ZipModule> {
   zipModule ??= import("@zip.js/zip.js").then((zip) => {
     // Web workers would need extra permissions under Deno and buy nothing here: the engine
     // already runs scans concurrently.
