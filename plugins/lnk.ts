@@ -4,7 +4,7 @@
  * findings for shortcuts that run interpreters with hidden, padded or encoded command lines.
  * Data appended after the link's last block becomes a child. Parser: lib/lnk/.
  */
-import type { StoqAPI } from "../core/plugin.ts";
+import type { StoqAPI } from "../core/engine/plugin.ts";
 import { lnkFindings } from "./lib/lnk/findings.ts";
 import { NotLnkError, parseLnk } from "./lib/lnk/parse.ts";
 

@@ -6,7 +6,7 @@
  * the embedded objects only with option `extract_embedded` (when decompress does not run).
  * Parser: lib/ooxml/.
  */
-import type { StoqAPI } from "../core/plugin.ts";
+import type { StoqAPI } from "../core/engine/plugin.ts";
 
 const MiB = 1024 * 1024;
 

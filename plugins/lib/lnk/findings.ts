@@ -1,5 +1,5 @@
 /** What an analyst would flag in a parsed shell link. */
-import type { Finding } from "../../../core/plugin.ts";
+import type { Finding } from "../../../core/engine/plugin.ts";
 import type { LnkInfo } from "./parse.ts";
 
 /** Programs that run a command line or script given as arguments (living-off-the-land binaries). */

@@ -8,7 +8,7 @@
  * exists (plugin-catalog.md §5). Every read is bounds-checked; lists are capped; a malformed link
  * yields what was parsed before the fault plus an error naming the structure and its offset.
  */
-import { filetimeToIso, LeReader, TruncatedError } from "../ms_types.ts";
+import { filetimeToIso, LeReader, TruncatedError } from "../msbin/reader.ts";
 import {
   DRIVE_TYPES,
   FILE_ATTRIBUTES,

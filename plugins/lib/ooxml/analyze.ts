@@ -9,7 +9,7 @@
  * Parts are searched for the elements wanted with bounded regular expressions (see xml.ts for
  * why no XML tree is built).
  */
-import type { Finding } from "../../../core/plugin.ts";
+import type { Finding } from "../../../core/engine/plugin.ts";
 import { OpcPackage, type PackageLimits } from "./package.ts";
 import { decodeEntities, elementBlocks, elements, elementText, tagAttributes } from "./xml.ts";
 import { ooxmlFindings } from "./findings.ts";

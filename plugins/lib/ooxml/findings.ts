@@ -1,5 +1,5 @@
 /** What an analyst would flag in an analysed OOXML package. */
-import type { Finding } from "../../../core/plugin.ts";
+import type { Finding } from "../../../core/engine/plugin.ts";
 import type { OoxmlReport } from "./analyze.ts";
 
 const list = (items: string[], n = 5) =>

@@ -7,7 +7,7 @@
  * its size yields truncated data, never a larger allocation.
  */
 import { unzipSync } from "fflate";
-import { messageOf } from "../archive_common.ts";
+import { messageOf } from "../archive/common.ts";
 
 /** A part of the package: its name as stored and its declared uncompressed size. */
 export interface PartEntry {
