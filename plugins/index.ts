@@ -9,6 +9,7 @@ import clamav from "./clamav.ts";
 import decompress from "./decompress.ts";
 import dirmon from "./dirmon.ts";
 import elasticsearch from "./elasticsearch.ts";
+import encryptedOffice from "./encrypted_office.ts";
 import entropy from "./entropy.ts";
 import exif from "./exif.ts";
 import filedir from "./filedir.ts";
@@ -51,6 +52,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   decompress,
   dirmon,
   elasticsearch,
+  encryptedOffice,
   entropy,
   exif,
   filedir,
