@@ -23,6 +23,7 @@ import lnk from "./lnk.ts";
 import mimetype from "./mimetype.ts";
 import nats from "./nats.ts";
 import ole from "./ole.ts";
+import onenote from "./onenote.ts";
 import ooxml from "./ooxml.ts";
 import pe from "./pe.ts";
 import postgres from "./postgres.ts";
@@ -66,6 +67,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   mimetype,
   nats,
   ole,
+  onenote,
   ooxml,
   pe,
   postgres,
