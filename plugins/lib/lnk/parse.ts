@@ -373,7 +373,9 @@ function parseLinkInfo(r: LeReader, base: number): NonNullable<LnkInfo["link_inf
 /** Reads ExtraData blocks up to the terminal block; returns the offset after it. */
 function parseExtraData(r: LeReader, pos: number, info: LnkInfo): number {
   for (let n = 0; n < MAX_EXTRA_BLOCKS; n++) {
-    if (pos + 4 > r.length) return r.length; // no terminal block: tolerated, as Windows does
+    if (pos + 4 > r.length) {
+      throw new LnkFormatError(`no TerminalBlock: the data ends at offset ${r.length}`);
+    }
     const size = r.u32(pos, "ExtraData block size");
     if (size < 4) return pos + 4; // TerminalBlock
     if (size < 8) throw new LnkFormatError(`ExtraData block at offset ${pos} has size ${size}`);
