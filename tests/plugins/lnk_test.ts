@@ -11,7 +11,8 @@ import { instantiate, makePayload, makeRequest, sh } from "../helpers.ts";
 import { lnkFiles, RICH } from "../fixtures/lnk_files.ts";
 import { LNK_SCRIPT, realFiles } from "../realfiles.ts";
 
-type Info = Record<string, unknown> & { findings: { id: string }[] };
+// deno-lint-ignore no-explicit-any
+type Info = Record<string, any> & { findings: { id: string }[] };
 
 async function scan(content: Uint8Array, filename = "x.lnk") {
   const { instance, call } = await instantiate(lnk);
@@ -48,7 +49,7 @@ Deno.test("lnk: rich.lnk, field by field against lnkinfo and exiftool", async ()
   const files = await lnkFiles();
   const res = await scan(await Deno.readFile(files["rich.lnk"]), "rich.lnk");
   deepEqual(res.errors, []);
-  const r = res.results as Info & Record<string, any>;
+  const r = res.results as Info;
   const li = await lnkinfo(files["rich.lnk"]);
   equal(r.creation_time, lnkinfoTime(first(li, "Creation time")));
   equal(r.write_time, lnkinfoTime(first(li, "Modification time")));
@@ -133,7 +134,7 @@ Deno.test("lnk: rich.lnk, field by field against lnkinfo and exiftool", async ()
 Deno.test("lnk: a link to a share with a remote icon, against lnkinfo", async () => {
   const files = await lnkFiles();
   const res = await scan(await Deno.readFile(files["network.lnk"]));
-  const r = res.results as Info & Record<string, any>;
+  const r = res.results as Info;
   const li = await lnkinfo(files["network.lnk"]);
   equal(r.target_path, first(li, "Network path"));
   equal(r.icon_location, first(li, "Icon location"));
@@ -144,7 +145,7 @@ Deno.test("lnk: a link to a share with a remote icon, against lnkinfo", async ()
 
 Deno.test("lnk: the real-files shortcut (powershell -EncodedCommand), against lnkinfo", async () => {
   const path = (await realFiles())["shortcut.lnk"];
-  const r = (await scan(await Deno.readFile(path))).results as Info & Record<string, any>;
+  const r = (await scan(await Deno.readFile(path))).results as Info;
   const li = await lnkinfo(path);
   equal(r.relative_path, first(li, "Relative path"));
   equal(r.arguments, first(li, "Command line arguments"));
