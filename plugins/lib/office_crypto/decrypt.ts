@@ -3,7 +3,9 @@
  * CryptoAPI encryption of .doc, .xls and .ppt with officecrypto-tool's format modules. Its
  * top-level `decrypt` picks the format by the first stream named Workbook/WordDocument anywhere
  * in the file, so a .doc that embeds a spreadsheet is taken for a workbook: the modules are
- * called here with the container {@link detectEncryption} identified instead.
+ * called here with the container {@link detectEncryption} identified instead. The container
+ * must be read from a Buffer (openContainer does): the modules decrypt a stream held as a plain
+ * array to four times its length (crypto-js takes the numbers for 32-bit words).
  */
 import { Buffer } from "node:buffer";
 import CFB from "cfb";

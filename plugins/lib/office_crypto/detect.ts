@@ -9,6 +9,7 @@
  * - PowerPoint 97-2003 ([MS-PPT] 2.3.2 CurrentUserAtom): headerToken 0xF3D1C4DF.
  * The compound file itself is read with SheetJS `cfb`.
  */
+import { Buffer } from "node:buffer";
 import CFB from "cfb";
 
 /** What the container says about its encryption. */
@@ -33,7 +34,10 @@ export interface Container {
 
 /** Reads the compound file; throws the library's message when it is not one. */
 export function openContainer(content: Uint8Array): Container {
-  const cfb = CFB.read(content, { type: "buffer" });
+  // Given a Buffer, cfb hands out streams as Buffer views; given a Uint8Array, as plain arrays.
+  const cfb = CFB.read(Buffer.from(content.buffer, content.byteOffset, content.byteLength), {
+    type: "buffer",
+  });
   const root = new Map<string, CFB.CFB$Entry>();
   const prefix = cfb.FullPaths[0];
   cfb.FullPaths.forEach((path, i) => {
