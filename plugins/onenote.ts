@@ -29,10 +29,6 @@ export default (stoq: StoqAPI) =>
         const files = parsed.files.map((f) => ({
           ...f,
           filename: f.name ?? `embedded_${f.index}${f.extension ?? ".bin"}`,
-          sha256: stoq.hash(
-            "sha256",
-            payload.content.subarray(f.data_offset, f.data_offset + f.size),
-          ),
         }));
         const findings: Finding[] = [];
         const runnable = files.filter((f) =>

@@ -54,7 +54,6 @@ Deno.test("onenote: header fields and both embedded files, named as the section 
     offset: r.embedded_files[0].offset + 36,
     guid: ONENOTE.scriptGuid,
   });
-  equal(r.embedded_files[0].sha256, sha256(ONENOTE.script));
   const dir = await tempDir("one-");
   await Deno.writeFile(`${dir}/image`, image.content as Uint8Array);
   ok((await sh("file", ["-b", `${dir}/image`])).startsWith("PNG image data, 1 x 1"));
