@@ -12,6 +12,7 @@ import CFB from "cfb";
 import type { WorkerResponse } from "../../core/engine/plugin.ts";
 import encryptedOffice from "../../plugins/encrypted_office.ts";
 import { instantiate, makePayload, makeRequest, sh, sha256, tempDir } from "../helpers.ts";
+import { corruptedCopies } from "../fixtures/cache.ts";
 import { OOXML, type OoxmlFileName, ooxmlFiles } from "../fixtures/ooxml_files.ts";
 import { realFiles } from "../realfiles.ts";
 
@@ -197,13 +198,9 @@ Deno.test("encrypted_office: unencrypted compound files, other data and broken f
     String(cut.errors),
   );
   // Corrupted copies: a result or named errors, never a throw.
-  let seed = 3;
-  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-  for (let n = 0; n < 60; n++) {
-    const copy = data.slice();
-    for (let k = 0; k < 4; k++) copy[512 + Math.floor(rand() * (copy.length - 512))] = rand() * 256;
+  for (const copy of corruptedCopies(data, { count: 60, from: 512, flips: 4, seed: 3 })) {
     const res = await scan(copy, {}, { passwords: ["infected"] });
-    ok(res.results || res.errors?.length, `copy ${n}`);
+    ok(res.results || res.errors?.length, "a result or named errors for every corrupted copy");
     for (const e of res.errors ?? []) ok(String(e).startsWith("encrypted_office: "), String(e));
   }
 });

@@ -8,6 +8,7 @@ import type { WorkerResponse } from "../../core/engine/plugin.ts";
 import lnk from "../../plugins/lnk.ts";
 import { parseLnk } from "../../plugins/lib/lnk/parse.ts";
 import { instantiate, makePayload, makeRequest, sh } from "../helpers.ts";
+import { corruptedCopies } from "../fixtures/cache.ts";
 import { lnkFiles, RICH } from "../fixtures/lnk_files.ts";
 import { LNK_SCRIPT, realFiles } from "../realfiles.ts";
 
@@ -171,13 +172,7 @@ Deno.test("lnk: truncated and corrupted links give named errors and what was rea
     String(res.errors![0]),
   );
   // Random corruption after the header: parsing ends with a result, whatever the bytes.
-  let seed = 1;
-  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-  for (let n = 0; n < 300; n++) {
-    const copy = data.slice();
-    for (let k = 0; k < 8; k++) {
-      copy[0x4c + Math.floor(rand() * (copy.length - 0x4c))] = rand() * 256;
-    }
+  for (const copy of corruptedCopies(data, { count: 300, from: 0x4c, flips: 8, seed: 1 })) {
     const out = await scan(copy);
     ok(out.results, "a result for every corrupted copy");
   }

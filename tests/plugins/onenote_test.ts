@@ -8,6 +8,7 @@ import type { WorkerResponse } from "../../core/engine/plugin.ts";
 import onenote from "../../plugins/onenote.ts";
 import { parseOneNote } from "../../plugins/lib/onenote/parse.ts";
 import { instantiate, makePayload, makeRequest, sh, sha256, tempDir } from "../helpers.ts";
+import { corruptedCopies } from "../fixtures/cache.ts";
 import { ONENOTE, oneNoteFiles, PNG_1X1 } from "../fixtures/onenote_files.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -85,14 +86,8 @@ Deno.test("onenote: truncated and corrupted sections give what was found and nam
     "file node list at offset 1024: FileNodeListFragment at offset 1024 has no header magic",
   ]);
   // Random corruption: always a result.
-  let seed = 11;
-  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-  for (let n = 0; n < 300; n++) {
-    const copy = data.slice();
-    for (let k = 0; k < 6; k++) {
-      copy[1024 + Math.floor(rand() * (copy.length - 1024))] = rand() * 256;
-    }
-    ok((await scan(copy)).results, `copy ${n}`);
+  for (const copy of corruptedCopies(data, { count: 300, from: 1024, flips: 6, seed: 11 })) {
+    ok((await scan(copy)).results, "a result or named errors for every corrupted copy");
   }
   for (let len = 0; len < data.length; len += 97) {
     const res = await scan(data.subarray(0, len));

@@ -7,6 +7,7 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import type { WorkerResponse } from "../../core/engine/plugin.ts";
 import ooxml from "../../plugins/ooxml.ts";
 import { instantiate, makePayload, makeRequest, sh, sha256 } from "../helpers.ts";
+import { corruptedCopies } from "../fixtures/cache.ts";
 import { OOXML, ooxmlFiles } from "../fixtures/ooxml_files.ts";
 import { realFiles } from "../realfiles.ts";
 
@@ -179,11 +180,7 @@ Deno.test("ooxml: broken packages give named errors, never a throw", async () =>
   ok(/^ooxml: not a readable zip package: /.test(String(cut.errors?.[0])), String(cut.errors));
   equal(cut.results, undefined);
   // Corrupted bytes anywhere: a result or a named error, whatever the bytes.
-  let seed = 7;
-  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-  for (let n = 0; n < 200; n++) {
-    const copy = data.slice();
-    for (let k = 0; k < 6; k++) copy[Math.floor(rand() * copy.length)] = rand() * 256;
+  for (const copy of corruptedCopies(data, { count: 200, from: 0, flips: 6, seed: 7 })) {
     const res = await scan(copy);
     ok(res.results || res.errors?.every((e) => String(e).startsWith("ooxml: ")));
   }
