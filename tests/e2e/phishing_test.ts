@@ -59,7 +59,7 @@ Deno.test("default pipeline: encrypted .docx, remote-template .docx, .one and .l
   deepEqual(ox.remote_templates, [OOXML.remoteTemplate]);
   equal(ox.properties.creator, OOXML.creator);
   equal(ox.properties.company, OOXML.company);
-  deepEqual(ox.dde.map((d: W) => d.instruction), [OOXML.dde]);
+  deepEqual(ox.dde.map((d: W) => d.instruction), [OOXML.dde, OOXML.ddeSimple]);
   deepEqual(ox.ole_objects.map((o: W) => o.prog_id), ["Excel.Sheet.12", "Word.Document.8"]);
   deepEqual(ox.findings.map((f: W) => f.id), [
     "ooxml_remote_template",

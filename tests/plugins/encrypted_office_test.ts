@@ -178,6 +178,20 @@ Deno.test("encrypted_office: a password not in the list is reported; the payload
   equal(sha256(own.extracted![0].content as Uint8Array), sha256(want));
 });
 
+Deno.test("encrypted_office: legacy RC4 encryption is reported when no password opens it", async () => {
+  const files = await ooxmlFiles();
+  for (const [name, container] of [["rc4.doc", "doc"], ["rc4.xls", "xls"]] as const) {
+    const res = await scan(await Deno.readFile(files[name]), {}, { passwords: ["wrong"] });
+    const r = res.results as Report;
+    deepEqual(
+      [r.encrypted, r.container, r.scheme, r.cipher, r.decrypted, r.password, r.passwords_tried],
+      [true, container, "rc4", "RC4", false, null, 1],
+    );
+    deepEqual(res.extracted, []);
+    equal(r.findings[0].detail, `${container}, rc4 (RC4); not decrypted`);
+  }
+});
+
 Deno.test("encrypted_office: unencrypted compound files, other data and broken files", async () => {
   const real = await realFiles();
   deepEqual((await scan(await Deno.readFile(real["report.doc"]))).results, {

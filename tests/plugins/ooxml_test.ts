@@ -112,7 +112,10 @@ Deno.test("ooxml: remote template, linked OLE object, embedded object and DDE fi
     content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
   }]);
   // The DDEAUTO instruction was split over two instrText runs; it comes back whole.
-  deepEqual(r.dde, [{ part: "word/document.xml", kind: "field", instruction: OOXML.dde }]);
+  deepEqual(r.dde, [
+    { part: "word/document.xml", kind: "field", instruction: OOXML.dde },
+    { part: "word/document.xml", kind: "field", instruction: OOXML.ddeSimple },
+  ]);
   deepEqual(r.findings.map((f: Report) => [f.id, f.severity]), [
     ["ooxml_remote_template", "high"],
     ["ooxml_external_ole_link", "high"],
