@@ -21,6 +21,9 @@ export default (stoq: StoqAPI) =>
         "malware",
         "virus",
       ]),
+      // Each password tried costs spin_count hashes (Office writes 100,000; the format allows
+      // 10,000,000, about 25 s per password here): files above this are reported, not tried.
+      max_spin_count: stoq.z.number().int().positive().default(1_000_000),
     },
     create: (opts) => ({
       async scan(payload, _request, call) {
@@ -51,6 +54,11 @@ export default (stoq: StoqAPI) =>
         if (report.scheme === "irm") {
           errors.push(
             "encrypted_office: IRM (rights management) protection needs the rights server, not a password",
+          );
+        } else if ((report.spin_count ?? 0) > opts.max_spin_count) {
+          errors.push(
+            `encrypted_office: spin count ${report.spin_count} is above max_spin_count ` +
+              `(${opts.max_spin_count}): no password was tried`,
           );
         } else if (
           report.scheme === "xor" || report.scheme === "extensible" ||

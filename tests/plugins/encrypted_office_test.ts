@@ -170,6 +170,11 @@ Deno.test("encrypted_office: a password not in the list is reported; the payload
     "encrypted_office: none of the 5 passwords opened it (add the right one to the passwords option or to payload_meta.extra_data.passwords)",
   ]);
   equal(r.findings[0].detail, "ooxml, agile (AES-256); not decrypted");
+  const costly = await scan(data, {}, { max_spin_count: 50_000 });
+  deepEqual(costly.errors, [
+    "encrypted_office: spin count 100000 is above max_spin_count (50000): no password was tried",
+  ]);
+  equal((costly.results as Report).passwords_tried, 0);
   const own = await scan(data, { passwords: [OOXML.unknownPassword] });
   equal((own.results as Report).password, OOXML.unknownPassword);
   equal((own.results as Report).passwords_tried, 1);

@@ -6,6 +6,7 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import type { WorkerResponse } from "../../core/engine/plugin.ts";
 import ooxml from "../../plugins/ooxml.ts";
+import { strToU8, zipSync } from "fflate";
 import { instantiate, makePayload, makeRequest, sh, sha256 } from "../helpers.ts";
 import { corruptedCopies } from "../fixtures/cache.ts";
 import { OOXML, ooxmlFiles } from "../fixtures/ooxml_files.ts";
@@ -193,4 +194,31 @@ Deno.test("ooxml: broken packages give named errors, never a throw", async () =>
     capped.errors!.some((e) => /word\/document\.xml: \d+ bytes, over the read cap/.test(String(e))),
     String(capped.errors),
   );
+});
+
+Deno.test("ooxml: parts built to make backtracking parsers quadratic are read in one pass", async () => {
+  const REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships";
+  const zip = zipSync({
+    "[Content_Types].xml": strToU8(
+      '<Types><Default Extension="xml" ContentType="' +
+        'application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>',
+    ),
+    "_rels/.rels": strToU8(
+      `<Relationships><Relationship Id="r1" Type="${REL}/officeDocument" ` +
+        `Target="word/document.xml"/></Relationships>`,
+    ),
+    // Start tags that never close, attributes with no closing quote, fields never ended.
+    "word/document.xml": strToU8(
+      "<w:document>" + '<w:fldChar w:fldCharType="begin"/><w:instrText>DDE '.repeat(20_000) +
+        '<w:fldSimple w:instr="DDEAUTO x'.repeat(100_000),
+    ),
+    "docProps/custom.xml": strToU8('<Properties><property name="a">'.repeat(100_000)),
+    "docProps/core.xml": strToU8("<cp:coreProperties><dc:title a='".repeat(100_000)),
+  });
+  const res = await scan(zip);
+  deepEqual(res.errors, []);
+  const r = res.results as Report;
+  equal(r.document_type, "word");
+  deepEqual(r.dde, []);
+  deepEqual(r.custom_properties, {});
 });

@@ -11,7 +11,15 @@
  */
 import type { Finding } from "../../../core/engine/plugin.ts";
 import { OpcPackage, type PackageLimits } from "./package.ts";
-import { decodeEntities, elementBlocks, elements, elementText, tagAttributes } from "./xml.ts";
+import {
+  decodeEntities,
+  elementBlocks,
+  elements,
+  elementText,
+  type Tag,
+  tagAttributes,
+  tags,
+} from "./xml.ts";
 import { ooxmlFindings } from "./findings.ts";
 
 const MAX_LISTED = 200;
@@ -356,15 +364,25 @@ function readProperties(report: OoxmlReport, xml: (name: string) => string): voi
   }
 }
 
-// Field characters and instruction text of Word's complex fields, and simple fields.
-const FIELD_TOKENS =
-  /<(?:[\w.-]+:)?fldSimple\b([^>]*)>|<(?:[\w.-]+:)?fldChar\b([^>]*)>|<(?:[\w.-]+:)?instrText\b[^>]*>([^<]*)</g;
-const OLE_ELEMENTS = /<(?:[\w.-]+:)?(?:OLEObject|oleObject|oleObj)\b([^>]*)>/g;
-// Excel's DDE formula: application|'topic'!item (e.g. cmd|' /c calc'!A0).
-const DDE_FORMULA = /<(?:[\w.-]+:)?f\b[^>]*>([^<]*\|[^<]*)</g;
 const DDE_CODES = new Set(["DDE", "DDEAUTO"]);
 const NOTABLE_CODES = new Set(["INCLUDETEXT", "INCLUDEPICTURE", "INCLUDE", "IMPORT", "LINK"]);
+const OLE_ELEMENTS = new Set(["OLEObject", "oleObject", "oleObj"]);
 
+/** Whether a formula holds Excel's DDE form application|'topic'!item (e.g. cmd|' /c calc'!A0). */
+function isDdeFormula(f: string): boolean {
+  for (let bar = f.indexOf("|"), n = 0; bar > 0 && n < 16; bar = f.indexOf("|", bar + 1), n++) {
+    if (!/[\w.]/.test(f[bar - 1]) || f[bar + 1] !== "'") continue;
+    const close = f.indexOf("'", bar + 2);
+    if (close > 0 && f[close + 1] === "!") return true;
+  }
+  return false;
+}
+
+/**
+ * Searches a body part, in one pass over its tags: Word fields (fldSimple's instr; the
+ * instrText between a complex field's begin and separate fldChar, nested fields apart), OLE
+ * object elements, and cell formulas in DDE form.
+ */
 function scanBody(
   report: OoxmlReport,
   part: string,
@@ -378,13 +396,19 @@ function scanBody(
     if (DDE_CODES.has(code)) push(report.dde, { part, kind: "field", instruction: clean });
     else if (NOTABLE_CODES.has(code)) push(report.fields, { part, instruction: clean });
   };
+  const textAfter = (t: Tag) => {
+    const next = text.indexOf("<", t.end);
+    return decodeEntities(text.slice(t.end, next < 0 ? text.length : next));
+  };
   const stack: { text: string; separated: boolean }[] = [];
-  for (const m of text.matchAll(FIELD_TOKENS)) {
-    if (m[1] !== undefined) {
-      const instr = tagAttributes(m[1]).instr;
+  const formulas = text.includes("|");
+  for (const t of tags(text)) {
+    if (t.closing) continue;
+    if (t.name === "fldSimple") {
+      const instr = tagAttributes(t.attrText).instr;
       if (instr) fieldCode(instr);
-    } else if (m[2] !== undefined) {
-      const kind = tagAttributes(m[2]).fldCharType;
+    } else if (t.name === "fldChar") {
+      const kind = tagAttributes(t.attrText).fldCharType;
       if (kind === "begin") {
         if (stack.length < MAX_FIELD_DEPTH) stack.push({ text: "", separated: false });
       } else if (kind === "separate" && stack.length) {
@@ -392,26 +416,24 @@ function scanBody(
       } else if (kind === "end" && stack.length) {
         fieldCode(stack.pop()!.text);
       }
-    } else if (stack.length && !stack[stack.length - 1].separated) {
-      stack[stack.length - 1].text += decodeEntities(m[3]);
-    }
-  }
-  for (const m of text.matchAll(OLE_ELEMENTS)) {
-    const a = tagAttributes(m[1]);
-    const rel = a.id ? rels.get(a.id) : undefined;
-    push(report.ole_objects, {
-      part,
-      prog_id: a.ProgID ?? a.progId ?? null,
-      type: a.Type ?? (rel?.external ? "Link" : rel ? "Embed" : null),
-      target: rel?.target ?? null,
-      external: rel?.external ?? false,
-    });
-  }
-  if (!text.includes("|")) return;
-  for (const m of text.matchAll(DDE_FORMULA)) {
-    const formula = decodeEntities(m[1]);
-    if (/[\w.]+\|'[^']*'!/.test(formula)) {
-      push(report.dde, { part, kind: "formula", instruction: formula });
+    } else if (t.name === "instrText") {
+      const top = stack[stack.length - 1];
+      if (top && !top.separated && !t.selfClosing && top.text.length < 65_536) {
+        top.text += textAfter(t);
+      }
+    } else if (OLE_ELEMENTS.has(t.name)) {
+      const a = tagAttributes(t.attrText);
+      const rel = a.id ? rels.get(a.id) : undefined;
+      push(report.ole_objects, {
+        part,
+        prog_id: a.ProgID ?? a.progId ?? null,
+        type: a.Type ?? (rel?.external ? "Link" : rel ? "Embed" : null),
+        target: rel?.target ?? null,
+        external: rel?.external ?? false,
+      });
+    } else if (formulas && t.name === "f" && !t.selfClosing) {
+      const formula = textAfter(t);
+      if (isDdeFormula(formula)) push(report.dde, { part, kind: "formula", instruction: formula });
     }
   }
 }
