@@ -11,6 +11,7 @@
  */
 import { Buffer } from "node:buffer";
 import CFB from "cfb";
+import { agileDescriptor } from "./ecma376.ts";
 
 /** What the container says about its encryption. */
 export interface EncryptionReport {
@@ -120,10 +121,8 @@ function encryptionInfo(b: Uint8Array, out: EncryptionReport): void {
   out.version = `${major}.${minor}`;
   if (major === 4 && minor === 4) {
     out.scheme = "agile";
-    const xml = new TextDecoder().decode(b.subarray(8, Math.min(b.length, 8 + 64 * 1024)));
-    const keyData = /<(?:\w+:)?keyData\b([^>]*)>/.exec(xml)?.[1] ?? "";
-    const key = /<(?:\w+:)?encryptedKey\b([^>]*)>/.exec(xml)?.[1] ?? "";
-    const a = (tag: string, name: string) => new RegExp(`\\b${name}="([^"]*)"`).exec(tag)?.[1];
+    const { keyData = {}, encryptedKey: key = {} } = agileDescriptor(b);
+    const a = (attrs: Record<string, string>, name: string) => attrs[name];
     const cipher = a(keyData, "cipherAlgorithm"), bits = a(keyData, "keyBits");
     out.cipher = cipher ? `${cipher}${bits ? `-${bits}` : ""}` : null;
     out.hash = a(keyData, "hashAlgorithm") ?? null;

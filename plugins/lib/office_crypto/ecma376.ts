@@ -12,6 +12,7 @@
 import { Buffer } from "node:buffer";
 import { createDecipheriv } from "node:crypto";
 import { createSHA1, createSHA256, createSHA384, createSHA512, type IHasher } from "hash-wasm";
+import { elements } from "../ooxml/xml.ts";
 
 /** The verifier said no: the password is wrong. */
 export class WrongPassword extends Error {}
@@ -92,20 +93,32 @@ export function parseEncryptionInfo(b: Uint8Array): Ecma376Info {
   };
 }
 
-function parseAgile(b: Uint8Array): AgileInfo {
+/**
+ * The attributes of an Agile descriptor's keyData and of its password key encryptor's
+ * encryptedKey (the one with a spinCount), read from at most 1 MiB of XML.
+ */
+export function agileDescriptor(b: Uint8Array): {
+  keyData?: Record<string, string>;
+  encryptedKey?: Record<string, string>;
+} {
   const xml = new TextDecoder().decode(b.subarray(8, Math.min(b.length, 8 + 1024 * 1024)));
-  const tag = (name: string) => new RegExp(`<(?:\\w+:)?${name}\\b([^>]*)>`).exec(xml)?.[1];
-  const keyData = tag("keyData");
-  const key = tag("encryptedKey");
+  return {
+    keyData: elements(xml, "keyData", 1)[0],
+    encryptedKey: elements(xml, "encryptedKey", 16).find((k) => k.spinCount !== undefined),
+  };
+}
+
+function parseAgile(b: Uint8Array): AgileInfo {
+  const { keyData, encryptedKey: key } = agileDescriptor(b);
   if (!keyData || !key) {
     throw new EncryptionInfoError("Agile descriptor lacks keyData or encryptedKey");
   }
-  const a = (t: string, name: string) => {
-    const m = new RegExp(`\\b${name}="([^"]*)"`).exec(t);
-    if (!m) throw new EncryptionInfoError(`Agile descriptor lacks ${name}`);
-    return m[1];
+  const a = (t: Record<string, string>, name: string) => {
+    const v = t[name];
+    if (v === undefined) throw new EncryptionInfoError(`Agile descriptor lacks ${name}`);
+    return v;
   };
-  const params = (t: string): KeyParams => {
+  const params = (t: Record<string, string>): KeyParams => {
     const hash = a(t, "hashAlgorithm").toUpperCase();
     if (!HASHERS[hash]) throw new EncryptionInfoError(`unsupported hash algorithm ${hash}`);
     if (!/^AES$/i.test(a(t, "cipherAlgorithm"))) {
