@@ -8,7 +8,8 @@
  * exists (plugin-catalog.md §5). Every read is bounds-checked; lists are capped; a malformed link
  * yields what was parsed before the fault plus an error naming the structure and its offset.
  */
-import { filetimeToIso, LeReader, TruncatedError } from "../msbin/reader.ts";
+import { filetime } from "../office/cfb.ts";
+import { FormatError, LeReader } from "../msbin/reader.ts";
 import {
   DRIVE_TYPES,
   FILE_ATTRIBUTES,
@@ -120,9 +121,9 @@ export function parseLnk(data: Uint8Array): LnkParse {
   const info: LnkInfo = {
     link_flags: LINK_FLAGS.filter((_, i) => flags & (1 << i)),
     file_attributes: bitNames(r.u32(0x18), FILE_ATTRIBUTES),
-    creation_time: filetimeToIso(r.u32(0x1c), r.u32(0x20)),
-    access_time: filetimeToIso(r.u32(0x24), r.u32(0x28)),
-    write_time: filetimeToIso(r.u32(0x2c), r.u32(0x30)),
+    creation_time: filetime(r.view, 0x1c) ?? null,
+    access_time: filetime(r.view, 0x24) ?? null,
+    write_time: filetime(r.view, 0x2c) ?? null,
     file_size: r.u32(0x34),
     icon_index: r.i32(0x38),
     show_command: SHOW_COMMANDS[r.u32(0x3c)] ?? "SW_SHOWNORMAL",
@@ -187,7 +188,7 @@ export function parseLnk(data: Uint8Array): LnkParse {
       info.trailing_size = data.length - pos;
     }
   } catch (e) {
-    if (!(e instanceof TruncatedError) && !(e instanceof LnkFormatError)) throw e;
+    if (!(e instanceof FormatError) && !(e instanceof LnkFormatError)) throw e;
     error = e.message;
   }
   info.target_path = targetPath(info);

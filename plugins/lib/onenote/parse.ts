@@ -15,7 +15,8 @@
  * bounds-checked, lists and nodes are capped and each list is visited once; what cannot be read
  * is reported as an error with its offset, and the rest is still returned.
  */
-import { guidAt, LeReader, TruncatedError } from "../msbin/reader.ts";
+import { guid } from "../office/cfb.ts";
+import { FormatError, LeReader } from "../msbin/reader.ts";
 
 export const ONE_FILE_TYPE = "7B5C52E4-D88C-4DA7-AEB1-5378D02996D3";
 export const ONETOC2_FILE_TYPE = "43FF2FA1-EFD9-4C76-9EE2-10EA5722765F";
@@ -111,7 +112,7 @@ export function parseOneNote(data: Uint8Array): OneNoteParse {
   if (type !== ONE_FILE_TYPE && type !== ONETOC2_FILE_TYPE) {
     throw new NotOneNoteError(`not a OneNote file: file type GUID {${type}} at offset 0`);
   }
-  const ref64x32 = (o: number) => ({ offset: r.u64(o), size: r.u32(o + 8) });
+  const ref64x32 = (o: number) => ({ offset: r.u64n(o), size: r.u32(o + 8) });
   const header: OneHeader = {
     file_type: type === ONE_FILE_TYPE ? "one" : "onetoc2",
     guid_file_type: type,
@@ -129,9 +130,9 @@ export function parseOneNote(data: Uint8Array): OneNoteParse {
     guid_ancestor: r.guid(128),
     transaction_log: ref64x32(160),
     file_node_list_root: ref64x32(172),
-    expected_file_length: r.u64(196),
+    expected_file_length: r.u64n(196),
     guid_file_version: r.guid(212),
-    file_version_generation: r.u64(228),
+    file_version_generation: r.u64n(228),
     build_created: build(r.u32(280)),
     build_last_wrote: build(r.u32(284)),
   };
@@ -179,7 +180,7 @@ function findFileData(r: LeReader, out: OneNoteParse): void {
       out.errors.push(`more than ${MAX_FILES} FileDataStoreObjects; the rest were not read`);
       return;
     }
-    const size = r.u64(o + 16);
+    const size = r.u64n(o + 16);
     const dataOffset = o + 36;
     if (size > d.length - dataOffset) {
       out.errors.push(
@@ -188,7 +189,7 @@ function findFileData(r: LeReader, out: OneNoteParse): void {
       continue;
     }
     const footer = dataOffset + Math.ceil(size / 8) * 8;
-    const footerValid = footer + 16 <= d.length && guidAt(d, footer) === FILE_DATA_FOOTER;
+    const footerValid = footer + 16 <= d.length && guid(d, footer) === FILE_DATA_FOOTER;
     if (!footerValid) {
       out.errors.push(`FileDataStoreObject at offset ${o}: no guidFooter at offset ${footer}`);
     }
@@ -236,7 +237,7 @@ class NodeWalker {
         this.fragment(o, cb, pending);
       } catch (e) {
         // One broken list does not hide the others.
-        if (!(e instanceof TruncatedError) && !(e instanceof OneFormatError)) throw e;
+        if (!(e instanceof FormatError) && !(e instanceof OneFormatError)) throw e;
         this.out.errors.push(`file node list at offset ${o}: ${e.message}`);
       }
     }
@@ -268,7 +269,7 @@ class NodeWalker {
       this.node(p, h, id, size, pending);
       p += size;
     }
-    const next = { offset: r.u64(end), size: r.u32(end + 8) };
+    const next = { offset: r.u64n(end), size: r.u32(end + 8) };
     if (r.view.getBigUint64(end + 12, true) !== FRAGMENT_MAGIC_FOOTER) {
       throw new OneFormatError(`FileNodeListFragment at offset ${o} has no footer magic`);
     }
@@ -283,10 +284,10 @@ class NodeWalker {
     const stpFormat = (h >>> 23) & 3, cbFormat = (h >>> 25) & 3;
     const r = this.r;
     const stpLen = [8, 4, 2, 4][stpFormat], cbLen = [4, 8, 1, 2][cbFormat];
-    let stp = stpLen === 8 ? r.u64(p) : stpLen === 4 ? r.u32(p) : r.u16(p);
+    let stp = stpLen === 8 ? r.u64n(p) : stpLen === 4 ? r.u32(p) : r.u16(p);
     if (stpFormat >= 2) stp *= 8;
     let cb = cbLen === 8
-      ? r.u64(p + stpLen)
+      ? r.u64n(p + stpLen)
       : cbLen === 4
       ? r.u32(p + stpLen)
       : cbLen === 2
