@@ -9,6 +9,7 @@ import clamav from "./clamav.ts";
 import decompress from "./decompress.ts";
 import dirmon from "./dirmon.ts";
 import elasticsearch from "./elasticsearch.ts";
+import encryptedOffice from "./encrypted_office.ts";
 import entropy from "./entropy.ts";
 import exif from "./exif.ts";
 import filedir from "./filedir.ts";
@@ -19,10 +20,13 @@ import html from "./html.ts";
 import imap from "./imap.ts";
 import iocextract from "./iocextract.ts";
 import javascript from "./javascript.ts";
+import lnk from "./lnk.ts";
 import mimetype from "./mimetype.ts";
 import nats from "./nats.ts";
 import ole from "./ole.ts";
 import pdf from "./pdf.ts";
+import onenote from "./onenote.ts";
+import ooxml from "./ooxml.ts";
 import pe from "./pe.ts";
 import postgres from "./postgres.ts";
 import powershell from "./powershell.ts";
@@ -51,6 +55,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   decompress,
   dirmon,
   elasticsearch,
+  encryptedOffice,
   entropy,
   exif,
   filedir,
@@ -61,10 +66,13 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   imap,
   iocextract,
   javascript,
+  lnk,
   mimetype,
   nats,
   ole,
   pdf,
+  onenote,
+  ooxml,
   pe,
   postgres,
   powershell,

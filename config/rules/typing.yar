@@ -291,6 +291,16 @@ rule lnk_file
         uint32(4) == 0x00021401 and uint32(8) == 0 and uint32be(12) == 0xC0000000 and uint32be(16) == 0x00000046
 }
 
+rule onenote_file
+{
+    meta:
+        description = "OneNote section (.one): the [MS-ONESTORE] file type GUID {7B5C52E4-D88C-4DA7-AEB1-5378D02996D3} at 0"
+        mime = "application/onenote"
+    condition:
+        uint32(0) == 0x7B5C52E4 and uint32(4) == 0x4DA7D88C and
+        uint32(8) == 0x7853B1AE and uint32(12) == 0xD39629D0
+}
+
 rule png_file
 {
     meta:

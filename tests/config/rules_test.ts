@@ -2,6 +2,9 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { EICAR, LNK_SCRIPT, type RealFileName, realFiles, XOR_KEY } from "../realfiles.ts";
 import { sh } from "../helpers.ts";
 import { type ScriptFileName, scriptFiles } from "../fixtures/script_files.ts";
+import { lnkFiles } from "../fixtures/lnk_files.ts";
+import { oneNoteFiles } from "../fixtures/onenote_files.ts";
+import { ooxmlFiles } from "../fixtures/ooxml_files.ts";
 
 // The wrapper's .d.ts leaves compile() untyped; this is the part of its API the tests use.
 interface YaraMatch {
@@ -249,15 +252,34 @@ Deno.test("typing.yar: every real file gets exactly its flavors", async () => {
     }
   }
   deepEqual(wrong, []);
-  // Every flavor has a real file behind it, except RAR (tested below from the format's bytes) and
-  // the certificate flavors (their files are built and typed in tests/plugins/x509_test.ts).
+  // Every flavor has a real file behind it, except RAR (tested below from the format's bytes),
+  // the certificate flavors (their files are built and typed in tests/plugins/x509_test.ts) and
+  // OneNote (no Debian tool writes it: tested below on the constructed section).
   const covered = new Set([...Object.values(FLAVORS), ...Object.values(SCRIPT_FLAVORS)].flat());
   deepEqual(ruleNames("typing.yar").filter((r) => !covered.has(r)), [
     "x509_der_file",
     "pkcs7_file",
     "x509_pem_file",
     "rar_file",
+    "onenote_file",
   ]);
+});
+
+Deno.test("typing.yar: the phishing fixtures (OneNote section, shortcuts, Office files) get their flavors", async () => {
+  const want: [string, string[]][] = [
+    [(await oneNoteFiles())["invoice.one"], ["onenote_file"]],
+    ...Object.values(await lnkFiles()).map((p): [string, string[]] => [p, ["lnk_file"]]),
+  ];
+  const office = await ooxmlFiles();
+  for (const name of ["invoice.docx", "sheets.xlsx", "plain.docx"] as const) {
+    want.push([office[name], ["ooxml_file", "zip_file"]]);
+  }
+  for (const name of ["standard.docx", "agile.docx", "rc4.doc", "rc4.xls"] as const) {
+    want.push([office[name], ["olecf_file"]]);
+  }
+  for (const [path, flavors] of want) {
+    deepEqual(names(typing, await Deno.readFile(path)), flavors, path);
+  }
 });
 
 Deno.test("typing.yar: RAR 4 and RAR 5 signatures (no Debian tool writes RAR)", () => {

@@ -97,13 +97,17 @@ Deno.test("default pipeline on real files: each file reaches the workers its typ
   deepEqual(elf.results[0].workers.clamav, { infected: false, signatures: [] });
 
   const doc = byName.get("report.doc")!;
-  deepEqual(ran(doc), [...always, "clamav", "exif", "hash_ssdeep", "ole", "vba"].sort());
+  deepEqual(
+    ran(doc),
+    [...always, "clamav", "encrypted_office", "exif", "hash_ssdeep", "ole", "vba"].sort(),
+  );
+  deepEqual(doc.results[0].workers.encrypted_office, { encrypted: false, container: "doc" });
   equal(doc.results[0].workers.exif.FileType, "DOC");
   ok(doc.results.some((r) => r.payload_meta.extra_data.name === "WordDocument"), "OLE streams");
 
   // OOXML is a zip: its parts are unpacked and scanned too.
   const docx = byName.get("report.docx")!;
-  ok(ran(docx).includes("decompress") && ran(docx).includes("exif"), ran(docx).join());
+  ok(["decompress", "exif", "ooxml"].every((w) => ran(docx).includes(w)), ran(docx).join());
   equal(docx.results[0].workers.exif.FileType, "DOCX");
   ok(docx.results.some((r) => r.payload_meta.extra_data.filename === "word/document.xml"));
 

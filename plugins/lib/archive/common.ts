@@ -1,5 +1,7 @@
 /** Shared bookkeeping for the `decompress` extractors: size caps, extracted members, drops. */
 
+import type { Payload } from "../../../core/engine/plugin.ts";
+
 /** The extraction caps, in members and bytes. */
 export interface Limits {
   maxMembers: number;
@@ -149,4 +151,15 @@ export function concat(chunks: readonly Uint8Array[], total: number): Uint8Array
 /** An error's message, for error strings. */
 export function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/** The payload's own passwords (`extra_data.passwords`, a list or one string), then ours. */
+export function passwordsFor(payload: Payload, defaults: readonly string[]): string[] {
+  const own = payload.results.payload_meta.extra_data.passwords;
+  const list = typeof own === "string"
+    ? [own]
+    : Array.isArray(own)
+    ? own.filter((p): p is string => typeof p === "string")
+    : [];
+  return [...new Set([...list, ...defaults])];
 }

@@ -2,7 +2,7 @@
 import type { CallContext, Payload, WorkerResponse } from "../../../core/engine/plugin.ts";
 import { extractWith7z } from "./7z.ts";
 import { bunzip2 } from "./bzip2.ts";
-import { Collector, type CryptoInfo, messageOf, throwIfAborted } from "./common.ts";
+import { Collector, type CryptoInfo, messageOf, passwordsFor, throwIfAborted } from "./common.ts";
 import { type ArchiveFormat, detectArchive, singleStreamName, ZIP_VIA_7Z } from "./detect.ts";
 import { type Decoded, gunzip, gzipStoredName, unxz } from "./stream.ts";
 import { readTar, TarError } from "./tar.ts";
@@ -116,17 +116,6 @@ export async function decompress(
     })),
     ...(errors.length > 0 ? { errors } : {}),
   };
-}
-
-/** The payload's own passwords (`extra_data.passwords`, a list or one string), then ours. */
-function passwordsFor(payload: Payload, defaults: readonly string[]): string[] {
-  const own = payload.results.payload_meta.extra_data.passwords;
-  const list = typeof own === "string"
-    ? [own]
-    : Array.isArray(own)
-    ? own.filter((p): p is string => typeof p === "string")
-    : [];
-  return [...new Set([...list, ...defaults])];
 }
 
 async function extractSingle(
