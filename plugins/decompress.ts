@@ -3,13 +3,15 @@
  *
  * The format is detected here from magic bytes, so any dispatcher may send payloads here without
  * the mimetype worker having run. ZIP (ZipCrypto and AES too), gzip, bzip2, xz and tar are read
- * in-process; 7z, rar, cab, iso, arj, lzh, rpm, deb/ar, cpio, wim, xar, chm, squashfs, zstd, Z,
- * and zips zip.js cannot read, go to the `7z` tool (see lib/archive/7z.ts: streamed, never
- * extracted to disk). A compressed tar yields the .tar as a child, which the next round
- * extracts: the recursion stays visible in the results.
+ * in-process, and so is ar (.deb, .a: lib/archive/ar.ts); 7z, rar, cab, iso, udf, arj, lzh, rpm,
+ * cpio, wim, xar, chm, squashfs, dmg, vhd, vhdx, SZDD, NSIS data, zstd, Z, and zips zip.js cannot
+ * read, go to the `7z` tool (see lib/archive/7z.ts: streamed, never extracted to disk). A
+ * compressed tar yields the .tar as a child, which the next round extracts: the recursion stays
+ * visible in the results.
  *
- * Data that is not a recognised archive gives results `{ format: null }` and no error (a
- * dispatcher's guess is not a fault of the payload); option `strict` makes it an error.
+ * Data that is not a recognised archive is an error naming its first bytes: a dispatcher sent it
+ * here as an archive, and nothing in it was read. With `strict = false` (for `-a decompress` on
+ * every payload) it gives `{ format: null }` and no error.
  *
  * Caps (`max_members`, `max_member_size`, `max_total_size`) are enforced on the bytes actually
  * produced; what they drop is named in `errors`. Member names are metadata only
@@ -36,7 +38,7 @@ export default (stoq: StoqAPI) => {
       max_total_size: size.default(1024 * MiB),
       archive_extracted: z.boolean().default(true),
       dispatch_to: z.array(z.string()).default([]),
-      strict: z.boolean().default(false),
+      strict: z.boolean().default(true),
     },
     create: (opts) => ({
       // The readers load on first use: most runs never meet an archive.

@@ -3,9 +3,10 @@
 
    Rules look at fixed offsets (magic bytes) wherever the format allows, so typing stays cheap on
    large payloads. A few flavors are specialisations that keep their container's flavor as well:
-   ooxml_file and jar_file are also zip_file (so an unpacker still takes them); everything else is
-   exclusive. Heuristic flavors (email_file, html_file, javascript_file, powershell_file, vbscript_file,
-   batch_file, base64_file) only look at the start of a payload; their limits are written next to each rule.
+   ooxml_file and jar_file are also zip_file (so an unpacker still takes them), msi_file is also
+   olecf_file and deb_file also ar_file; everything else is exclusive. Heuristic flavors
+   (email_file, html_file, javascript_file, powershell_file, vbscript_file, batch_file,
+   base64_file) only look at the start of a payload; their limits are written next to each rule.
 */
 
 import "hash"
@@ -104,6 +105,19 @@ rule olecf_file
         mime = "application/x-ole-storage"
     condition:
         uint32be(0) == 0xD0CF11E0 and uint32be(4) == 0xA1B11AE1
+}
+
+rule msi_file
+{
+    meta:
+        description = "Windows Installer package or patch (.msi, .msp): an OLE2 file whose root storage has the Installer CLSID {000C1084…} or {000C1086…}"
+        mime = "application/x-msi"
+    condition:
+        uint32be(0) == 0xD0CF11E0 and uint32be(4) == 0xA1B11AE1 and
+        (uint32be(((uint32(48) + 1) << uint16(30)) + 0x50) == 0x84100C00 or
+         uint32be(((uint32(48) + 1) << uint16(30)) + 0x50) == 0x86100C00) and
+        uint32be(((uint32(48) + 1) << uint16(30)) + 0x58) == 0xC0000000 and
+        uint32be(((uint32(48) + 1) << uint16(30)) + 0x5C) == 0x00000046
 }
 
 rule zip_file
@@ -261,6 +275,151 @@ rule iso_file
         $cd001 = "CD001"
     condition:
         $cd001 at 0x8001 or $cd001 at 0x8801 or $cd001 at 0x9001
+}
+
+rule udf_file
+{
+    meta:
+        description = "UDF image (no ISO 9660 bridge): BEA01 then NSR02 or NSR03 in the volume recognition area"
+        mime = "application/x-udf-image"
+    strings:
+        $bea = "BEA01"
+        $nsr = /NSR0[23]/
+    condition:
+        not iso_file and $bea at 0x8001 and ($nsr at 0x8801 or $nsr at 0x9001 or $nsr at 0x8001 + 2048 * 2)
+}
+
+rule cpio_file
+{
+    meta:
+        description = "cpio archive: binary (070707 in either byte order), odc (070707), newc (070701) or crc (070702) headers"
+        mime = "application/x-cpio"
+    strings:
+        $ascii = /070(70[127])[0-9A-Fa-f]{6}/
+    condition:
+        uint16(0) == 0x71C7 or uint16be(0) == 0x71C7 or $ascii at 0
+}
+
+rule deb_file
+{
+    meta:
+        description = "Debian package: an ar archive whose first member is debian-binary"
+        mime = "application/vnd.debian.binary-package"
+    condition:
+        uint32be(0) == 0x213C6172 and uint32be(4) == 0x63683E0A and uint32be(8) == 0x64656269 and
+        uint32be(12) == 0x616E2D62
+}
+
+rule ar_file
+{
+    meta:
+        description = "ar archive (static library, .deb, .udeb): !<arch> and a newline"
+        mime = "application/x-archive"
+    condition:
+        uint32be(0) == 0x213C6172 and uint32be(4) == 0x63683E0A
+}
+
+rule rpm_file
+{
+    meta:
+        description = "RPM package: lead magic ED AB EE DB"
+        mime = "application/x-rpm"
+    condition:
+        uint32be(0) == 0xEDABEEDB
+}
+
+rule xar_file
+{
+    meta:
+        description = "XAR archive (macOS .pkg, .xip): xar! and a 28-byte or longer header"
+        mime = "application/x-xar"
+    condition:
+        uint32be(0) == 0x78617221 and uint16be(4) >= 28
+}
+
+rule dmg_file
+{
+    meta:
+        description = "Apple disk image (UDIF): the koly trailer, version 4, in the last 512 bytes"
+        mime = "application/x-apple-diskimage"
+    condition:
+        filesize >= 512 and uint32be(filesize - 512) == 0x6B6F6C79 and
+        uint32be(filesize - 508) == 4 and uint32be(filesize - 504) == 512
+}
+
+rule vhd_file
+{
+    meta:
+        description = "Virtual Hard Disk: the conectix footer at the end (fixed) or its copy at 0 (dynamic)"
+        mime = "application/x-vhd"
+    condition:
+        (uint32be(0) == 0x636F6E65 and uint32be(4) == 0x63746978) or
+        (filesize >= 512 and uint32be(filesize - 512) == 0x636F6E65 and uint32be(filesize - 508) == 0x63746978)
+}
+
+rule vhdx_file
+{
+    meta:
+        description = "VHDX virtual disk: vhdxfile at 0"
+        mime = "application/x-vhdx"
+    condition:
+        uint32be(0) == 0x76686478 and uint32be(4) == 0x66696C65
+}
+
+rule squashfs_file
+{
+    meta:
+        description = "SquashFS image (either byte order), major version 4"
+        mime = "application/x-squashfs"
+    condition:
+        (uint32be(0) == 0x68737173 and uint16(28) == 4) or (uint32be(0) == 0x73717368 and uint16be(28) == 4)
+}
+
+rule wim_file
+{
+    meta:
+        description = "Windows imaging (WIM/ESD): MSWIM and three zero bytes"
+        mime = "application/x-ms-wim"
+    condition:
+        uint32be(0) == 0x4D535749 and uint32be(4) == 0x4D000000
+}
+
+rule szdd_file
+{
+    meta:
+        description = "Microsoft compress.exe file (SZDD or KWAJ), e.g. SETUP.EX_"
+        mime = "application/x-ms-compress-szdd"
+    condition:
+        (uint32be(0) == 0x535A4444 and uint32be(4) == 0x88F02733) or
+        (uint32be(0) == 0x4B57414A and uint32be(4) == 0x88F027D1)
+}
+
+rule chm_file
+{
+    meta:
+        description = "Compiled HTML Help (ITSF, version 3)"
+        mime = "application/vnd.ms-htmlhelp"
+    condition:
+        uint32be(0) == 0x49545346 and uint32(4) == 3
+}
+
+rule nsis_file
+{
+    meta:
+        description = "Nullsoft installer data (EF BE AD DE NullsoftInst at offset 4): an NSIS setup's overlay, which the pe worker extracts"
+        mime = "application/x-nsis"
+    condition:
+        uint32be(4) == 0xEFBEADDE and uint32be(8) == 0x4E756C6C and uint32be(12) == 0x736F6674 and
+        uint32be(16) == 0x496E7374
+}
+
+rule zstd_file
+{
+    meta:
+        description = "Zstandard frame"
+        mime = "application/zstd"
+    condition:
+        uint32be(0) == 0x28B52FFD
 }
 
 rule swf_file

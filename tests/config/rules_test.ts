@@ -2,6 +2,7 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { EICAR, LNK_SCRIPT, type RealFileName, realFiles, XOR_KEY } from "../realfiles.ts";
 import { sh } from "../helpers.ts";
 import { type ScriptFileName, scriptFiles } from "../fixtures/script_files.ts";
+import { type ArchiveFileName, archiveFiles } from "../fixtures/archive_files.ts";
 import { lnkFiles } from "../fixtures/lnk_files.ts";
 import { oneNoteFiles } from "../fixtures/onenote_files.ts";
 import { ooxmlFiles } from "../fixtures/ooxml_files.ts";
@@ -83,6 +84,36 @@ const FLAVORS: Record<RealFileName, string[]> = {
 };
 
 /** The flavors of the web and script fixtures (tests/fixtures/script_files.ts). */
+/** The flavors of the archive and disk-image fixtures (tests/fixtures/archive_files.ts). */
+const ARCHIVE_FLAVORS: Record<ArchiveFileName, string[]> = {
+  "a_bin.cpio": ["cpio_file"],
+  "a_odc.cpio": ["cpio_file"],
+  "a_newc.cpio": ["cpio_file"],
+  "a.deb": ["ar_file", "deb_file"],
+  "a.a": ["ar_file"],
+  "a.rpm": ["rpm_file"],
+  "a.xar": ["xar_file"],
+  "a.squashfs": ["squashfs_file"],
+  "a.wim": ["wim_file"],
+  "a.vhd": ["vhd_file"],
+  "a.vhdx": ["vhdx_file"],
+  "a.dmg": ["dmg_file"],
+  "a.udf": ["udf_file"],
+  "notes.tx_": ["szdd_file"],
+  "a.chm": ["chm_file"],
+  "setup.exe": ["pe_file"],
+  "setup.nsis": ["nsis_file"],
+  "a.msi": ["msi_file", "olecf_file"],
+  "notes.txt.zst": ["zstd_file"],
+  "fifo.7z": ["_7zip_file"],
+  "fifo.zip": ["zip_file"],
+  "links.tar": ["tar_file"],
+  "links.zip": ["zip_file"],
+  "src/hello.exe": ["pe_file"],
+  "src/eicar.com": [],
+  "src/notes.txt": [],
+};
+
 const SCRIPT_FLAVORS: Record<ScriptFileName, string[]> = {
   "phish.html": ["html_file"],
   "app.hta": ["html_file"],
@@ -251,11 +282,22 @@ Deno.test("typing.yar: every real file gets exactly its flavors", async () => {
       wrong.push(`${name}: got ${got}, want ${SCRIPT_FLAVORS[name]}`);
     }
   }
+  const archives = await archiveFiles(files["hello.exe"]);
+  for (const [name, path] of Object.entries(archives) as [ArchiveFileName, string][]) {
+    const got = names(typing, await Deno.readFile(path));
+    const want = [...ARCHIVE_FLAVORS[name]].sort();
+    if (JSON.stringify(got) !== JSON.stringify(want)) {
+      wrong.push(`${name}: got ${got}, want ${want}`);
+    }
+  }
   deepEqual(wrong, []);
   // Every flavor has a real file behind it, except RAR (tested below from the format's bytes),
   // the certificate flavors (their files are built and typed in tests/plugins/x509_test.ts) and
   // OneNote (no Debian tool writes it: tested below on the constructed section).
-  const covered = new Set([...Object.values(FLAVORS), ...Object.values(SCRIPT_FLAVORS)].flat());
+  const covered = new Set(
+    [...Object.values(FLAVORS), ...Object.values(SCRIPT_FLAVORS), ...Object.values(ARCHIVE_FLAVORS)]
+      .flat(),
+  );
   deepEqual(ruleNames("typing.yar").filter((r) => !covered.has(r)), [
     "x509_der_file",
     "pkcs7_file",

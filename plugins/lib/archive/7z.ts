@@ -19,7 +19,9 @@ import { noPasswordReason } from "./zip.ts";
 export interface SevenZipEntry {
   /** Path as stored ("" for single-stream formats, which list no path). */
   path: string;
-  kind: "file" | "directory" | "other";
+  kind: "file" | "directory" | "link";
+  /** For a link: symlink or hardlink, and the target when 7z lists it. */
+  link?: { type: "symlink" | "hardlink"; target?: string };
   /** Listed size; null when the format does not know it before decompressing (zstd, Z). */
   size: number | null;
   crc: number | null;
@@ -41,17 +43,25 @@ export function parseListing(text: string): SevenZipEntry[] {
     const attributes = props.get("Attributes") ?? "";
     const windows = /^[A-Z]*/.exec(attributes)?.[0] ?? "";
     const unixType = /(?:^|\s)([-dlcbps])[rwxsStT-]{9}/.exec(attributes)?.[1];
+    // FIFO, device and socket modes are files here: 7z x writes their data as such (a member
+    // `7z a -si` read from a pipe has FIFO bits).
     let kind: SevenZipEntry["kind"] = "file";
+    let link: SevenZipEntry["link"];
     if (props.get("Folder") === "+" || windows.includes("D") || unixType === "d") {
       kind = "directory";
-    } else if (
-      (unixType && unixType !== "-") || props.get("Symbolic Link") || props.get("Hard Link")
-    ) kind = "other";
+    } else if (unixType === "l" || props.get("Symbolic Link")) {
+      kind = "link";
+      link = { type: "symlink", target: props.get("Symbolic Link") || undefined };
+    } else if (props.get("Hard Link")) {
+      kind = "link";
+      link = { type: "hardlink", target: props.get("Hard Link") };
+    }
     const size = props.get("Size") ?? "";
     const crc = props.get("CRC") ?? "";
     entries.push({
       path: props.get("Path") ?? "",
       kind,
+      ...(link ? { link } : {}),
       size: /^\d+$/.test(size) ? Number(size) : null,
       crc: /^[0-9A-Fa-f]{8}$/.test(crc) ? parseInt(crc, 16) : null,
       encrypted: props.get("Encrypted") === "+",
@@ -163,28 +173,30 @@ class SevenZipRun {
     if (!entries) return this.info;
     this.info.encrypted ||= entries.some((e) => e.encrypted);
     const outputs = entries.filter((e) => e.kind !== "directory");
-    const name = (e: SevenZipEntry) => e.path || this.opts.unnamed;
+    // A compress.exe (SZDD) member is named by 7z after the file it reads: our temporary copy.
+    const name = (e: SevenZipEntry) =>
+      (this.opts.format === "szdd" ? "" : e.path) || this.opts.unnamed;
     // Plan within the caps from the listed sizes; real sizes are enforced while extracting.
     const batch: SevenZipEntry[] = [];
     const unsized: SevenZipEntry[] = [];
     let count = this.col.members.length;
     let bytes = this.col.extractedBytes;
     for (const e of outputs) {
-      if (e.kind !== "file") continue;
+      if (e.kind === "link") {
+        this.col.other(name(e), e.link!.type, e.link!.target);
+        continue;
+      }
       if (count >= this.col.limits.maxMembers) {
         this.col.skip(name(e), this.col.reasonCount());
         continue;
       }
-      if (e.size !== null) {
-        if (e.size > this.col.limits.maxMemberSize) {
-          this.col.skip(name(e), this.col.reasonSize());
-          continue;
-        }
-        if (bytes + e.size > this.col.limits.maxTotalSize) {
-          this.col.skip(name(e), this.col.reasonTotal());
-          continue;
-        }
-        bytes += e.size;
+      // A listed size within the caps goes into the one streamed batch; a larger one may be a
+      // lie (a header claiming 4 GB over 1,000 bytes), so that member is extracted alone with
+      // the cap on the bytes 7z really produces.
+      const fits = e.size !== null && e.size <= this.col.limits.maxMemberSize &&
+        bytes + e.size <= this.col.limits.maxTotalSize;
+      if (fits) {
+        bytes += e.size!;
         batch.push(e);
       } else unsized.push(e);
       count++;
@@ -361,6 +373,17 @@ class SevenZipRun {
       if (r.code === 0) {
         if (e.encrypted) this.info.password = pw;
         this.col.add(name(e), r.stdout);
+        return;
+      }
+      // Data that ends before the size its header states: keep what there is, and say so.
+      if (!e.encrypted && r.stdout.length > 0 && e.size !== null && r.stdout.length < e.size) {
+        this.col.add(name(e), r.stdout);
+        this.col.note(
+          `member ${
+            JSON.stringify(name(e))
+          }: it lists ${e.size} bytes but 7z read ${r.stdout.length} ` +
+            `before the data ended (7z: ${this.gist(r.stderr)}); what was read was kept`,
+        );
         return;
       }
       if (!(e.encrypted && WRONG_PASSWORD.test(r.stderr))) {

@@ -23,6 +23,15 @@ export interface CryptoInfo {
 }
 
 const SHOWN_NAMES = 10;
+/** Most links and special files listed in a result. */
+const MAX_LISTED = 1000;
+
+/** A member that is not a file: a link, or a FIFO, device or socket that holds no data. */
+export interface OtherMember {
+  name: string;
+  type: "symlink" | "hardlink" | "fifo" | "character device" | "block device" | "socket" | "other";
+  target?: string;
+}
 
 /** Lists names for a message, truncating long lists with "and N more". */
 export function listNames(names: readonly string[], total = names.length): string {
@@ -39,8 +48,21 @@ export class Collector {
   private total = 0;
   private readonly skipped = new Map<string, { names: string[]; count: number }>();
   private readonly notes: string[] = [];
+  /** Members that hold no file of their own: links (with their target) and empty FIFOs or
+   * devices; listed in the results so that none vanishes without a word. */
+  readonly entries: OtherMember[] = [];
+  /** How many such members there were (the list stops at {@link MAX_LISTED}). */
+  otherCount = 0;
 
   constructor(readonly limits: Limits) {}
+
+  /** Records a link or special file that has no content to extract. */
+  other(name: string, type: OtherMember["type"], target?: string): void {
+    this.otherCount++;
+    if (this.entries.length < MAX_LISTED) {
+      this.entries.push(target === undefined ? { name, type } : { name, type, target });
+    }
+  }
 
   /** Whether the max_members cap is reached. */
   get full(): boolean {

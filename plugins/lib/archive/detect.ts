@@ -6,7 +6,7 @@
 import { looksLikeTar } from "./tar.ts";
 
 /** How a format is extracted: in-process, or by the 7z tool. */
-export type Extractor = "zip" | "gzip" | "bzip2" | "xz" | "tar" | "7z";
+export type Extractor = "zip" | "gzip" | "bzip2" | "xz" | "tar" | "ar" | "7z";
 
 /** A recognised archive: its name in results, and which extractor reads it. */
 export interface ArchiveFormat {
@@ -58,15 +58,39 @@ const RULES: readonly Rule[] = [
   [(d) => at(d, 0, [0x60, 0xea]) && (d[2] | d[3] << 8) <= 2600 && d[10] === 2, fmt("arj", "7z")],
   [isLzh, fmt("lzh", "7z")],
   [(d) => at(d, 0, [0xed, 0xab, 0xee, 0xdb]), fmt("rpm", "7z")],
-  [(d) => at(d, 0, ascii("!<arch>\ndebian-binary")), fmt("deb", "7z")],
-  [(d) => at(d, 0, ascii("!<arch>\n")), fmt("ar", "7z")],
-  [(d) => ["070701", "070702", "070707"].some((m) => at(d, 0, ascii(m))), fmt("cpio", "7z")],
+  [(d) => at(d, 0, ascii("!<arch>\ndebian-binary")), fmt("deb", "ar")],
+  [(d) => at(d, 0, ascii("!<arch>\n")), fmt("ar", "ar")],
+  // cpio: the ASCII headers, or the old binary one (070707 octal) in either byte order.
+  [
+    (d) =>
+      ["070701", "070702", "070707"].some((m) => at(d, 0, ascii(m))) ||
+      at(d, 0, [0xc7, 0x71]) || at(d, 0, [0x71, 0xc7]),
+    fmt("cpio", "7z"),
+  ],
   [(d) => at(d, 0, [...ascii("MSWIM"), 0, 0, 0]), fmt("wim", "7z")],
   [(d) => at(d, 0, [...ascii("xar!"), 0]), fmt("xar", "7z")],
   [(d) => at(d, 0, [...ascii("ITSF"), 3, 0, 0, 0]), fmt("chm", "7z")],
   [(d) => at(d, 0, ascii("hsqs")) || at(d, 0, ascii("sqsh")), fmt("squashfs", "7z")],
   [(d) => at(d, 0, [0x28, 0xb5, 0x2f, 0xfd]), fmt("zstd", "7z")],
   [(d) => at(d, 0, [0x1f, 0x9d]), fmt("compress", "7z")],
+  [(d) => at(d, 0, ascii("vhdxfile")), fmt("vhdx", "7z")],
+  // A fixed VHD has its footer at the end only; a dynamic one also has a copy at 0.
+  [
+    (d) => at(d, 0, ascii("conectix")) || at(d, d.length - 512, ascii("conectix")),
+    fmt("vhd", "7z"),
+  ],
+  // UDIF: the koly trailer, version 4, header size 512, in the last 512 bytes.
+  [(d) => at(d, d.length - 512, [...ascii("koly"), 0, 0, 0, 4, 0, 0, 2, 0]), fmt("dmg", "7z")],
+  // UDF without an ISO 9660 bridge (a bridge is iso, above): BEA01 then NSR02/NSR03.
+  [
+    (d) =>
+      at(d, 0x8001, ascii("BEA01")) &&
+      [0x8801, 0x9001].some((o) => at(d, o, ascii("NSR02")) || at(d, o, ascii("NSR03"))),
+    fmt("udf", "7z"),
+  ],
+  [(d) => at(d, 0, [...ascii("SZDD"), 0x88, 0xf0, 0x27, 0x33]), fmt("szdd", "7z")],
+  // Nullsoft installer data, e.g. an NSIS setup's overlay (which the pe worker extracts).
+  [(d) => at(d, 4, [0xef, 0xbe, 0xad, 0xde, ...ascii("NullsoftInst")]), fmt("nsis", "7z")],
   [looksLikeTar, fmt("tar", "tar")],
 ];
 

@@ -1,6 +1,7 @@
 /** The decompress worker's extraction: format detection, then the in-process readers or 7z. */
 import type { CallContext, Payload, WorkerResponse } from "../../../core/engine/plugin.ts";
 import { extractWith7z } from "./7z.ts";
+import { ArError, readAr } from "./ar.ts";
 import { bunzip2 } from "./bzip2.ts";
 import { Collector, type CryptoInfo, messageOf, passwordsFor, throwIfAborted } from "./common.ts";
 import { type ArchiveFormat, detectArchive, singleStreamName, ZIP_VIA_7Z } from "./detect.ts";
@@ -46,7 +47,10 @@ export async function decompress(
       .map((b) => b.toString(16).padStart(2, "0")).join("");
     return {
       results: { format: null },
-      errors: [`decompress: not a recognised archive format (first bytes ${head || "none"})`],
+      errors: [
+        `decompress: not an archive format stoq can open (first bytes ${head || "none"}); ` +
+        "nothing was extracted (stoq route explain FILE shows why it was sent here)",
+      ],
     };
   }
   const col = new Collector({
@@ -61,7 +65,9 @@ export async function decompress(
     extractWith7z(payload.content, col, call, {
       passwords,
       format: f.name,
-      unnamed: singleStreamName(inputName, undefined, payload.sha256),
+      unnamed: f.name === "szdd"
+        ? szddName(inputName, payload.content[9], payload.sha256)
+        : singleStreamName(inputName, undefined, payload.sha256),
     });
   let info: CryptoInfo = { encrypted: false };
   try {
@@ -80,6 +86,9 @@ export async function decompress(
         break;
       case "tar":
         extractTar(payload.content, col, call.signal);
+        break;
+      case "ar":
+        extractAr(payload.content, col, call.signal);
         break;
       case "zip":
         try {
@@ -103,6 +112,10 @@ export async function decompress(
     encrypted: info.encrypted,
   };
   if (info.password !== undefined) results.password = info.password;
+  if (col.otherCount > 0) {
+    results.links_and_special_files = col.entries;
+    if (col.otherCount > col.entries.length) results.links_and_special_files_total = col.otherCount;
+  }
   const errors = col.errors(`decompress: ${format.name} archive`);
   return {
     results,
@@ -146,7 +159,11 @@ function extractTar(content: Uint8Array, col: Collector, signal: AbortSignal): v
   try {
     for (const entry of readTar(content)) {
       throwIfAborted(signal);
-      if (entry.kind !== "file") continue; // directories, links, devices, FIFOs
+      if (entry.kind === "directory") continue;
+      if (entry.kind === "other" && entry.data.length === 0) {
+        col.other(entry.name, entry.type ?? "other", entry.target);
+        continue;
+      }
       if (col.full) {
         col.skip(entry.name, col.reasonCount());
         continue;
@@ -159,4 +176,35 @@ function extractTar(content: Uint8Array, col: Collector, signal: AbortSignal): v
     if (!(e instanceof TarError)) throw e;
     col.note(`corrupt tar archive: ${e.message}; extraction stopped there`);
   }
+}
+
+function extractAr(content: Uint8Array, col: Collector, signal: AbortSignal): void {
+  try {
+    for (const m of readAr(content)) {
+      throwIfAborted(signal);
+      const name = m.symbols ? `${m.name} (symbol table)` : m.name;
+      if (col.full) {
+        col.skip(name, col.reasonCount());
+        continue;
+      }
+      const room = col.room();
+      if (m.data.length > room.bytes) col.skip(name, room.reason);
+      else col.add(name, m.data);
+    }
+  } catch (e) {
+    if (!(e instanceof ArError)) throw e;
+    col.note(`corrupt ar archive: ${e.message}; extraction stopped there`);
+  }
+}
+
+/**
+ * The name compress.exe's SZDD header implies: the input's name with its trailing "_" replaced by
+ * the stored last character (`SETUP.EX_` → `SETUP.EXE`), as expand.exe restores it.
+ */
+function szddName(inputName: string | undefined, last: number, sha256: string): string {
+  const printable = last >= 0x21 && last < 0x7f && !"/\\".includes(String.fromCharCode(last));
+  if (inputName?.endsWith("_") && printable) {
+    return inputName.slice(0, -1) + String.fromCharCode(last);
+  }
+  return inputName ? `${inputName}.expanded` : `${sha256.slice(0, 16)}.expanded`;
 }

@@ -16,7 +16,18 @@ export interface TarEntry {
   name: string;
   kind: TarKind;
   data: Uint8Array;
+  /** For `other` members: what the type flag says it is, and a link's target. */
+  type?: "symlink" | "hardlink" | "fifo" | "character device" | "block device" | "other";
+  target?: string;
 }
+
+const OTHER: Record<string, TarEntry["type"]> = {
+  "1": "hardlink",
+  "2": "symlink",
+  "3": "character device",
+  "4": "block device",
+  "6": "fifo",
+};
 
 /** A tar header that is not one, or a member that runs past the end of the data. */
 export class TarError extends Error {}
@@ -93,6 +104,7 @@ const KIND: Record<string, TarKind> = { "0": "file", "\0": "file", "7": "file", 
 export function* readTar(data: Uint8Array): Generator<TarEntry> {
   let offset = 0;
   let longName: string | undefined;
+  let longLink: string | undefined;
   let pax = new Map<string, string>();
   while (offset + BLOCK <= data.length) {
     const block = data.subarray(offset, offset + BLOCK);
@@ -118,7 +130,11 @@ export function* readTar(data: Uint8Array): Generator<TarEntry> {
       pax = paxRecords(body);
       continue;
     }
-    if (type === "g" || type === "K") continue;
+    if (type === "K") {
+      longLink = utf8.decode(cString(body, 0, body.length));
+      continue;
+    }
+    if (type === "g") continue;
     let name = utf8.decode(cString(block, 0, 100));
     // POSIX ustar splits long names into prefix + name; GNU ("ustar  ") uses that field for
     // other things.
@@ -127,10 +143,23 @@ export function* readTar(data: Uint8Array): Generator<TarEntry> {
       if (prefix) name = `${prefix}/${name}`;
     }
     name = pax.get("path") ?? longName ?? name;
-    longName = undefined;
+    const target = pax.get("linkpath") ?? longLink ?? utf8.decode(cString(block, 157, 100));
+    longName = longLink = undefined;
     pax = new Map();
     let kind: TarKind = KIND[type] ?? (type === "D" ? "directory" : "other");
     if (kind === "file" && type === "\0" && name.endsWith("/")) kind = "directory"; // v7 dirs
-    yield { name, kind, data: kind === "file" ? body : body.subarray(0, 0) };
+    if (kind !== "other") {
+      yield { name, kind, data: kind === "file" ? body : body.subarray(0, 0) };
+      continue;
+    }
+    const other = OTHER[type] ?? "other";
+    yield {
+      name,
+      kind,
+      // A FIFO or device member that carries data (tar writes none): its bytes, as tar -x reads.
+      data: other === "symlink" || other === "hardlink" ? body.subarray(0, 0) : body,
+      type: other,
+      ...(other === "symlink" || other === "hardlink" ? { target } : {}),
+    };
   }
 }

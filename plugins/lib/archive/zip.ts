@@ -29,7 +29,7 @@ export class NeedsSevenZip extends Error {}
 const SUPPORTED_METHODS = new Set([0, 8, 9]);
 
 type ReadOutcome =
-  | { kind: "ok"; data: Uint8Array }
+  | { kind: "ok"; data: Uint8Array; note?: string }
   | { kind: "cap" }
   | { kind: "password" | "error"; message: string };
 
@@ -66,12 +66,20 @@ export async function extractZip(
       throwIfAborted(signal);
       throw new NeedsSevenZip(`zip.js could not read it (${messageOf(e)})`);
     }
-    // Regular files only: a symlink member's content is its target path, and devices or FIFOs
-    // (rare in zips) have none worth scanning.
-    const files = entries.filter((e): e is ZipJs.FileEntry => {
-      const type = (e.unixMode ?? 0) & 0o170000;
-      return !e.directory && !e.symlink && (type === 0 || type === 0o100000);
-    });
+    // A symlink member's data is its target path: listed, not extracted. Members with FIFO or
+    // device mode bits hold ordinary data (`7z a -si` writes such modes for what it reads from a
+    // pipe), which unzip and 7z x extract as files, and so does this.
+    const isLink = (e: ZipJs.Entry) => e.symlink || ((e.unixMode ?? 0) & 0o170000) === 0o120000;
+    for (const e of entries) {
+      if (e.directory || !isLink(e)) continue;
+      const target = await readEntry(zip, e as ZipJs.FileEntry, undefined, 4096, signal);
+      col.other(
+        e.filename,
+        "symlink",
+        target.kind === "ok" ? new TextDecoder().decode(target.data) : undefined,
+      );
+    }
+    const files = entries.filter((e): e is ZipJs.FileEntry => !e.directory && !isLink(e));
     const odd = files.find((e) => !SUPPORTED_METHODS.has(e.compressionMethod));
     if (odd) {
       throw new NeedsSevenZip(
@@ -89,12 +97,9 @@ export async function extractZip(
         col.skip(name, col.reasonCount());
         continue;
       }
+      // The size the headers declare may lie either way: the cap is enforced on the bytes the
+      // member really holds, as they are produced.
       const room = col.room();
-      // The declared size only lets us skip early; the writer enforces the cap on real bytes.
-      if (entry.uncompressedSize > room.bytes) {
-        col.skip(name, room.reason);
-        continue;
-      }
       const candidates: (string | undefined)[] = entry.encrypted
         ? [...new Set(known === undefined ? passwords : [known, ...passwords])]
         : [undefined];
@@ -106,8 +111,10 @@ export async function extractZip(
           break;
         }
       }
-      if (outcome.kind === "ok") col.add(name, outcome.data);
-      else if (outcome.kind === "cap") col.skip(name, room.reason);
+      if (outcome.kind === "ok") {
+        col.add(name, outcome.data);
+        if (outcome.note) col.note(`member ${JSON.stringify(name)}: ${outcome.note}`);
+      } else if (outcome.kind === "cap") col.skip(name, room.reason);
       else if (outcome.kind === "password") col.skip(name, noPasswordReason(candidates.length));
       else col.skip(name, `could not be extracted (${outcome.message})`);
     }
@@ -143,6 +150,15 @@ async function readEntry(
     throwIfAborted(signal);
     if (over) return { kind: "cap" };
     const message = messageOf(e);
+    // Headers that misstate the size: keep what the data holds, as unzip does.
+    if (!entry.encrypted && message === zip.ERR_INVALID_UNCOMPRESSED_SIZE && total > 0) {
+      return {
+        kind: "ok",
+        data: concat(chunks, total),
+        note: `its header declares ${entry.uncompressedSize} bytes but its data holds ${total}; ` +
+          "the data was kept",
+      };
+    }
     // A wrong ZipCrypto password passes its one-byte check now and then and only shows as bad
     // data, so on an encrypted member any data error means "try the next password".
     const wrongPassword = entry.encrypted && [
