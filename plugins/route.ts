@@ -27,7 +27,7 @@
  */
 import type { z } from "zod";
 import type picomatch from "picomatch";
-import type { Payload, StoqAPI } from "../core/engine/plugin.ts";
+import type { CallContext, Payload, StoqAPI } from "../core/engine/plugin.ts";
 import { resolveRules } from "./lib/yara/bundled_rules.ts";
 import { detectFor } from "./lib/magic/magic.ts";
 import { type CompiledRules, compileRules, describeProblem } from "./lib/yara/rules.ts";
@@ -101,6 +101,8 @@ export default (stoq: StoqAPI) =>
     version: "1.0.0",
     description: "Dispatches payloads to workers by MIME type, file name and size rules",
     classes: ["dispatcher"],
+    // libmagic, when the mimetype worker's engine is libmagic (see lib/magic/magic.ts).
+    tools: { file: "file" },
     options: {
       typing_rules: stoq.z.array(stoq.z.string().min(1)).default(["builtin:typing.yar"]),
       rules: stoq.z.array(ruleSchema(stoq.z), {
@@ -142,12 +144,12 @@ export default (stoq: StoqAPI) =>
         })();
       const needFlavors = rules.some((r) => r.usesFlavors);
       if (needFlavors) await loadTyping();
-      const facts = async (payload: Payload, flavors: boolean) =>
-        factsOf(payload, flavors ? await loadTyping() : undefined);
+      const facts = async (payload: Payload, call: CallContext, flavors: boolean) =>
+        factsOf(payload, call, flavors ? await loadTyping() : undefined);
       return {
         dispatch_targets: union(rules),
-        async get_dispatches(payload) {
-          const f = await facts(payload, needFlavors);
+        async get_dispatches(payload, _request, call) {
+          const f = await facts(payload, call, needFlavors);
           const matched = rules.filter((r) => matches(r, f));
           return {
             plugin_names: union(matched),
@@ -156,8 +158,8 @@ export default (stoq: StoqAPI) =>
               : { mimetype: f.mimetype, rules: matched.map((r) => r.name) },
           };
         },
-        async explain(payload) {
-          const f = await facts(payload, true);
+        async explain(payload, _request, call) {
+          const f = await facts(payload, call, true);
           return {
             facts: { flavors: f.flavors, filename: f.filename, size: f.size },
             rules: rules.map((r) => ({
@@ -176,12 +178,16 @@ export default (stoq: StoqAPI) =>
   });
 
 /** Gathers what the rules test about `payload`; flavors only when typing rules are given. */
-async function factsOf(payload: Payload, typing?: CompiledRules): Promise<Facts> {
+async function factsOf(
+  payload: Payload,
+  call: CallContext,
+  typing?: CompiledRules,
+): Promise<Facts> {
   const { filename } = payload.results.payload_meta.extra_data;
   const base = typeof filename === "string"
     ? filename.slice(Math.max(filename.lastIndexOf("/"), filename.lastIndexOf("\\")) + 1)
     : "";
-  const { mimetype } = await detectFor(payload);
+  const { mimetype } = await detectFor(payload, call);
   const typed = typing ? typing.scan(payload.content).map((m) => m.rule) : [];
   return {
     mimetype,

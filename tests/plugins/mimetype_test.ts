@@ -209,3 +209,29 @@ Deno.test("mimetype: engine libmagic without file names the Debian package", asy
     /file is not installed: install the Debian package file/,
   );
 });
+
+Deno.test("mimetype: OLE2 files are told apart (.doc, .xls, .msi, encrypted OOXML) as file names them", async () => {
+  const { realFiles } = await import("../realfiles.ts");
+  const { archiveFiles } = await import("../fixtures/archive_files.ts");
+  const { ooxmlFiles } = await import("../fixtures/ooxml_files.ts");
+  const real = await realFiles();
+  const archives = await archiveFiles(real["hello.exe"]);
+  const ooxml = await ooxmlFiles();
+  const cases: [string, string][] = [
+    [real["report.doc"], "application/msword"],
+    [real["macro.xls"], "application/vnd.ms-excel"],
+    [archives["a.msi"], "application/x-msi"],
+    [ooxml["agile.docx"], "application/encrypted"],
+    [ooxml["rc4.doc"], "application/msword"],
+  ];
+  for (const [path, want] of cases) {
+    const got = await mime(await Deno.readFile(path)) as { mimetype: string };
+    equal(got.mimetype, want, path);
+    // libmagic (file) is the independent judge of the names.
+    equal((await fileSays(path)).mimetype, want, `file on ${path}`);
+  }
+  // An OLE2 file none of them claims stays a compound file.
+  const { officeFiles } = await import("../fixtures/office_files.ts");
+  const bin = await mime(await Deno.readFile((await officeFiles())["vbaProject.bin"]));
+  equal((bin as { mimetype: string }).mimetype, "application/x-cfb");
+});

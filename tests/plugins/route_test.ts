@@ -1,4 +1,4 @@
-import { deepEqual, ok, rejects } from "node:assert/strict";
+import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { join } from "node:path";
 import route from "../../plugins/route.ts";
 import type { Payload } from "../../core/engine/plugin.ts";
@@ -293,4 +293,28 @@ Deno.test("route: explain words every kind of condition, with and without a file
     "mime text/plain matches none of not_mime image/*",
     "filename a.txt matches not_filename *.txt",
   ]);
+});
+
+Deno.test("route: flavors use the type the result shows, libmagic's when mimetype's engine is libmagic", async () => {
+  const { realFiles } = await import("../realfiles.ts");
+  const { DEFAULT_CONFIG_TEXT } = await import("../../core/config.ts");
+  const { runStoq, show } = await import("../cli_helpers.ts");
+  const exe = (await realFiles())["hello.exe"];
+  const libmagic = (await sh("file", ["--brief", "--mime-type", exe])).trim();
+  for (const engine of ["file-type", "libmagic"]) {
+    const home = await tempDir();
+    await Deno.writeTextFile(
+      `${home}/stoq.toml`,
+      `${DEFAULT_CONFIG_TEXT}\n[mimetype]\nengine = "${engine}"\n`,
+    );
+    const explain = await runStoq(["route", "explain", "--json", exe], { home });
+    equal(explain.code, 0, show(explain));
+    const facts = JSON.parse(explain.stdout).dispatchers
+      .find((d: { dispatcher: string }) => d.dispatcher === "route").explanation.facts;
+    const scan = await runStoq(["scan", "-a", "mimetype", "-R", "route", exe], { home });
+    equal(scan.code, 0, show(scan));
+    const shown = JSON.parse(scan.stdout).results[0].workers.mimetype.mimetype;
+    equal(facts.flavors[0], shown, engine);
+    equal(shown, engine === "libmagic" ? libmagic : "application/x-msdownload", engine);
+  }
 });

@@ -1,11 +1,15 @@
 /**
- * File-type detection shared by the `mimetype` worker and the `route` dispatcher: magic numbers
- * via `file-type`, then a cheap text/binary test for what file-type does not know.
+ * File-type detection shared by the `mimetype` worker and the `route` dispatcher, so that routing
+ * uses the type the result shows: magic numbers via `file-type`, OLE2 files told apart by
+ * lib/office/subtype.ts, then a cheap text/binary test for what file-type does not know; or, when
+ * the mimetype worker is set to `engine = "libmagic"`, libmagic through `file` for both.
  *
- * Only the first {@link SAMPLE_SIZE} bytes are looked at (stoQ's libmagic looked at 1000), and
- * never copied: this runs on every payload of a scan.
+ * Only the first {@link SAMPLE_SIZE} bytes are looked at by file-type (stoQ's libmagic looked at
+ * 1000), and never copied: this runs on every payload of a scan.
  */
 import type { fileTypeFromBuffer } from "file-type";
+import type { CallContext } from "../../../core/engine/plugin.ts";
+import { oleKind } from "../office/subtype.ts";
 
 /** A detected type: a MIME type and the usual file extension (no dot), null when unknown. */
 export interface Detection {
@@ -41,6 +45,10 @@ export async function detect(content: Uint8Array): Promise<Detection> {
   // A parser bug tripped by hostile input must not cost the payload its type: fall back to the
   // text test, as for a format file-type does not know.
   const found = await fromBuffer(sample).catch(() => undefined);
+  if (found?.mime === "application/x-cfb") {
+    const ole = oleKind(content);
+    return ole ? kind(ole.mimetype, ole.extension) : kind(found.mime, found.ext);
+  }
   if (found) return kind(found.mime, found.ext);
   const head = textHead(sample, sample.length < content.length);
   return head === null ? BINARY : textKind(head);
@@ -48,17 +56,57 @@ export async function detect(content: Uint8Array): Promise<Detection> {
 
 const cache = new WeakMap<Uint8Array, Promise<Detection>>();
 
+/** Which detector {@link detectFor} uses; the mimetype worker sets it from its `engine`. */
+export type Engine = "file-type" | "libmagic";
+let engine: Engine = "file-type";
+
+/** Sets the detector for this process (thread): the mimetype worker's `engine` option. */
+export function useEngine(e: Engine): void {
+  engine = e;
+}
+
 /**
- * {@link detect} memoised per payload: the route dispatcher and the mimetype worker both ask
- * for the same payload in one scan. Keyed by the content array, so entries die with it.
+ * The type of a payload, memoised: the route dispatcher and the mimetype worker both ask for the
+ * same payload in one scan, and must agree. Keyed by the content array, so entries die with it.
+ * With libmagic, `call` runs `file` (the caller declares the tool).
  */
-export function detectFor(payload: { readonly content: Uint8Array }): Promise<Detection> {
+export function detectFor(
+  payload: { readonly content: Uint8Array },
+  call?: CallContext,
+): Promise<Detection> {
   let pending = cache.get(payload.content);
   if (!pending) {
-    pending = detect(payload.content);
+    pending = engine === "libmagic" && call
+      ? detectLibmagic(payload.content, call)
+      : detect(payload.content);
     cache.set(payload.content, pending);
+    // A failed `file` run is not remembered: the next caller tries again.
+    pending.catch(() => cache.delete(payload.content));
   }
   return pending;
+}
+
+/** What `file --brief --mime-type` prints: `type/subtype`. */
+const MIME = /^[a-z0-9][\w.+-]*\/[\w.+-]+$/i;
+
+/** MIME type and first usual extension according to libmagic (`file` reading stdin). */
+export async function detectLibmagic(content: Uint8Array, call: CallContext): Promise<Detection> {
+  const run = async (flag: string) => {
+    const out = await call.exec("file", ["--brief", flag, "-"], {
+      stdin: content,
+      maxOutput: 4096,
+    });
+    const text = new TextDecoder().decode(out.stdout).trim();
+    if (out.code !== 0) {
+      throw new Error(`file ${flag} failed (exit ${out.code}): ${out.stderr.trim() || text}`);
+    }
+    return text;
+  };
+  const [mimetype, extensions] = await Promise.all([run("--mime-type"), run("--extension")]);
+  if (!MIME.test(mimetype)) throw new Error(`file --mime-type printed ${JSON.stringify(mimetype)}`);
+  // libmagic lists alternatives ("jpeg/jpg/jpe/jfif") and says "???" when it knows none.
+  const first = extensions.split("/")[0];
+  return kind(mimetype, first === "???" || first === "" ? null : first);
 }
 
 // Text may hold a few stray controls (a form feed too many, a lone SOH); more than this is data.
