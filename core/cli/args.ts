@@ -15,6 +15,7 @@ export type Command =
   | "list"
   | "config"
   | "search"
+  | "deadletter"
   | "plugin"
   | "help"
   | "version";
@@ -51,8 +52,8 @@ export interface CliArgs {
   plugin_name?: string;
   /** `stoq plugin add/update --yes`: pin without asking. */
   yes?: boolean;
-  /** `stoq search`'s own flags, parsed by core/cli/search.ts. */
-  search_argv?: string[];
+  /** The own flags of `stoq search` and `stoq deadletter`, parsed by their modules. */
+  command_argv?: string[];
 }
 
 const LIST_FLAGS: Record<string, ListKey> = {
@@ -105,6 +106,7 @@ const COMMANDS: Command[] = [
   "list",
   "config",
   "search",
+  "deadletter",
   "plugin",
   "help",
   "version",
@@ -174,17 +176,17 @@ export function parseArgs(argv: string[]): CliArgs {
     throw new UsageError(
       `unknown command "${first}"${
         didYouMean(first, COMMANDS)
-      }; commands: scan, run, route explain, list, config, search, plugin (stoq --help)`,
+      }; commands: scan, run, route explain, list, config, search, deadletter, plugin (stoq --help)`,
     );
   }
   args.command = first as Command;
   i = 1;
-  if (args.command === "search") {
+  if (args.command === "search" || args.command === "deadletter") {
     const rest = argv.slice(1);
     if (rest.includes("-h") || rest.includes("--help")) {
-      return { ...args, command: "help", helpFor: "search" };
+      return { ...args, command: "help", helpFor: args.command };
     }
-    return { ...args, search_argv: rest };
+    return { ...args, command_argv: rest };
   }
   if (args.command === "help") {
     const topic = argv[1] as Command | undefined;

@@ -28,6 +28,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import("./explain.ts")).explainCommand(args);
       case "search":
         return await (await import("./search.ts")).searchCommand(args);
+      case "deadletter":
+        return await (await import("./deadletter.ts")).deadletterCommand(args);
       case "plugin":
         return await (await import("./plugin_cmd.ts")).pluginCommand(args);
       case "scan":

@@ -37,6 +37,7 @@ Commands:
   config         print the configuration in use (--default: the built-in one)
   plugin         add, list, update, remove or check plugins published at a URL (pinned)
   search         find stored scans by hash, YARA rule, type, filename or time (sqlite store)
+  deadletter     list the results connectors could not save, and replay them once they can
 
 Options: --help on any command, --version.
 
@@ -141,6 +142,27 @@ Examples:
   stoq search --hash 44d88612fea8a8f36de82e1278abb02f
   stoq search --rule eicar_test_file --since 24h --summary
   stoq search --type 'application/x-msdownload' --filename '*.exe' | jq .scan_id`,
+  deadletter: `Usage: stoq deadletter list [--json] [--dir DIR]
+       stoq deadletter replay [--connector NAME...] [--dir DIR]
+
+A result that a connector could still not save after its retries ([core] connector_retries) is
+kept whole in the dead-letter folder ([core] dead_letter_dir, default $STOQ_HOME/dead-letter), one
+<scan_id>.json per scan, never dropped. \`list\` shows them; \`replay\` sends each again to the
+connectors that failed (or to --connector NAME, repeatable or a comma list), removes the file
+when every one saved it, and keeps the ones still failing for the next replay. The connector
+errors recorded when the result was dead-lettered are removed from the replayed document.
+
+      --dir DIR                   the dead-letter folder (default: [core] dead_letter_dir)
+      --connector NAME            replay to this connector instead of the ones that failed
+      --json                      list: one JSON object per result
+      --config PATH, --log-level LEVEL, --log-format text|json
+
+Exit status: 0 when everything listed or replayed, 1 when a replay still failed (the file stays).
+
+Examples:
+  stoq deadletter list
+  stoq deadletter replay
+  stoq deadletter replay --connector postgres --dir /var/lib/stoq/dead-letter`,
   plugin: PLUGIN_HELP.plugin,
   version: `Usage: stoq --version`,
 };

@@ -187,7 +187,7 @@ export function summaryLine(result: string): string {
 
 /** `stoq search`; returns the exit status. */
 export async function searchCommand(args: CliArgs): Promise<number> {
-  const s = parseSearchArgs(args.search_argv ?? []);
+  const s = parseSearchArgs(args.command_argv ?? []);
   const { config, home, sources } = await setup({
     ...args,
     config: s.config,
