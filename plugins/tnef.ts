@@ -87,7 +87,6 @@ export default (stoq: StoqAPI) => {
               created: a.created,
               modified: a.modified,
               size: content?.length ?? 0,
-              sha256: content ? stoq.hash("sha256", content) : null,
             };
           });
           const list = new findings.FindingList();

@@ -149,34 +149,37 @@ function splitComments(raw: string): {
   comments: { at: number; text: string }[];
   semicolon: number;
 } {
-  const out: string[] = [];
+  if (!raw.includes("(")) return { text: raw, comments: [], semicolon: raw.lastIndexOf(";") };
+  const kept: string[] = [];
   const comments: { at: number; text: string }[] = [];
   let depth = 0;
-  let start = 0;
+  let start = 0; // of the current comment, or of the current run of text
   let semicolon = -1;
   for (let i = 0; i < raw.length; i++) {
-    const c = raw[i];
-    if (c === "\\" && depth > 0) {
-      out.push(" ", " ");
+    const c = raw.charCodeAt(i);
+    if (c === 0x5c && depth > 0) { // backslash: the next character is quoted
       i++;
-      continue;
-    }
-    if (c === "(") {
-      if (depth === 0) start = i;
-      depth++;
-      out.push(" ");
-    } else if (c === ")" && depth > 0) {
-      depth--;
-      out.push(" ");
-      if (depth === 0 && comments.length < 64) {
-        comments.push({ at: start, text: raw.slice(start + 1, i).trim() });
+    } else if (c === 0x28) { // (
+      if (depth === 0) {
+        kept.push(raw.slice(start, i));
+        start = i;
       }
-    } else {
-      if (c === ";" && depth === 0) semicolon = i;
-      out.push(depth > 0 ? " " : c);
+      depth++;
+    } else if (c === 0x29 && depth > 0) { // )
+      if (--depth === 0) {
+        if (comments.length < 64) {
+          comments.push({ at: start, text: raw.slice(start + 1, i).trim() });
+        }
+        kept.push(" ".repeat(i + 1 - start));
+        start = i + 1;
+      }
+    } else if (c === 0x3b && depth === 0) { // ;
+      semicolon = i;
     }
   }
-  return { text: out.join(""), comments, semicolon };
+  // An unclosed comment runs to the end.
+  kept.push(depth > 0 ? " ".repeat(raw.length - start) : raw.slice(start));
+  return { text: kept.join(""), comments, semicolon };
 }
 
 const IPV4 =

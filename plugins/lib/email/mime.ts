@@ -17,19 +17,26 @@ import {
   type Part,
   type ReadLimits,
 } from "./message.ts";
+import { installDecoders } from "./mime_decoders.ts";
+
+installDecoders(PostalMime);
 
 const latin1 = new TextDecoder("latin1");
 
 // postal-mime keeps the multiparts whose closing delimiter it has not met in `boundaries`, and
-// finalises the tree after the last line: what is still listed then was never closed. Neither
-// member is in its public types, so they are reached through this narrow view.
+// finalises the tree after the last line: what is still listed then was never closed. It reads
+// the input line by line with `readLine`. None of these members is in its public types, so they
+// are reached through this narrow view.
 interface ParserInternals {
   boundaries: { value: Uint8Array }[];
   root: { state: string };
   finalize(): Promise<void>;
+  buf: ArrayBuffer;
+  av: Uint8Array;
+  readPos: number;
 }
 
-/** A PostalMime that records what was left open when the input ended. */
+/** A PostalMime that records what was left open when the input ended, and reads lines faster. */
 class CheckedParser extends PostalMime {
   unclosed: string[] = [];
   headerUnended = false;
@@ -40,6 +47,22 @@ class CheckedParser extends PostalMime {
     this.headerUnended = self.root.state === "header";
     const base = PostalMime.prototype as unknown as ParserInternals;
     return await base.finalize.call(this);
+  }
+
+  /**
+   * postal-mime's line reader, with the line feed found by the built-in indexOf instead of a
+   * loop over every byte (a third of the parse of a message with a large attachment). Same
+   * lines: up to the line feed, trailing carriage returns dropped.
+   */
+  readLine(): { bytes: Uint8Array; done: boolean } {
+    const self = this as unknown as ParserInternals;
+    const av = self.av;
+    const start = self.readPos;
+    const lf = av.indexOf(0x0a, start);
+    let end = lf < 0 ? av.length : lf;
+    self.readPos = lf < 0 ? av.length : lf + 1;
+    while (end > start && av[end - 1] === 0x0d) end--;
+    return { bytes: new Uint8Array(self.buf, start, end - start), done: self.readPos >= av.length };
   }
 }
 
@@ -71,7 +94,7 @@ export async function readMime(
   } catch (e) {
     m.errors.push(`email: ${(e as Error).message}; only the top-level header section was read`);
     try {
-      email = await new PostalMime(options).parse(headerSection(bytes, limits.maxHeaderBytes));
+      email = await new CheckedParser(options).parse(headerSection(bytes, limits.maxHeaderBytes));
     } catch {
       return m;
     }
@@ -98,7 +121,10 @@ function fill(m: ParsedMessage, email: Email, limits: ReadLimits): void {
       m.headers_truncated = true;
       break;
     }
-    m.headers.push({ name: h.originalKey, value: decodeWords(h.value) });
+    m.headers.push({
+      name: h.originalKey,
+      value: h.value.includes("=?") ? decodeWords(h.value) : h.value,
+    });
   }
   const first = (key: string) => email.headers.find((h) => h.key === key)?.value ?? null;
   m.from = email.from ? mailboxes([email.from])[0] ?? null : null;

@@ -1,9 +1,9 @@
 /**
  * The `email` worker's result for a parsed message (.eml or .msg alike) and its children: the
  * decoded bodies (so that IOC extraction reads text, not transfer-encoded MIME), every
- * attachment and inline part, and nested messages.
+ * attachment and inline part, and nested messages. The attachment list gives each child's index,
+ * name, type and size; its hashes are the child's own (the hash worker), not computed twice.
  */
-import { createHash } from "node:crypto";
 import type { ExtractedPayload, Finding } from "../../../core/plugin.ts";
 import type { Allowlist, DomainValidator } from "../ioc.ts";
 import {
@@ -77,7 +77,6 @@ export interface EmailResult {
     disposition: string | null;
     kind: string;
     size: number;
-    sha256: string;
     content_id?: string;
     description?: string;
     hidden?: boolean;
@@ -95,8 +94,14 @@ export function report(
   opts: ReportOptions,
 ): { results: EmailResult; extracted: ExtractedPayload[]; errors: string[] } {
   const errors = [...m.errors];
-  const all = (name: string) =>
-    m.headers.filter((h) => h.name.toLowerCase() === name).map((h) => h.value);
+  const byName = new Map<string, string[]>();
+  for (const h of m.headers) {
+    const key = h.name.toLowerCase();
+    const list = byName.get(key);
+    if (list) list.push(h.value);
+    else byName.set(key, [h.value]);
+  }
+  const all = (name: string) => byName.get(name) ?? [];
   const firstOf = (...names: string[]) => {
     for (const n of names) {
       const v = all(n)[0];
@@ -170,7 +175,6 @@ export function report(
       disposition: p.disposition,
       kind: p.kind,
       size: p.content.length,
-      sha256: createHash("sha256").update(p.content).digest("hex"),
       ...(p.content_id ? { content_id: p.content_id } : {}),
       ...(p.description ? { description: p.description } : {}),
       ...(p.hidden ? { hidden: true } : {}),
