@@ -400,6 +400,7 @@ Deno.test("email: report.msg, value by value against python3-olefile's reading o
     delivery_time: "2024-03-06T14:02:11.000Z",
     creation_time: null,
     has_transport_headers: true,
+    attachments_by_reference: [],
   });
   // Attachments: names, MIME types and bytes as olefile reads the attachment storages.
   const files_ = ole.attachments as { name: string; sha256: string | null; mime: string | null }[];

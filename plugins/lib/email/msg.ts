@@ -208,7 +208,8 @@ export async function readMsg(bytes: Uint8Array, limits: ReadLimits): Promise<Pa
     delivery_time: iso(fields.messageDeliveryTime),
     creation_time: iso(fields.creationTime),
     has_transport_headers: Boolean(fields.headers),
-    ...(byReference.length > 0 ? { attachments_by_reference: byReference } : {}),
+    // Attachments that link to a file instead of holding it (PidTagAttachMethod 2-4).
+    attachments_by_reference: byReference,
   };
   return m;
 }
