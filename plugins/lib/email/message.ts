@@ -96,3 +96,19 @@ export interface ReadLimits {
   /** Most bytes of header text, over every part of the message. */
   maxHeaderBytes: number;
 }
+
+/**
+ * Whether `m` may take another part; when it may not, marks it truncated and says so once in
+ * `errors` (prefixed by the reader's name).
+ */
+export function roomForPart(m: ParsedMessage, limits: ReadLimits, reader: string): boolean {
+  if (m.parts.length < limits.maxParts) return true;
+  if (!m.parts_truncated) {
+    m.parts_truncated = true;
+    m.errors.push(
+      `${reader}: more than ${limits.maxParts} attachments; kept the first ${limits.maxParts} ` +
+        "(raise max_attachments to keep more)",
+    );
+  }
+  return false;
+}

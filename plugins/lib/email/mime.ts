@@ -16,6 +16,7 @@ import {
   type ParsedMessage,
   type Part,
   type ReadLimits,
+  roomForPart,
 } from "./message.ts";
 import { installDecoders } from "./mime_decoders.ts";
 
@@ -143,14 +144,7 @@ function fill(m: ParsedMessage, email: Email, limits: ReadLimits): void {
   if (email.text) m.text = email.text;
   if (email.html) m.html = email.html;
   for (const a of email.attachments) {
-    if (m.parts.length >= limits.maxParts) {
-      m.parts_truncated = true;
-      m.errors.push(
-        `email: more than ${limits.maxParts} attachments; kept the first ${limits.maxParts} ` +
-          "(raise max_attachments to keep more)",
-      );
-      break;
-    }
+    if (!roomForPart(m, limits, "email")) break;
     const content = typeof a.content === "string"
       ? new TextEncoder().encode(a.content)
       : new Uint8Array(a.content);

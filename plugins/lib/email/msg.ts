@@ -19,7 +19,13 @@ import MsgReaderModule from "@kenjiuno/msgreader";
 import { rfc5322DateToIso } from "./headers.ts";
 import { readMime } from "./mime.ts";
 import { decompressBody } from "./rtf.ts";
-import { emptyMessage, type Mailbox, type ParsedMessage, type ReadLimits } from "./message.ts";
+import {
+  emptyMessage,
+  type Mailbox,
+  type ParsedMessage,
+  type ReadLimits,
+  roomForPart,
+} from "./message.ts";
 
 /** The part of msgreader's field data this reader uses. */
 interface MsgFields {
@@ -161,14 +167,7 @@ export async function readMsg(bytes: Uint8Array, limits: ReadLimits): Promise<Pa
   }
   const byReference: string[] = [];
   for (const [i, a] of (fields.attachments ?? []).entries()) {
-    if (m.parts.length >= limits.maxParts) {
-      m.parts_truncated = true;
-      m.errors.push(
-        `msg: more than ${limits.maxParts} attachments; kept the first ${limits.maxParts} ` +
-          "(raise max_attachments to keep more)",
-      );
-      break;
-    }
+    if (!roomForPart(m, limits, "msg")) break;
     const name = a.fileName ?? a.fileNameShort ?? a.name ?? null;
     if (!a.innerMsgContent && a.dataId === undefined) {
       byReference.push(name ?? `#${i}`);

@@ -26,7 +26,7 @@ import {
   senderFindings,
 } from "./findings.ts";
 import { anchors, bodyLinks } from "./links.ts";
-import type { Mailbox, ParsedMessage } from "./message.ts";
+import type { ParsedMessage } from "./message.ts";
 
 /** Most Received hops and Authentication-Results fields reported. */
 const MAX_TRACE = 100;
@@ -39,22 +39,28 @@ export interface ReportOptions {
   allowlist: Allowlist;
 }
 
+/** The fields a result takes from the parsed message as they are. */
+type MessageFields = Pick<
+  ParsedMessage,
+  | "format"
+  | "subject"
+  | "from"
+  | "sender"
+  | "reply_to"
+  | "to"
+  | "cc"
+  | "bcc"
+  | "return_path"
+  | "delivered_to"
+  | "message_id"
+  | "in_reply_to"
+  | "references"
+>;
+
 /** The result document section of one message. */
-export interface EmailResult {
-  format: ParsedMessage["format"];
-  subject: string | null;
-  from: Mailbox | null;
-  sender: Mailbox | null;
-  reply_to: Mailbox[];
-  to: Mailbox[];
-  cc: Mailbox[];
-  bcc: Mailbox[];
-  return_path: string | null;
-  delivered_to: string | null;
+export interface EmailResult extends MessageFields {
+  /** ISO 8601 (the parsed message keeps the field as written). */
   date: string | null;
-  message_id: string | null;
-  in_reply_to: string | null;
-  references: string | null;
   x_originating_ip: string | null;
   user_agent: string | null;
   received: ReceivedHop[];

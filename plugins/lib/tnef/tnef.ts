@@ -459,15 +459,24 @@ function readVariable(r: Cursor, type: number, text: TextDecoder): MapiValue | n
 /** IID_IMessage {00020307-0000-0000-C000-000000000046}: the object is an embedded message. */
 const IID_IMESSAGE = "00020307-0000-0000-c000-000000000046";
 
-function messageProperties({ props }: { props: MapiProperty[] }, m: TnefMessage): void {
+/**
+ * Calls `use` with the id, first value and string value of each plain property of `props`;
+ * named properties are only counted (their meaning depends on their property set).
+ */
+function eachPlain(
+  props: MapiProperty[],
+  m: TnefMessage,
+  use: (id: number, v: MapiValue | undefined, s: string | null) => void,
+): void {
   for (const p of props) {
-    if (p.name) {
-      m.named_properties++;
-      continue;
-    }
-    const v = p.values[0];
-    const s = typeof v === "string" ? v : null;
-    switch (p.id) {
+    if (p.name) m.named_properties++;
+    else use(p.id, p.values[0], typeof p.values[0] === "string" ? p.values[0] : null);
+  }
+}
+
+function messageProperties({ props }: { props: MapiProperty[] }, m: TnefMessage): void {
+  eachPlain(props, m, (id, v, s) => {
+    switch (id) {
       // The MAPI property (Unicode) over the legacy attribute (code page).
       case PR.subject:
         m.subject = s ?? m.subject;
@@ -507,7 +516,7 @@ function messageProperties({ props }: { props: MapiProperty[] }, m: TnefMessage)
         m.client_submit_time = s;
         break;
     }
-  }
+  });
 }
 
 function attachmentProperties(
@@ -515,14 +524,8 @@ function attachmentProperties(
   a: TnefAttachment,
   m: TnefMessage,
 ): void {
-  for (const p of props) {
-    if (p.name) {
-      m.named_properties++;
-      continue;
-    }
-    const v = p.values[0];
-    const s = typeof v === "string" ? v : null;
-    switch (p.id) {
+  eachPlain(props, m, (id, v, s) => {
+    switch (id) {
       case PR.attachLongFilename:
         a.long_filename = s;
         break;
@@ -552,7 +555,7 @@ function attachmentProperties(
         }
         break;
     }
-  }
+  });
 }
 
 function readRecipients(
