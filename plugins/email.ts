@@ -5,7 +5,7 @@
  * extracts the decoded bodies, every attachment and inline part, and nested messages as children.
  * Readers and report live in lib/email/.
  */
-import type { StoqAPI } from "../core/plugin.ts";
+import type { StoqAPI } from "../core/engine/plugin.ts";
 
 export default (stoq: StoqAPI) => {
   const z = stoq.z;
@@ -26,13 +26,13 @@ export default (stoq: StoqAPI) => {
       bodies: z.boolean().default(true),
     },
     create: async (opts) => {
-      // tldts (in lib/ioc.ts and the findings) carries the public suffix list: load it only
+      // tldts (in lib/ioc/extract.ts and the findings) carries the public suffix list: load it only
       // when this worker is used.
       const [{ readMime }, { readMsg }, { report }, ioc] = await Promise.all([
         import("./lib/email/mime.ts"),
         import("./lib/email/msg.ts"),
         import("./lib/email/report.ts"),
-        import("./lib/ioc.ts"),
+        import("./lib/ioc/extract.ts"),
       ]);
       const limits = {
         maxParts: opts.max_attachments,

@@ -4,7 +4,7 @@
  * attachments; extracts each attachment, each embedded message (as a TNEF stream of its own) and
  * the bodies as children. The reader is lib/tnef/tnef.ts.
  */
-import type { ExtractedPayload, StoqAPI } from "../core/plugin.ts";
+import type { ExtractedPayload, StoqAPI } from "../core/engine/plugin.ts";
 
 export default (stoq: StoqAPI) => {
   const z = stoq.z;

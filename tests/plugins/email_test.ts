@@ -8,7 +8,7 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import email from "../../plugins/email.ts";
 import type { EmailResult } from "../../plugins/lib/email/report.ts";
-import type { ExtractedPayload } from "../../core/plugin.ts";
+import type { ExtractedPayload } from "../../core/engine/plugin.ts";
 import { instantiate, makePayload, makeRequest, sh, sha256, tempDir } from "../helpers.ts";
 import { emailFiles, MSG, mulberry32, PHISH_URL, PYTHON } from "../fixtures/email_files.ts";
 import { realFiles } from "../realfiles.ts";
@@ -493,47 +493,42 @@ Deno.test("email: damaged messages give what can be read and a named error", asy
   }
 });
 
-Deno.test("email: damaged .msg files are fenced: loops in sector chains and the directory, huge sizes", async () => {
+Deno.test("email: damaged .msg files: loops in sector chains and the directory, huge sizes, a cut header", async () => {
   const msg = await Deno.readFile((await emailFiles())["report.msg"]);
   const v = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.length);
   const sector = 512;
   const dirStart = v(msg).getUint32(48, true);
   const dirAt = (dirStart + 1) * sector;
 
-  // Truncated to its header: named, nothing thrown.
-  const short = await scan(msg.subarray(0, 300));
-  deepEqual(short.errors, ["msg: a compound file is at least 512 bytes; this one has 300"]);
+  deepEqual((await scan(msg.subarray(0, 300))).errors, [
+    "msg: compound file header truncated: 300 of 512 bytes",
+  ]);
+  deepEqual((await scan(new TextEncoder().encode("From: x"))).results.format, "mime");
 
-  // The directory's own FAT entry points back at itself: a loop.
+  // The directory's own FAT entry points back at itself: a loop (it hung @kenjiuno/msgreader).
   const loop = msg.slice();
   const fatSector = v(loop).getUint32(76, true);
   v(loop).setUint32((fatSector + 1) * sector + 4 * dirStart, dirStart, true);
-  const looped = await scan(loop);
-  match(
-    looped.errors.join("\n"),
-    /msg: cannot read the Outlook item: a sector chain loops or is longer than the file/,
-  );
+  match((await scan(loop)).errors[0], /^msg: directory: FAT chain loops back to sector \d+$/);
 
-  // The root's child is its own sibling: msgreader's walk would never end.
+  // The root's child is its own sibling (this too hung msgreader): named, and the message read.
   const sib = msg.slice();
   const child = v(sib).getUint32(dirAt + 0x4c, true);
   v(sib).setUint32(dirAt + 128 * child + 0x48, child, true);
   v(sib).setUint32(dirAt + 128 * child + 0x44, child, true);
   const sibling = await scan(sib);
-  ok(sibling.results.format === "msg");
+  equal(sibling.results.subject, MSG.subject);
+  ok(
+    sibling.errors.includes(
+      `msg: directory entry ${child} is referenced twice (cycle in the tree)`,
+    ),
+  );
 
-  // A stream that claims 2 GB.
+  // A stream that claims 2 GB: what its chain holds is read, the rest named.
   const huge = msg.slice();
   v(huge).setUint32(dirAt + 128 * child + 0x78, 0x7fffff00, true);
   const big = await scan(huge);
-  ok(big.results.format === "msg");
-
-  // A FAT count beyond the file.
-  const fat = msg.slice();
-  v(fat).setUint32(44, 1_000_000, true);
-  deepEqual((await scan(fat)).errors, [
-    "msg: the header counts 1000000 FAT sectors (offset 44), the file has 48",
-  ]);
+  equal(big.results.subject, MSG.subject);
 
   const rnd = mulberry32(11);
   for (let i = 0; i < 200; i++) {

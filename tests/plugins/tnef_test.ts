@@ -6,7 +6,7 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import tnef from "../../plugins/tnef.ts";
-import type { ExtractedPayload } from "../../core/plugin.ts";
+import type { ExtractedPayload } from "../../core/engine/plugin.ts";
 import { instantiate, makePayload, makeRequest, sh, sha256, tempDir } from "../helpers.ts";
 import { emailFiles, mulberry32, TNEF_HTML } from "../fixtures/email_files.ts";
 import { realFiles } from "../realfiles.ts";

@@ -6,7 +6,7 @@
  * naming every instance.
  */
 import { getDomain } from "tldts";
-import type { Finding, Severity } from "../../../core/plugin.ts";
+import type { Finding, Severity } from "../../../core/engine/plugin.ts";
 import type { AuthResult } from "./headers.ts";
 import type { Anchor } from "./links.ts";
 import type { Mailbox } from "./message.ts";

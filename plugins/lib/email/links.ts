@@ -1,10 +1,10 @@
 /**
  * Links of a message body: the URLs of the decoded text and HTML bodies (HTML attribute values
  * with their character references resolved, so `href="…?a=1&amp;b=2"` gives `?a=1&b=2`), found
- * and normalised by the IOC engine (lib/ioc.ts), and the anchors of the HTML with the text a
+ * and normalised by the IOC engine (lib/ioc/extract.ts), and the anchors of the HTML with the text a
  * reader sees, for comparing the two.
  */
-import { type Allowlist, type DomainValidator, extractIocs } from "../ioc.ts";
+import { type Allowlist, type DomainValidator, extractIocs } from "../ioc/extract.ts";
 
 /** An HTML anchor: where it goes and what it shows. */
 export interface Anchor {

@@ -1,22 +1,25 @@
 /**
- * Outlook items (.msg, [MS-OXMSG]: MAPI properties in an OLE compound file), read with
- * @kenjiuno/msgreader, which decodes the property streams, recipients, attachments and embedded
- * items (rebuilt as .msg files of their own).
+ * Outlook items (.msg), after [MS-OXMSG]: an OLE compound file whose storages hold MAPI objects
+ * (the message, `__recip_version1.0_#N` recipients, `__attach_version1.0_#N` attachments, an
+ * embedded item in an attachment's `__substg1.0_3701000D` storage). Each object keeps its
+ * fixed-size properties in `__properties_version1.0` (16-byte entries after a header of 32, 24
+ * or 8 bytes) and each variable-size one in a stream named after its tag, `__substg1.0_TTTTtttt`.
  *
- * msgreader trusts its input: a loop in a sector chain or in the directory tree makes it spin
- * forever, and a stream size from the file is allocated as is. So each reader is fenced before
- * use: the compound-file header must describe no more sectors than the file holds, every chain
- * step is counted against a budget proportional to the file's size, a stream may not claim more
- * bytes than the file has, and the directory tree is walked by our own bounded version of its
- * walk (each entry once, 64 levels at most). Whatever still goes wrong is caught and named.
+ * Read with the project's bounded compound-file reader (lib/office/cfb.ts), not with
+ * @kenjiuno/msgreader, which the issue suggested: msgreader walks sector chains and the
+ * directory tree without a check, so a loop in either made it spin forever (two crafted copies of
+ * the test .msg hung it), it allocates stream sizes as the file states them, and it costs four
+ * times the yara worker per message. This reader reads only the properties the report uses.
  *
- * The message's internet headers (PidTagTransportMessageHeaders, present on received mail) are
- * read by the MIME reader, so an .msg gives the same trace and authentication fields as the .eml
- * it came from; the MAPI properties fill in what the headers do not say.
+ * An embedded item becomes a child .msg of its own, written with the npm `cfb` writer from the
+ * streams of its storage (the property stream's header widened to a top-level message's, the
+ * named-property map copied from the root), as Outlook saves an attached item. The message's
+ * internet headers (PidTagTransportMessageHeaders, present on received mail) are read by the MIME
+ * reader, so an .msg gives the same trace and authentication fields as the .eml it came from;
+ * the MAPI properties fill in what the headers do not say.
  */
-import { Buffer } from "node:buffer";
-import MsgReaderModule from "@kenjiuno/msgreader";
-import { rfc5322DateToIso } from "./headers.ts";
+import { type CfbEntry, CompoundFile, filetime } from "../office/cfb.ts";
+import { codePageDecoder } from "../office/codepage.ts";
 import { readMime } from "./mime.ts";
 import { decompressBody } from "./rtf.ts";
 import {
@@ -27,281 +30,300 @@ import {
   roomForPart,
 } from "./message.ts";
 
-/** The part of msgreader's field data this reader uses. */
-interface MsgFields {
-  error?: string;
-  messageClass?: string;
-  subject?: string;
-  senderName?: string;
-  senderEmail?: string;
-  senderSmtpAddress?: string;
-  senderAddressType?: string;
-  headers?: string;
-  body?: string;
-  bodyHtml?: string;
-  html?: Uint8Array;
-  compressedRtf?: Uint8Array;
-  internetCodepage?: number;
-  clientSubmitTime?: string;
-  messageDeliveryTime?: string;
-  creationTime?: string;
-  messageId?: string;
-  recipients?: {
-    name?: string;
-    email?: string;
-    smtpAddress?: string;
-    recipType?: string;
-    addressType?: string;
-  }[];
-  attachments?: MsgAttachment[];
+// Property ids ([MS-OXPROPS]) the report uses.
+const PR = {
+  messageClass: 0x001a,
+  subject: 0x0037,
+  clientSubmitTime: 0x0039,
+  transportHeaders: 0x007d,
+  senderName: 0x0c1a,
+  senderAddrType: 0x0c1e,
+  senderEmail: 0x0c1f,
+  deliveryTime: 0x0e06,
+  body: 0x1000,
+  rtfCompressed: 0x1009,
+  html: 0x1013,
+  internetMessageId: 0x1035,
+  displayName: 0x3001,
+  addrType: 0x3002,
+  emailAddress: 0x3003,
+  creationTime: 0x3007,
+  attachData: 0x3701,
+  attachFilename: 0x3704,
+  attachMethod: 0x3705,
+  attachLongFilename: 0x3707,
+  attachMimeTag: 0x370e,
+  attachContentId: 0x3712,
+  smtpAddress: 0x39fe,
+  internetCodepage: 0x3fde,
+  messageCodepage: 0x3ffd,
+  senderSmtp: 0x5d01,
+  recipientType: 0x0c15,
+  attachHidden: 0x7ffe,
+} as const;
+
+const PROPERTIES = "__properties_version1.0";
+const ATTACH_BY_VALUE = 1;
+const ATTACH_EMBEDDED = 5;
+
+/** One MAPI object's storage: its fixed-size values and its property streams, by tag. */
+class MapiObject {
+  readonly fixed = new Map<number, DataView>();
+  readonly streams = new Map<number, CfbEntry>();
+
+  constructor(
+    private readonly cf: CompoundFile,
+    readonly dir: string,
+    entries: CfbEntry[],
+    headerSize: number,
+    private readonly ansi: { decoder: TextDecoder },
+    errors: string[],
+  ) {
+    const prefix = dir === "" ? "" : `${dir}/`;
+    for (const e of entries) {
+      if (e.type !== "stream" || !e.path.startsWith(prefix)) continue;
+      const name = e.path.slice(prefix.length);
+      if (name.includes("/")) continue;
+      const tag = /^__substg1\.0_([0-9A-Fa-f]{8})$/.exec(name);
+      if (tag) this.streams.set(parseInt(tag[1], 16), e);
+      else if (name === PROPERTIES) this.readFixed(cf.read(e), headerSize, errors);
+    }
+  }
+
+  private readFixed(table: Uint8Array, headerSize: number, errors: string[]): void {
+    if ((table.length - headerSize) % 16 !== 0) {
+      errors.push(
+        `msg: ${
+          this.dir || "root"
+        }/${PROPERTIES} is ${table.length} bytes, not a ${headerSize}-byte ` +
+          "header and 16-byte entries; read the whole entries",
+      );
+    }
+    const v = new DataView(table.buffer, table.byteOffset, table.length);
+    for (let at = headerSize; at + 16 <= table.length; at += 16) {
+      this.fixed.set(
+        v.getUint32(at, true),
+        new DataView(table.buffer, table.byteOffset + at + 8, 8),
+      );
+    }
+  }
+
+  /** A string property (PtypString, or PtypString8 in the message's code page). */
+  string(id: number): string | null {
+    const unicode = this.streams.get(id << 16 | 0x001f);
+    if (unicode) return trimNul(new TextDecoder("utf-16le").decode(this.cf.read(unicode)));
+    const ansi = this.streams.get(id << 16 | 0x001e);
+    return ansi ? trimNul(this.ansi.decoder.decode(this.cf.read(ansi))) : null;
+  }
+
+  /** A binary property (PtypBinary). */
+  binary(id: number): Uint8Array | null {
+    const e = this.streams.get(id << 16 | 0x0102);
+    return e ? this.cf.read(e) : null;
+  }
+
+  /** A 32-bit integer property (PtypInteger32). */
+  int(id: number): number | null {
+    return this.fixed.get(id << 16 | 0x0003)?.getInt32(0, true) ?? null;
+  }
+
+  /** A boolean property (PtypBoolean). */
+  bool(id: number): boolean {
+    return (this.fixed.get(id << 16 | 0x000b)?.getUint8(0) ?? 0) !== 0;
+  }
+
+  /** A time property (PtypTime) as ISO 8601. */
+  time(id: number): string | null {
+    const v = this.fixed.get(id << 16 | 0x0040);
+    return v ? filetime(v, 0) ?? null : null;
+  }
 }
-
-interface MsgAttachment {
-  fileName?: string;
-  fileNameShort?: string;
-  name?: string;
-  attachMimeTag?: string;
-  pidContentId?: string;
-  attachmentHidden?: boolean;
-  innerMsgContent?: boolean;
-  dataId?: number;
-  folderId?: number;
-}
-
-interface DirEntry {
-  type: number;
-  previousProperty: number;
-  nextProperty: number;
-  childProperty: number;
-  children?: number[];
-}
-
-interface ReaderInternals {
-  getNextBlock(offset: number): number;
-  getNextBlockSmall(offset: number): number;
-  readProperty(entry: { sizeBlock: number }): Uint8Array;
-  createPropertyHierarchy(props: DirEntry[], node: DirEntry): void;
-}
-
-interface MsgReaderInstance {
-  reader: ReaderInternals;
-  getFileData(): MsgFields;
-  getAttachment(a: MsgAttachment): { fileName: string; content: Uint8Array };
-}
-
-// msgreader is CommonJS with `exports.default`; Deno hands over `module.exports`.
-const MsgReader = ((MsgReaderModule as unknown as { default?: unknown }).default ??
-  MsgReaderModule) as unknown as new (buffer: ArrayBuffer) => MsgReaderInstance;
-
-const NO_STREAM = -1;
-const DIRECTORY = 1;
-const MAX_DIRECTORY_DEPTH = 64;
-
-/** Raised by the fences; its message is the error the result shows. */
-class MsgFenceError extends Error {}
 
 /** Reads an Outlook .msg. Never throws for bad input: problems go to `errors`. */
 export async function readMsg(bytes: Uint8Array, limits: ReadLimits): Promise<ParsedMessage> {
-  const problem = headerProblem(bytes);
-  if (problem) {
-    const m = emptyMessage("msg");
-    m.errors.push(`msg: ${problem}`);
-    return m;
-  }
-  const buffer = bytes.buffer.slice(
-    bytes.byteOffset,
-    bytes.byteOffset + bytes.length,
-  ) as ArrayBuffer;
-  const msg = new MsgReader(buffer);
-  fence(msg.reader, bytes.length);
-  let fields: MsgFields;
-  // msgreader reports an unreadable appointment recurrence with console.debug, which would
-  // land in stoq's JSON on stdout. The call is synchronous, so nothing else runs meanwhile.
-  const debug = console.debug;
-  console.debug = () => {};
+  let cf: CompoundFile;
   try {
-    fields = msg.getFileData();
+    cf = new CompoundFile(bytes);
   } catch (e) {
     const m = emptyMessage("msg");
-    m.errors.push(`msg: cannot read the Outlook item: ${describe(e)}`);
-    return m;
-  } finally {
-    console.debug = debug;
-  }
-  if (fields.error) {
-    const m = emptyMessage("msg");
-    m.errors.push(`msg: ${fields.error}`);
+    m.errors.push(`msg: ${(e as Error).message}`);
     return m;
   }
-  const headers = fields.headers
-    ? new TextEncoder().encode(fields.headers.trimEnd() + "\r\n\r\n")
-    : null;
-  const m = headers ? await readMime(headers, limits, { headersOnly: true }) : emptyMessage("msg");
+  const errors: string[] = [];
+  const ansi = { decoder: codePageDecoder(1252) };
+  // Entries by their top-level storage ("" for the root's own), so that each object looks only
+  // at its own storage: an item may hold tens of thousands of entries.
+  const byTop = new Map<string, CfbEntry[]>();
+  for (const e of cf.entries) {
+    const slash = e.path.indexOf("/");
+    const top = slash < 0 ? "" : e.path.slice(0, slash);
+    const list = byTop.get(top);
+    if (list) list.push(e);
+    else byTop.set(top, [e]);
+  }
+  const under = (top: string) => byTop.get(top) ?? [];
+  const entries = under("");
+  const root = new MapiObject(cf, "", entries, 32, ansi, errors);
+  const codepage = root.int(PR.messageCodepage) ?? root.int(PR.internetCodepage);
+  if (codepage !== null) ansi.decoder = codePageDecoder(codepage);
+
+  const headers = root.string(PR.transportHeaders);
+  const m = headers
+    ? await readMime(new TextEncoder().encode(headers.trimEnd() + "\r\n\r\n"), limits, {
+      headersOnly: true,
+    })
+    : emptyMessage("msg");
   m.format = "msg";
   m.errors = m.errors.map((e) => e.replace(/^email: /, "msg: transport headers: "));
+  m.errors.push(...errors);
+
   // The transport headers may be partial (Exchange keeps them as received); MAPI fills gaps.
-  m.subject ??= fields.subject ?? null;
-  m.message_id ??= fields.messageId ?? null;
-  m.date ??= fields.clientSubmitTime ?? null;
-  const senderAddress = fields.senderSmtpAddress ??
-    (fields.senderAddressType?.toUpperCase() === "SMTP" ? fields.senderEmail : undefined) ??
-    fields.senderEmail;
-  if (m.from === null && (fields.senderName || senderAddress)) {
-    m.from = { name: fields.senderName ?? "", address: senderAddress ?? "" };
+  m.subject ??= root.string(PR.subject);
+  m.message_id ??= root.string(PR.internetMessageId);
+  const submitted = root.time(PR.clientSubmitTime);
+  m.date ??= submitted ? new Date(submitted).toUTCString() : null;
+  const addrType = root.string(PR.senderAddrType);
+  const senderEmail = root.string(PR.senderEmail);
+  const senderAddress = root.string(PR.senderSmtp) ??
+    (addrType?.toUpperCase() === "SMTP" ? senderEmail : null) ?? senderEmail;
+  const senderName = root.string(PR.senderName);
+  if (m.from === null && (senderName || senderAddress)) {
+    m.from = { name: senderName ?? "", address: senderAddress ?? "" };
   }
-  const byType: Record<string, Mailbox[]> = { to: [], cc: [], bcc: [] };
-  for (const r of (fields.recipients ?? []).slice(0, 1000)) {
-    const address = r.smtpAddress ?? r.email ?? "";
-    byType[r.recipType ?? "to"]?.push({ name: r.name ?? "", address });
+  const byType: Record<number, Mailbox[]> = { 1: [], 2: [], 3: [] };
+  for (const dir of storages(entries, "__recip_version1.0_#").slice(0, 1000)) {
+    const r = new MapiObject(cf, dir, under(dir), 8, ansi, m.errors);
+    const address = r.string(PR.smtpAddress) ?? r.string(PR.emailAddress) ?? "";
+    byType[r.int(PR.recipientType) ?? 1]?.push({ name: r.string(PR.displayName) ?? "", address });
   }
-  if (m.to.length === 0) m.to = byType.to;
-  if (m.cc.length === 0) m.cc = byType.cc;
-  if (m.bcc.length === 0) m.bcc = byType.bcc;
-  if (fields.body) m.text = fields.body;
-  if (fields.bodyHtml) m.html = fields.bodyHtml;
-  else if (fields.html) m.html = decodeHtml(fields.html, fields.internetCodepage);
-  if (fields.compressedRtf) {
-    const { rtf, error } = decompressBody(fields.compressedRtf);
+  if (m.to.length === 0) m.to = byType[1];
+  if (m.cc.length === 0) m.cc = byType[2];
+  if (m.bcc.length === 0) m.bcc = byType[3];
+
+  const body = root.string(PR.body);
+  if (body) m.text = body;
+  const htmlText = root.string(PR.html);
+  const htmlBytes = htmlText === null ? root.binary(PR.html) : null;
+  // An HTML body stored as bytes is in the message's internet code page.
+  if (htmlText) m.html = htmlText;
+  else if (htmlBytes) {
+    m.html = codePageDecoder(root.int(PR.internetCodepage) ?? 65001).decode(htmlBytes);
+  }
+  const rtfCompressed = root.binary(PR.rtfCompressed);
+  if (rtfCompressed) {
+    const { rtf, error } = decompressBody(rtfCompressed);
     if (rtf) m.rtf = rtf;
     if (error) m.errors.push(`msg: RTF body: ${error}`);
   }
+
   const byReference: string[] = [];
-  for (const [i, a] of (fields.attachments ?? []).entries()) {
+  for (const dir of storages(entries, "__attach_version1.0_#")) {
     if (!roomForPart(m, limits, "msg")) break;
-    const name = a.fileName ?? a.fileNameShort ?? a.name ?? null;
-    if (!a.innerMsgContent && a.dataId === undefined) {
-      byReference.push(name ?? `#${i}`);
-      continue;
-    }
-    let content: Uint8Array;
-    try {
-      content = msg.getAttachment(a).content;
-    } catch (e) {
-      m.errors.push(`msg: attachment ${i} (${JSON.stringify(name)}): ${describe(e)}`);
-      continue;
-    }
-    if (a.innerMsgContent) {
+    const own = under(dir);
+    const a = new MapiObject(cf, dir, own, 8, ansi, m.errors);
+    const name = a.string(PR.attachLongFilename) ?? a.string(PR.attachFilename) ??
+      a.string(PR.displayName);
+    const method = a.int(PR.attachMethod) ?? ATTACH_BY_VALUE;
+    const object = `${dir}/__substg1.0_3701000D`;
+    if (own.some((e) => e.path === object && e.type === "storage")) {
+      // An embedded item (method 5) becomes an .msg; an OLE object (6), its compound file.
+      const item = method === ATTACH_EMBEDDED;
+      const nameid = item ? under("__nameid_version1.0") : [];
       m.parts.push({
-        content,
-        filename: `${a.name ?? `embedded-${i}`}.msg`,
-        content_type: "application/vnd.ms-outlook",
+        content: await storageFile(cf, own, object, item, nameid),
+        filename: item ? `${name ?? dir}.msg` : name,
+        content_type: item ? "application/vnd.ms-outlook" : "application/x-ole-storage",
         disposition: "attachment",
-        kind: "message",
+        kind: item ? "message" : "attachment",
       });
       continue;
     }
+    const data = a.binary(PR.attachData);
+    if (data === null) {
+      byReference.push(name ?? dir); // attached by reference: no file in the item
+      continue;
+    }
+    const contentId = a.string(PR.attachContentId);
+    const hidden = a.bool(PR.attachHidden);
     m.parts.push({
-      content,
+      content: data,
       filename: name,
-      content_type: (a.attachMimeTag ?? "application/octet-stream").toLowerCase(),
-      disposition: a.attachmentHidden && a.pidContentId ? "inline" : "attachment",
+      content_type: (a.string(PR.attachMimeTag) ?? "application/octet-stream").toLowerCase(),
+      disposition: hidden && contentId ? "inline" : "attachment",
       kind: "attachment",
-      ...(a.pidContentId ? { content_id: a.pidContentId } : {}),
-      ...(a.attachmentHidden ? { hidden: true } : {}),
+      ...(contentId ? { content_id: contentId } : {}),
+      ...(hidden ? { hidden: true } : {}),
     });
   }
   m.outlook = {
-    message_class: fields.messageClass ?? null,
-    sender_address_type: fields.senderAddressType ?? null,
-    client_submit_time: iso(fields.clientSubmitTime),
-    delivery_time: iso(fields.messageDeliveryTime),
-    creation_time: iso(fields.creationTime),
-    has_transport_headers: Boolean(fields.headers),
-    // Attachments that link to a file instead of holding it (PidTagAttachMethod 2-4).
+    message_class: root.string(PR.messageClass),
+    sender_address_type: addrType,
+    client_submit_time: submitted,
+    delivery_time: root.time(PR.deliveryTime),
+    creation_time: root.time(PR.creationTime),
+    has_transport_headers: headers !== null,
+    // Attachments that link to a file instead of holding it.
     attachments_by_reference: byReference,
   };
+  // The reader names each defect once it meets it, reading streams included.
+  m.errors = [...new Set([...m.errors, ...cf.errors.map((e) => `msg: ${e}`)])];
   return m;
 }
 
-/** Why the compound-file header cannot describe this file, or null ([MS-CFB] 2.2). */
-function headerProblem(b: Uint8Array): string | null {
-  if (b.length < 512) return `a compound file is at least 512 bytes; this one has ${b.length}`;
-  const v = new DataView(b.buffer, b.byteOffset, b.length);
-  if (v.getUint32(0) !== 0xd0cf11e0 || v.getUint32(4) !== 0xa1b11ae1) {
-    return "no compound-file signature at offset 0";
-  }
-  const shift = v.getUint16(30, true);
-  if (shift !== 9 && shift !== 12) return `sector shift ${shift} at offset 30 (9 or 12 expected)`;
-  const sectors = Math.ceil(b.length / (1 << shift));
-  for (const [name, offset] of [["FAT", 44], ["mini FAT", 64], ["DIFAT", 72]] as const) {
-    const count = v.getUint32(offset, true);
-    if (count > sectors) {
-      return `the header counts ${count} ${name} sectors (offset ${offset}), the file has ${sectors}`;
-    }
-  }
-  return null;
-}
-
-/** Fences msgreader's reader: chain-step budget, stream sizes, a bounded directory walk. */
-function fence(reader: ReaderInternals, size: number): void {
-  let budget = 8 * (Math.ceil(size / 64) + 1024);
-  const spend = () => {
-    if (--budget < 0) {
-      throw new MsgFenceError("a sector chain loops or is longer than the file (corrupt FAT)");
-    }
-  };
-  const next = reader.getNextBlock.bind(reader);
-  const nextSmall = reader.getNextBlockSmall.bind(reader);
-  const read = reader.readProperty.bind(reader);
-  reader.getNextBlock = (o) => (spend(), next(o));
-  reader.getNextBlockSmall = (o) => (spend(), nextSmall(o));
-  reader.readProperty = (entry) => {
-    if (!entry) throw new MsgFenceError("a directory entry points outside the directory");
-    if (entry.sizeBlock < 0 || entry.sizeBlock > size) {
-      throw new MsgFenceError(
-        `a stream claims ${entry.sizeBlock} bytes in a file of ${size} (corrupt directory entry)`,
-      );
-    }
-    return read(entry);
-  };
-  const visited = new Set<number>();
-  reader.createPropertyHierarchy = (props, node) => buildTree(props, node, visited, 0);
+/** The root's storages whose names start with `prefix`, in name order. */
+function storages(rootEntries: CfbEntry[], prefix: string): string[] {
+  return rootEntries.filter((e) => e.type === "storage" && e.path.startsWith(prefix))
+    .map((e) => e.path).sort();
 }
 
 /**
- * msgreader's walk of a storage's children (the in-order walk of its sibling tree, [MS-CFB]
- * 2.6.4), visiting each directory entry once and MAX_DIRECTORY_DEPTH storages deep at most.
+ * The storage `dir` as a compound file of its own: its streams and storages at the root. For an
+ * embedded item ([MS-OXMSG] 2.2.2.1) its property stream's 24-byte header is widened to a
+ * top-level message's 32 and the container's named-property map (`nameid`) is copied in.
  */
-function buildTree(props: DirEntry[], node: DirEntry, visited: Set<number>, depth: number): void {
-  if (!node || node.childProperty === NO_STREAM || depth > MAX_DIRECTORY_DEPTH) return;
-  node.children = [];
-  const stack: { walk: boolean; index: number }[] = [{ walk: true, index: node.childProperty }];
-  while (stack.length > 0) {
-    const { walk, index } = stack.pop()!;
-    const entry = props[index];
-    if (!entry) continue;
-    if (!walk) {
-      node.children.push(index);
-      continue;
+async function storageFile(
+  cf: CompoundFile,
+  entries: CfbEntry[],
+  dir: string,
+  item: boolean,
+  nameid: CfbEntry[],
+): Promise<Uint8Array> {
+  const CFB = await import("cfb");
+  const clsid = entries.find((e) => e.path === dir)?.clsid;
+  const out = CFB.utils.cfb_new(
+    item
+      ? { CLSID: "0b0d020000000000c000000000000046" }
+      : clsid
+      ? { CLSID: clsidBytes(clsid) }
+      : {},
+  );
+  // Added unchecked (a checked add re-sorts the whole tree each time); write() rebuilds it once.
+  const add = (path: string, data: Uint8Array) =>
+    CFB.utils.cfb_add(out, `/${path}`, data, { unsafe: true } as never);
+  for (const e of entries) {
+    if (e.type !== "stream" || !e.path.startsWith(`${dir}/`)) continue;
+    const path = e.path.slice(dir.length + 1);
+    let data = cf.read(e);
+    if (item && path === PROPERTIES && data.length >= 24) {
+      const widened = new Uint8Array(data.length + 8);
+      widened.set(data.subarray(0, 24));
+      widened.set(data.subarray(24), 32);
+      data = widened;
     }
-    if (visited.has(index)) continue;
-    visited.add(index);
-    if (entry.type === DIRECTORY) buildTree(props, entry, visited, depth + 1);
-    if (entry.nextProperty !== NO_STREAM) stack.push({ walk: true, index: entry.nextProperty });
-    stack.push({ walk: false, index });
-    if (entry.previousProperty !== NO_STREAM) {
-      stack.push({ walk: true, index: entry.previousProperty });
-    }
+    add(path, data);
   }
+  for (const e of nameid) if (e.type === "stream") add(e.path, cf.read(e));
+  return new Uint8Array(CFB.write(out, { type: "array" }) as number[]);
 }
 
-/** An HTML body stored as bytes, in the message's internet code page. */
-function decodeHtml(bytes: Uint8Array, codepage: number | undefined): string {
-  const labels: Record<number, string> = { 65001: "utf-8", 20127: "us-ascii", 28591: "iso-8859-1" };
-  const label = codepage ? labels[codepage] ?? `windows-${codepage}` : "utf-8";
-  try {
-    return new TextDecoder(label).decode(bytes);
-  } catch {
-    return Buffer.from(bytes).toString("latin1");
-  }
+/** A CLSID's registry text form as the 16 bytes a compound file stores (first fields little-endian). */
+function clsidBytes(text: string): string {
+  const h = text.replaceAll("-", "").toLowerCase();
+  const swap = (s: string) => s.match(/../g)!.reverse().join("");
+  return swap(h.slice(0, 8)) + swap(h.slice(8, 12)) + swap(h.slice(12, 16)) + h.slice(16);
 }
 
-function iso(date: string | undefined): string | null {
-  return date ? rfc5322DateToIso(date) : null;
-}
-
-function describe(e: unknown): string {
-  if (e instanceof MsgFenceError) return e.message;
-  if (e instanceof RangeError) return `a length or offset is out of range (${e.message})`;
-  return (e as Error)?.message ?? String(e);
+function trimNul(s: string): string {
+  const nul = s.indexOf("\0");
+  return nul < 0 ? s : s.slice(0, nul);
 }

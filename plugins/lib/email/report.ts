@@ -4,8 +4,8 @@
  * attachment and inline part, and nested messages. The attachment list gives each child's index,
  * name, type and size; its hashes are the child's own (the hash worker), not computed twice.
  */
-import type { ExtractedPayload, Finding } from "../../../core/plugin.ts";
-import type { Allowlist, DomainValidator } from "../ioc.ts";
+import type { ExtractedPayload, Finding } from "../../../core/engine/plugin.ts";
+import type { Allowlist, DomainValidator } from "../ioc/extract.ts";
 import {
   type AuthResult,
   type AuthResults,

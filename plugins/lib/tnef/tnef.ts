@@ -12,6 +12,8 @@
  * its command line. This reader checks every length against the data, counts every loop, names
  * each problem with its offset and keeps what it read before it.
  */
+import { filetime, guid } from "../office/cfb.ts";
+import { codePageDecoder } from "../office/codepage.ts";
 
 /** The TNEF signature, little-endian at offset 0. */
 export const TNEF_SIGNATURE = 0x223e9f78;
@@ -219,7 +221,7 @@ export function readTnef(bytes: Uint8Array, limits: TnefLimits): TnefMessage {
         case ATT.oemCodepage:
           if (length >= 4) {
             m.oem_codepage = dv.getUint32(0, true);
-            text = decoderFor(m.oem_codepage);
+            text = codePageDecoder(m.oem_codepage);
           }
           break;
         case ATT.messageClass:
@@ -341,16 +343,16 @@ export function readProperties(
     }
     const prop: MapiProperty = { id, type, values: [] };
     if (id >= 0x8000) {
-      const guid = r.bytes(16);
+      const guidBytes = r.bytes(16);
       const kind = r.u32();
-      if (guid === null || kind === null) {
+      if (guidBytes === null || kind === null) {
         fail(`named property ${n} is cut off`);
         break;
       }
       if (kind === 0) {
         const nameId = r.u32();
         if (nameId === null) break;
-        prop.name = { guid: guidString(guid), id: nameId };
+        prop.name = { guid: guid(guidBytes, 0), id: nameId };
       } else {
         const size = r.u32();
         const name = size === null ? null : r.padded(size);
@@ -358,7 +360,7 @@ export function readProperties(
           fail(`the name of named property ${n} is cut off`);
           break;
         }
-        prop.name = { guid: guidString(guid), name: utf16(name) };
+        prop.name = { guid: guid(guidBytes, 0), name: utf16(name) };
       }
     }
     const multi = (type & 0x1000) !== 0;
@@ -434,9 +436,9 @@ function readFixed(r: Cursor, type: number, size: number): MapiValue | null {
     case 0x0014:
       return v.getBigInt64(0, true);
     case 0x0040:
-      return filetime(v.getBigUint64(0, true));
+      return filetime(v, 0) ?? "";
     case 0x0048:
-      return guidString(b);
+      return guid(b, 0);
     default:
       return 0;
   }
@@ -451,13 +453,13 @@ function readVariable(r: Cursor, type: number, text: TextDecoder): MapiValue | n
   if (type === 0x001e) return cString(b, text);
   if (type === 0x000d) {
     if (b.length < 16) return { iid: "", data: b };
-    return { iid: guidString(b.subarray(0, 16)), data: b.subarray(16) };
+    return { iid: guid(b, 0), data: b.subarray(16) };
   }
   return b;
 }
 
 /** IID_IMessage {00020307-0000-0000-C000-000000000046}: the object is an embedded message. */
-const IID_IMESSAGE = "00020307-0000-0000-c000-000000000046";
+const IID_IMESSAGE = "00020307-0000-0000-C000-000000000046";
 
 /**
  * Calls `use` with the id, first value and string value of each plain property of `props`;
@@ -619,12 +621,6 @@ function dtr(v: DataView): string | null {
   return `${p(y, 4)}-${p(mo)}-${p(d)}T${p(h)}:${p(mi)}:${p(s)}`;
 }
 
-/** A FILETIME (100 ns since 1601) as ISO 8601 UTC. */
-function filetime(t: bigint): string {
-  const ms = Number(t / 10_000n) - 11_644_473_600_000;
-  return Number.isFinite(ms) && ms > -8.64e15 && ms < 8.64e15 ? new Date(ms).toISOString() : "";
-}
-
 function cString(b: Uint8Array, text: TextDecoder): string {
   const nul = b.indexOf(0);
   return text.decode(nul < 0 ? b : b.subarray(0, nul));
@@ -632,23 +628,6 @@ function cString(b: Uint8Array, text: TextDecoder): string {
 
 function utf16(b: Uint8Array): string {
   return new TextDecoder("utf-16le").decode(b).replace(/\0+$/, "");
-}
-
-function guidString(b: Uint8Array): string {
-  const v = new DataView(b.buffer, b.byteOffset, 16);
-  const hex = (n: number, w: number) => n.toString(16).padStart(w, "0");
-  const tail = [...b.subarray(8, 16)].map((x) => hex(x, 2)).join("");
-  return `${hex(v.getUint32(0, true), 8)}-${hex(v.getUint16(4, true), 4)}-${
-    hex(v.getUint16(6, true), 4)
-  }-${tail.slice(0, 4)}-${tail.slice(4)}`;
-}
-
-function decoderFor(codepage: number): TextDecoder {
-  try {
-    return new TextDecoder(codepage === 65001 ? "utf-8" : `windows-${codepage}`);
-  } catch {
-    return new TextDecoder("windows-1252");
-  }
 }
 
 /** A bounds-checked reader over a property list: every read says null past the end. */
