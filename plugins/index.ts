@@ -9,6 +9,7 @@ import clamav from "./clamav.ts";
 import decompress from "./decompress.ts";
 import dirmon from "./dirmon.ts";
 import elasticsearch from "./elasticsearch.ts";
+import email from "./email.ts";
 import encryptedOffice from "./encrypted_office.ts";
 import entropy from "./entropy.ts";
 import exif from "./exif.ts";
@@ -40,6 +41,7 @@ import sqlite from "./sqlite.ts";
 import stdin from "./stdin.ts";
 import stdout from "./stdout.ts";
 import strings from "./strings.ts";
+import tnef from "./tnef.ts";
 import upx from "./upx.ts";
 import vba from "./vba.ts";
 import vbscript from "./vbscript.ts";
@@ -55,6 +57,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   decompress,
   dirmon,
   elasticsearch,
+  email,
   encryptedOffice,
   entropy,
   exif,
@@ -86,6 +89,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   stdin,
   stdout,
   strings,
+  tnef,
   upx,
   vba,
   vbscript,

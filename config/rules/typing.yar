@@ -3,9 +3,9 @@
 
    Rules look at fixed offsets (magic bytes) wherever the format allows, so typing stays cheap on
    large payloads. A few flavors are specialisations that keep their container's flavor as well:
-   ooxml_file and jar_file are also zip_file (so an unpacker still takes them), msi_file is also
-   olecf_file and deb_file also ar_file; everything else is exclusive. Heuristic flavors
-   (email_file, html_file, javascript_file, powershell_file, vbscript_file, batch_file,
+   ooxml_file and jar_file are also zip_file (so an unpacker still takes them), msi_file and
+   msg_file are also olecf_file and deb_file also ar_file; everything else is exclusive. Heuristic
+   flavors (email_file, html_file, javascript_file, powershell_file, vbscript_file, batch_file,
    base64_file) only look at the start of a payload; their limits are written next to each rule.
 */
 
@@ -118,6 +118,28 @@ rule msi_file
          uint32be(((uint32(48) + 1) << uint16(30)) + 0x50) == 0x86100C00) and
         uint32be(((uint32(48) + 1) << uint16(30)) + 0x58) == 0xC0000000 and
         uint32be(((uint32(48) + 1) << uint16(30)) + 0x5C) == 0x00000046
+}
+
+rule msg_file
+{
+    meta:
+        description = "Outlook item (.msg, [MS-OXMSG]): an OLE2 compound file holding __substg1.0_ property streams and a __properties_version1.0 stream"
+        mime = "application/vnd.ms-outlook"
+    strings:
+        // Directory entry names are UTF-16LE; other OLE formats do not use these names.
+        $substg = "__substg1.0_" wide
+        $properties = "__properties_version1.0" wide
+    condition:
+        uint32be(0) == 0xD0CF11E0 and uint32be(4) == 0xA1B11AE1 and $substg and $properties
+}
+
+rule tnef_file
+{
+    meta:
+        description = "TNEF stream (winmail.dat, application/ms-tnef): signature 0x223E9F78, a key, then a message (1) or attachment (2) level attribute"
+        mime = "application/vnd.ms-tnef"
+    condition:
+        uint32(0) == 0x223E9F78 and filesize >= 6 and (filesize == 6 or uint8(6) == 1 or uint8(6) == 2)
 }
 
 rule zip_file

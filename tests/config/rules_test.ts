@@ -6,6 +6,7 @@ import { type ArchiveFileName, archiveFiles } from "../fixtures/archive_files.ts
 import { lnkFiles } from "../fixtures/lnk_files.ts";
 import { oneNoteFiles } from "../fixtures/onenote_files.ts";
 import { ooxmlFiles } from "../fixtures/ooxml_files.ts";
+import { type EmailFileName, emailFiles } from "../fixtures/email_files.ts";
 
 // The wrapper's .d.ts leaves compile() untyped; this is the part of its API the tests use.
 interface YaraMatch {
@@ -295,7 +296,12 @@ Deno.test("typing.yar: every real file gets exactly its flavors", async () => {
   // the certificate flavors (their files are built and typed in tests/plugins/x509_test.ts) and
   // OneNote (no Debian tool writes it: tested below on the constructed section).
   const covered = new Set(
-    [...Object.values(FLAVORS), ...Object.values(SCRIPT_FLAVORS), ...Object.values(ARCHIVE_FLAVORS)]
+    [
+      ...Object.values(FLAVORS),
+      ...Object.values(SCRIPT_FLAVORS),
+      ...Object.values(ARCHIVE_FLAVORS),
+      ...Object.values(EMAIL_FLAVORS),
+    ]
       .flat(),
   );
   deepEqual(ruleNames("typing.yar").filter((r) => !covered.has(r)), [
@@ -321,6 +327,28 @@ Deno.test("typing.yar: the phishing fixtures (OneNote section, shortcuts, Office
   }
   for (const [path, flavors] of want) {
     deepEqual(names(typing, await Deno.readFile(path)), flavors, path);
+  }
+});
+
+/** The flavors typing.yar must give each e-mail fixture (tests/fixtures/email_files.ts). */
+const EMAIL_FLAVORS: Record<EmailFileName, string[]> = {
+  "phish.eml": ["email_file"],
+  "alert.eml": ["email_file"],
+  // mpack starts with Message-ID and has no From: the route takes it by its MIME type.
+  "mpack.eml": [],
+  "tnef.eml": ["email_file"],
+  "winmail.dat": ["tnef_file"],
+  "report.msg": ["msg_file", "olecf_file"],
+};
+
+Deno.test("typing.yar: the e-mail fixtures get exactly their flavors; an OLE document is no msg_file", async () => {
+  const files = await emailFiles();
+  for (const [name, path] of Object.entries(files) as [EmailFileName, string][]) {
+    deepEqual(names(typing, await Deno.readFile(path)), EMAIL_FLAVORS[name], name);
+  }
+  const real = await realFiles();
+  for (const ole of ["report.doc", "macro.xls"] as const) {
+    deepEqual(names(typing, await Deno.readFile(real[ole])), ["olecf_file"], ole);
   }
 });
 

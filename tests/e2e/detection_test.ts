@@ -121,9 +121,14 @@ Deno.test("default pipeline on real files: each file reaches the workers its typ
   equal(xls.results[0].workers.vba.macros, true);
   ok(xls.results.some((r) => r.payload_meta.extra_data.filename === "Module1.bas"), "macro source");
 
-  for (const text of ["mail.eml", "page.html"]) {
-    ok(ran(byName.get(text)!).includes("iocextract"), `${text}: ${ran(byName.get(text)!)}`);
-  }
+  ok(ran(byName.get("page.html")!).includes("iocextract"), `${ran(byName.get("page.html")!)}`);
+  // Mail goes to the email worker; its decoded body, not the raw MIME, goes to iocextract.
+  const mail = byName.get("mail.eml")!;
+  ok(ran(mail).includes("email") && !ran(mail).includes("iocextract"), ran(mail).join());
+  const mailBody = mail.results.find((r) => r.payload_meta.extra_data.part === "body");
+  ok(mailBody?.plugins_run.workers.includes("iocextract"), "the mail's body went to iocextract");
+  const attached = mail.results.find((r) => r.payload_meta.extra_data.filename === "hello.exe");
+  ok(attached?.plugins_run.workers.includes("exif"), "the attached hello.exe came out as a PE");
 
   // Archives: the members come out and are scanned.
   const zip = byName.get("archive.zip")!;

@@ -537,7 +537,7 @@ Deno.test("iocextract: the anchored scans find exactly what the global regexes f
       matches += want.length;
     }
     const hex = [...text.matchAll(/(?<![0-9a-fA-F])[0-9a-fA-F]{32,}/g)].map((m) => m[0]);
-    deepEqual([...hexRuns(text)], hex, JSON.stringify(text));
+    deepEqual([...hexRuns(text)].map((r) => r.value), hex, JSON.stringify(text));
     matches += hex.length;
   }
   ok(matches > 10_000, `only ${matches} matches: the fuzz texts are too tame`);

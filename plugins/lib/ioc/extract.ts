@@ -397,11 +397,10 @@ export function extractIocs(text: string, opts: ExtractOptions): Extraction {
   if (hashTypes.length > 0) {
     const full = new Set<IocType>();
     for (const run of hexRuns(text)) {
-      const type = HASH_BY_LENGTH[run.length];
+      const type = HASH_BY_LENGTH[run.value.length];
       if (type === undefined || !want.has(type) || full.has(type)) continue;
-      // One digit repeated (git's all-zero id, 0xff padding) is a placeholder, not a digest.
-      if (/^(.)\1*$/.test(run)) continue;
-      if (!add(type, run.toLowerCase())) {
+      if (!looksLikeDigest(text, run)) continue;
+      if (!add(type, run.value.toLowerCase())) {
         full.add(type);
         if (full.size === hashTypes.length) break;
       }
@@ -450,7 +449,10 @@ export function extractIocs(text: string, opts: ExtractOptions): Extraction {
       if (
         (before === "/" || before === "\\" || before === ".") && text[m.index - 2] !== before
       ) continue;
-      const host = m[0].toLowerCase();
+      // After "%", the first two characters are a URL escape ("%2Fwww.example.com").
+      const escaped = before === "%" && isHex(text.charCodeAt(m.index)) &&
+        isHex(text.charCodeAt(m.index + 1));
+      const host = (escaped ? m[0].slice(2) : m[0]).toLowerCase();
       if (host.includes("_") || !domains.isDomain(host)) continue;
       if (!add("domain", host)) break;
     }
@@ -472,9 +474,49 @@ export function extractIocs(text: string, opts: ExtractOptions): Extraction {
 }
 
 const MIN_HASH = 32;
+/** Fewest different digits a digest shows: a random MD5 has fewer than 7 once in 10⁷. */
+const MIN_DISTINCT_DIGITS = 7;
+
+/**
+ * Whether a run of hex digits (`run`, a match at its first occurrence after the previous one in
+ * `text`) reads as a digest rather than as a piece of something else. Runs cut out of base64
+ * text (mail bodies, PEM, data: URLs) mix letter cases or repeat a few characters ("AAAAAAAB",
+ * base64 of zero bytes); message ids and addresses put hex before an "@". A digest as tools
+ * print it is one case, shows at least MIN_DISTINCT_DIGITS different digits, digits and letters
+ * both, and is not glued to a mixed-case token.
+ */
+function looksLikeDigest(text: string, run: HexRun): boolean {
+  const value = run.value;
+  const lower = /[a-f]/.test(value);
+  const upper = /[A-F]/.test(value);
+  if (lower && upper) return false;
+  if (!/[0-9]/.test(value) || (!lower && !upper)) return false;
+  if (new Set(value.toLowerCase()).size < MIN_DISTINCT_DIGITS) return false;
+  // The local part of an address or message id: only local-part characters up to an "@".
+  let end = run.end;
+  while (end < text.length && end - run.end < 256 && isEmailLocalChar(text.charCodeAt(end))) end++;
+  if (text[end] === "@") return false;
+  // Glued to letters or digits of a token that mixes cases: a slice of base64, not a digest.
+  let from = run.start;
+  let to = run.end;
+  while (from > 0 && run.start - from < 256 && isAlnum(text.charCodeAt(from - 1))) from--;
+  while (to < text.length && to - run.end < 256 && isAlnum(text.charCodeAt(to))) to++;
+  if (from < run.start || to > run.end) {
+    const token = text.slice(from, to);
+    if (/[a-z]/.test(token) && /[A-Z]/.test(token)) return false;
+  }
+  return true;
+}
+
+/** A maximal run of hex digits: its text and where it starts and ends in the scanned text. */
+export interface HexRun {
+  value: string;
+  start: number;
+  end: number;
+}
 
 /** Maximal runs of at least MIN_HASH hex digits, in order: what `/(?<![0-9a-fA-F])[0-9a-fA-F]{32,}/g` matches. */
-export function* hexRuns(text: string): Generator<string> {
+export function* hexRuns(text: string): Generator<HexRun> {
   // A run of MIN_HASH or more that starts in [i, i + MIN_HASH) covers i + MIN_HASH - 1, so when
   // that character is not hex the whole window is skipped after one look. The character before
   // `i` is never hex, so walking back never passes `i`: every character is read a bounded number
@@ -491,7 +533,7 @@ export function* hexRuns(text: string): Generator<string> {
     while (start > i && isHex(text.charCodeAt(start - 1))) start--;
     let end = j + 1;
     while (end < n && isHex(text.charCodeAt(end))) end++;
-    if (end - start >= MIN_HASH) yield text.slice(start, end);
+    if (end - start >= MIN_HASH) yield { value: text.slice(start, end), start, end };
     i = end + 1;
   }
 }
@@ -542,6 +584,10 @@ function trimEnd(s: string, chars: string): string {
   let end = s.length;
   while (end > 0 && chars.includes(s[end - 1])) end--;
   return s.slice(0, end);
+}
+
+function isAlnum(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 }
 
 function isWordChar(c: number): boolean {
