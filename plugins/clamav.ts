@@ -1,8 +1,32 @@
 /**
- * ClamAV verdict on the payload: through clamd's INSTREAM command when a socket is configured,
- * else with one `clamscan` run per payload.
+ * ClamAV verdict on the payload: through clamd's INSTREAM command when a socket is configured or
+ * clamd answers on its default socket, else with one `clamscan` run per payload. A clamscan
+ * without signatures is found out once: logged once, named once per scan, and not run again.
  */
-import type { CallContext, StoqAPI, WorkerResponse } from "../core/engine/plugin.ts";
+import type { CallContext, Request, StoqAPI, WorkerResponse } from "../core/engine/plugin.ts";
+
+/** Where Debian's clamd listens by default (LocalSocket in /etc/clamav/clamd.conf). */
+export const DEFAULT_SOCKETS = ["/run/clamav/clamd.ctl", "/var/run/clamav/clamd.ctl"];
+
+/** Whether clamd answers PING on the unix socket `path` within `ms`. */
+export async function clamdAnswers(path: string, ms = 1000): Promise<boolean> {
+  let conn: Deno.UnixConn | undefined;
+  const timer = setTimeout(() => conn?.close(), ms);
+  try {
+    conn = await Deno.connect({ transport: "unix", path });
+    await conn.write(new TextEncoder().encode("zPING\0"));
+    const buf = new Uint8Array(16);
+    const n = await conn.read(buf);
+    return n !== null && new TextDecoder().decode(buf.subarray(0, n)).startsWith("PONG");
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn?.close();
+    } catch { /* closed by the timer */ }
+  }
+}
 
 /** clamd reads a stream in chunks of `size (u32 big-endian) + bytes`; a zero size ends it. */
 const CHUNK = 64 * 1024;
@@ -131,8 +155,12 @@ export default (stoq: StoqAPI) => {
       socket: z.string().min(1).optional(),
       database: z.string().min(1).optional(),
       all_matches: z.boolean().default(false),
+      // With no socket set: use clamd when it answers on one of clamd_sockets, else clamscan.
+      prefer_clamd: z.boolean().default(true),
+      // Where clamd listens by default (Debian's LocalSocket; Fedora: /run/clamd.scan/clamd.sock).
+      clamd_sockets: z.array(z.string().min(1)).default(DEFAULT_SOCKETS),
     },
-    create: (opts) => {
+    create: (opts, ctx) => {
       if (opts.socket !== undefined && opts.database !== undefined) {
         throw new Error(
           "option database is for clamscan; with socket set, clamd uses DatabaseDirectory from its clamd.conf",
@@ -143,7 +171,24 @@ export default (stoq: StoqAPI) => {
           'option all_matches is for clamscan; with socket set, put "AllMatchScan yes" in clamd.conf',
         );
       }
-      const socket = opts.socket;
+      // clamd's default socket, asked once on first use (a scan-less run never connects).
+      let socket: Promise<string | undefined> | undefined = opts.socket !== undefined
+        ? Promise.resolve(opts.socket)
+        : undefined;
+      const chooseSocket = () =>
+        socket ??= (async () => {
+          if (!opts.prefer_clamd || opts.database !== undefined || opts.all_matches) return;
+          for (const path of opts.clamd_sockets) {
+            if (await clamdAnswers(path)) {
+              ctx.log.info(`using clamd at ${path}`);
+              return path;
+            }
+          }
+        })();
+      // Why clamscan cannot work here (no signatures), once found out: not asked again.
+      let unusable: string | undefined;
+      let logged = false;
+      const told = new WeakSet<Request>();
       const clamscanArgs = [
         "--no-summary",
         ...(opts.database ? [`--database=${opts.database}`] : []),
@@ -151,8 +196,12 @@ export default (stoq: StoqAPI) => {
         "-",
       ];
 
-      async function viaClamd(content: Uint8Array, call: CallContext): Promise<WorkerResponse> {
-        const { reply, sent, dropped } = await instream(socket!, content, call.signal);
+      async function viaClamd(
+        socket: string,
+        content: Uint8Array,
+        call: CallContext,
+      ): Promise<WorkerResponse> {
+        const { reply, sent, dropped } = await instream(socket, content, call.signal);
         if (/INSTREAM size limit exceeded/.test(reply)) {
           return {
             errors: [
@@ -182,9 +231,11 @@ export default (stoq: StoqAPI) => {
         });
         const stderr = out.stderr.trim().replace(/\s*\n\s*/g, "; ");
         if (/No supported database files found/.test(out.stderr)) {
-          throw new Error(
-            `clamscan found no signature database: run freshclam or set database (clamscan: ${stderr})`,
-          );
+          unusable = "clamscan found no signature database: run freshclam, set database, or " +
+            `start clamd (clamscan: ${stderr})`;
+          if (!logged) ctx.log.error(`${unusable}; clamav is skipped for the rest of this run`);
+          logged = true;
+          return { errors: [unusable] };
         }
         // Exit 0 is clean, 1 is found, anything else an error.
         if (out.code !== 0 && out.code !== 1) {
@@ -199,10 +250,22 @@ export default (stoq: StoqAPI) => {
       }
 
       return {
-        scan: (payload, _request, call) =>
-          socket === undefined
-            ? viaClamscan(payload.content, call)
-            : viaClamd(payload.content, call),
+        async scan(payload, request, call) {
+          const clamd = await chooseSocket();
+          if (clamd !== undefined) return await viaClamd(clamd, payload.content, call);
+          if (unusable !== undefined) {
+            // Said once per scan, not once per payload.
+            if (told.has(request)) return null;
+            told.add(request);
+            return { errors: [unusable] };
+          }
+          const out = await viaClamscan(payload.content, call);
+          if (unusable === undefined) return out;
+          // Calls already running when the missing database was found say nothing more.
+          if (told.has(request)) return null;
+          told.add(request);
+          return out;
+        },
       };
     },
   });

@@ -148,12 +148,13 @@ Deno.test("clamav: all_matches lists every signature, as clamscan --allmatch", a
 Deno.test("clamav: clamscan errors: no database, a malformed one, no clamscan", async () => {
   const { dir } = await makeFixtures();
   const empty = await tempDir();
-  await rejects(
-    scan({ database: empty }, "x"),
-    (e: Error) =>
-      e.message.startsWith(
-        "clamscan found no signature database: run freshclam or set database (clamscan: ",
-      ) && e.message.includes(empty),
+  const none = await scan({ database: empty }, "x");
+  equal(none.errors?.length, 1);
+  ok(
+    String(none.errors![0]).startsWith(
+      "clamscan found no signature database: run freshclam, set database, or start clamd (clamscan: ",
+    ) && String(none.errors![0]).includes(empty),
+    String(none.errors),
   );
   const bad = join(dir, "bad.hdb");
   await Deno.writeTextFile(bad, "not a signature line\n");
@@ -171,6 +172,24 @@ Deno.test("clamav: clamscan errors: no database, a malformed one, no clamscan", 
     Promise.resolve(instance.scan!(p, makeRequest(p), await withoutTools(makeCall(TOOLS)))),
     /clamscan is not installed: install the Debian package clamav/,
   );
+});
+
+Deno.test("clamav: without signatures, clamscan runs once and the error is said once per scan", async () => {
+  const empty = await tempDir();
+  const { instance } = await instantiate(clamav, { database: empty, prefer_clamd: false });
+  let runs = 0;
+  const base = makeCall(TOOLS);
+  const call = { ...base, exec: (...a: Parameters<typeof base.exec>) => (runs++, base.exec(...a)) };
+  const scanOne = (r: ReturnType<typeof makeRequest>, p: ReturnType<typeof makePayload>) =>
+    instance.scan!(p, r, call) as Promise<WorkerResponse | null>;
+  const payloads = ["a", "b", "c"].map((t) => makePayload(t));
+  const first = makeRequest(...payloads);
+  const answers = [];
+  for (const p of payloads) answers.push(await scanOne(first, p));
+  equal(answers.filter((a) => a?.errors?.length).length, 1, "one error in the first scan");
+  const second = makeRequest(payloads[0]);
+  equal((await scanOne(second, payloads[0]))?.errors?.length, 1, "and one in the next scan");
+  equal(runs, 1, "clamscan was started once");
 });
 
 Deno.test("clamav: options that clamd would ignore are refused", async () => {
@@ -268,6 +287,11 @@ Deno.test("clamav: through clamd (unix socket and TCP): same verdicts, size limi
       Deno.kill(clamd.pid, "SIGCONT");
     }
     deepEqual(await scan({ socket: sock }, EICAR), {
+      results: { infected: true, signatures: ["Eicar-Test-Signature.UNOFFICIAL"] },
+    });
+    // No socket set: clamd is used when it answers on one of clamd_sockets (its database
+    // finds EICAR; clamscan with Debian's empty signature folder could not).
+    deepEqual(await scan({ clamd_sockets: [join(run, "absent.sock"), sock] }, EICAR), {
       results: { infected: true, signatures: ["Eicar-Test-Signature.UNOFFICIAL"] },
     });
   } finally {
