@@ -80,14 +80,14 @@ export class Reader {
     const end = Math.min(this.length, offset + max);
     let i = offset;
     while (i < end && this.data[i] !== 0) i++;
-    return latin1.decode(this.data.subarray(offset, i));
+    return latin1String(this.data.subarray(offset, i));
   }
   /** A fixed-size field holding a NUL-padded name (Mach-O segment and section names). */
   fixedString(offset: number, size: number, what = "name"): string {
     this.need(offset, size, what);
     const bytes = this.data.subarray(offset, offset + size);
     const nul = bytes.indexOf(0);
-    return latin1.decode(nul < 0 ? bytes : bytes.subarray(0, nul));
+    return latin1String(nul < 0 ? bytes : bytes.subarray(0, nul));
   }
   /** Bytes as lower-case hex. */
   hexBytes(offset: number, size: number, what = "bytes"): string {
@@ -97,6 +97,12 @@ export class Reader {
 }
 
 const latin1 = new TextDecoder("latin1");
+
+/** Bytes as latin1 text; short names (most symbol and section names) skip TextDecoder's overhead. */
+function latin1String(bytes: Uint8Array): string {
+  if (bytes.length > 256) return latin1.decode(bytes);
+  return String.fromCharCode.apply(null, bytes as unknown as number[]);
+}
 
 /** A number or bigint as lower-case hex with 0x. */
 export function hex(v: number | bigint): string {

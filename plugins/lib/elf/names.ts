@@ -119,5 +119,6 @@ export const SECTION_FLAGS: [number, string][] = [
   [0x200, "G"],
   [0x400, "T"],
   [0x800, "C"],
+  [0x200000, "R"],
   [0x80000000, "E"],
 ];

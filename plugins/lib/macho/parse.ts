@@ -318,14 +318,14 @@ function parseThin(data: Uint8Array, limits: MachoLimits): MachoParse {
         info.build_version = {
           platform: nameOf(PLATFORM, r.u32(o + 8, "platform")),
           min_os: osVersion(r.u32(o + 12, "minos")),
-          sdk: osVersion(r.u32(o + 16, "sdk")),
+          sdk: sdkVersion(r.u32(o + 16, "sdk")),
           tools,
         };
       } else if (VERSION_MIN_PLATFORM[cmd]) {
         info.version_min = {
           platform: VERSION_MIN_PLATFORM[cmd],
           min_os: osVersion(r.u32(o + 8, "version")),
-          sdk: osVersion(r.u32(o + 12, "sdk")),
+          sdk: sdkVersion(r.u32(o + 12, "sdk")),
         };
       } else if (cmd === LC.SOURCE_VERSION) {
         const v = r.u64(o + 8, "source version");
@@ -512,6 +512,11 @@ function version(v: number): string {
 /** An OS or SDK version: x.y, and .z only when it is not 0 (as otool prints them). */
 function osVersion(v: number): string {
   return (v & 0xff) ? version(v) : `${v >>> 16}.${(v >> 8) & 0xff}`;
+}
+
+/** An SDK version; 0 means none was recorded ("n/a", as otool prints it). */
+function sdkVersion(v: number): string {
+  return v === 0 ? "n/a" : osVersion(v);
 }
 
 function uuid(h: string): string {
