@@ -3,7 +3,7 @@
  * interpreter, needed libraries, imported/exported symbols, build-id, symhash and hardening
  * (NX, PIE, RELRO, stack canary, FORTIFY), with findings for what an analyst would flag.
  */
-import type { Finding, StoqAPI } from "../core/plugin.ts";
+import type { Finding, StoqAPI } from "../core/engine/plugin.ts";
 import { type ElfInfo, parseElf } from "./lib/elf/parse.ts";
 
 /** Interpreters of the usual Linux, BSD and Android loaders. */

@@ -3,7 +3,7 @@
  * ScanGif, ScanBmpEof in one plugin): the image's structure is walked to its real end
  * (lib/carve/image_end.ts) and whatever follows becomes a child.
  */
-import type { Finding, StoqAPI } from "../core/plugin.ts";
+import type { Finding, StoqAPI } from "../core/engine/plugin.ts";
 import { imageEnd, imageFormat } from "./lib/carve/image_end.ts";
 
 /** Magic numbers that make a trailer worth more than a glance. */

@@ -3,7 +3,7 @@
  * UUID, build/min OS version, entry point, code signature, symbols and symhash. A fat (universal)
  * binary is split: each architecture's slice is a child, scanned in turn.
  */
-import type { ExtractedPayload, Finding, StoqAPI } from "../core/plugin.ts";
+import type { ExtractedPayload, Finding, StoqAPI } from "../core/engine/plugin.ts";
 import { type MachoInfo, parseMacho } from "./lib/macho/parse.ts";
 
 /** Findings from a parsed thin Mach-O. */

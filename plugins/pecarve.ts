@@ -4,7 +4,7 @@
  * to its real size (lib/carve/pe.ts says what that includes). A PE at offset 0 is the payload
  * itself and is not carved. stoQ's `pecarve`, plus validation and trimming without pefile.
  */
-import type { ExtractedPayload, Finding, StoqAPI } from "../core/plugin.ts";
+import type { ExtractedPayload, Finding, StoqAPI } from "../core/engine/plugin.ts";
 import { findPes } from "./lib/carve/pe.ts";
 
 export default (stoq: StoqAPI) =>
