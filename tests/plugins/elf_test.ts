@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import elf from "../../plugins/elf.ts";
 import type { ElfInfo } from "../../plugins/lib/elf/parse.ts";
 import { instantiate, makePayload, makeRequest, sh } from "../helpers.ts";
-import { type BinaryFileName, binaryFiles } from "../fixtures/binaries_files.ts";
+import { type BinaryFileName, binaryFiles, textbookEntropy } from "../fixtures/binaries_files.ts";
 
 const { instance, call } = await instantiate(elf);
 
@@ -77,6 +77,17 @@ async function compare(path: string): Promise<ElfInfo> {
     secs.filter((s) => s.index > 0),
     `${path} sections`,
   );
+  // Entropy over the bytes where readelf puts each section (none for NOBITS or empty ones).
+  const bytes = await Deno.readFile(path);
+  for (const s of info.sections) {
+    const where = secs.find((x) => x.index === s.index);
+    if (s.index === 0 || !where || where.type === "NOBITS" || where.size === 0) {
+      equal(s.entropy, undefined, `${path} ${s.name} entropy`);
+      continue;
+    }
+    const want = textbookEntropy(bytes.subarray(where.offset, where.offset + where.size));
+    ok(Math.abs(s.entropy! - want) <= 0.00005 + 1e-12, `${path} ${s.name} entropy ${s.entropy}`);
+  }
 
   // Segments: Type Offset VirtAddr PhysAddr FileSiz MemSiz Flg Align
   const l = await readelf(["-l"], path);

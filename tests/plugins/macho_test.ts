@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import macho from "../../plugins/macho.ts";
 import type { FatInfo, MachoInfo } from "../../plugins/lib/macho/parse.ts";
 import { instantiate, makePayload, makeRequest, sh, tempDir } from "../helpers.ts";
-import { binaryFiles } from "../fixtures/binaries_files.ts";
+import { binaryFiles, textbookEntropy } from "../fixtures/binaries_files.ts";
 import { realFiles } from "../realfiles.ts";
 
 const { instance, call } = await instantiate(macho);
@@ -102,6 +102,19 @@ async function compare(path: string): Promise<MachoInfo> {
     ) => [s.sectname, s.segname, num(s.addr), num(s.size), Number(s.offset), s.type]),
     "sections",
   );
+  // Entropy over the bytes where llvm-objdump puts each section (none for zero-fill ones).
+  const bytes = await Deno.readFile(path);
+  const objdumpSections = segs.flatMap((s) => s.sections);
+  info.sections.forEach((s, i) => {
+    const { offset, size, type } = objdumpSections[i];
+    const [at, len] = [Number(offset), num(size)];
+    if (/ZEROFILL/.test(type) || at === 0 || len === 0) {
+      equal(s.entropy, undefined, `${s.name} entropy`);
+      return;
+    }
+    const want = textbookEntropy(bytes.subarray(at, at + len));
+    ok(Math.abs(s.entropy! - want) <= 0.00005 + 1e-12, `${s.name} entropy ${s.entropy}`);
+  });
   const dylibCmds: Record<string, string> = {
     LC_LOAD_DYLIB: "load",
     LC_LOAD_WEAK_DYLIB: "weak",

@@ -16,9 +16,14 @@ export class FormatError extends Error {
 export class Reader {
   readonly view: DataView;
   readonly length: number;
-  constructor(readonly data: Uint8Array, public little = true) {
-    this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  constructor(readonly data: Uint8Array, readonly little = true, view?: DataView) {
+    this.view = view ?? new DataView(data.buffer, data.byteOffset, data.byteLength);
     this.length = data.length;
+  }
+
+  /** The same data read in the other byte order (no new view of the buffer). */
+  swapped(): Reader {
+    return new Reader(this.data, !this.little, this.view);
   }
 
   /** Throws a FormatError unless `size` bytes from `offset` are inside the data. */
@@ -57,13 +62,33 @@ export class Reader {
     this.need(offset, 8, what);
     return this.view.getBigUint64(offset, this.little);
   }
+  /** The high and low 32-bit halves of a 64-bit field (no BigInt: parsers read thousands). */
+  private halves(offset: number, what: string): [number, number] {
+    this.need(offset, 8, what);
+    const a = this.view.getUint32(offset, this.little);
+    const b = this.view.getUint32(offset + 4, this.little);
+    return this.little ? [b, a] : [a, b];
+  }
   /** A 64-bit field used as a size or offset: a number, or a FormatError past 2^53. */
   u64n(offset: number, what = "u64"): number {
-    const v = this.u64(offset, what);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new FormatError(what, offset, `value 0x${v.toString(16)} is too large`);
+    const [hi, lo] = this.halves(offset, what);
+    if (hi > 0x1fffff) {
+      throw new FormatError(
+        what,
+        offset,
+        `value 0x${hi.toString(16)}${lo.toString(16).padStart(8, "0")} is too large`,
+      );
     }
-    return Number(v);
+    return hi * 0x1_0000_0000 + lo;
+  }
+  /** The low 32 bits of a 64-bit field (flags words whose high half holds nothing defined). */
+  u64lo(offset: number, what = "u64"): number {
+    return this.halves(offset, what)[1];
+  }
+  /** A 64-bit field as a number, rounded past 2^53 (values only compared, never used as sizes). */
+  u64f(offset: number, what = "u64"): number {
+    const [hi, lo] = this.halves(offset, what);
+    return hi * 0x1_0000_0000 + lo;
   }
   /** A word of the file's class: 4 bytes (32-bit) or 8 bytes (64-bit), as a number. */
   word(offset: number, is64: boolean, what = "word"): number {
@@ -71,23 +96,29 @@ export class Reader {
   }
   /** An address of the file's class as lower-case hex with 0x, exact for 64-bit values. */
   addr(offset: number, is64: boolean, what = "address"): string {
-    return hex(is64 ? this.u64(offset, what) : this.u32(offset, what));
+    if (!is64) return `0x${this.u32(offset, what).toString(16)}`;
+    const [hi, lo] = this.halves(offset, what);
+    return hi === 0
+      ? `0x${lo.toString(16)}`
+      : `0x${hi.toString(16)}${lo.toString(16).padStart(8, "0")}`;
   }
 
   /** A NUL-terminated string starting at `offset`, at most `max` bytes, decoded as latin1. */
   cstring(offset: number, max = 4096, what = "string"): string {
     this.need(offset, 1, what);
     const end = Math.min(this.length, offset + max);
+    const data = this.data;
     let i = offset;
-    while (i < end && this.data[i] !== 0) i++;
-    return latin1String(this.data.subarray(offset, i));
+    while (i < end && data[i] !== 0) i++;
+    return latin1(data, offset, i);
   }
   /** A fixed-size field holding a NUL-padded name (Mach-O segment and section names). */
   fixedString(offset: number, size: number, what = "name"): string {
     this.need(offset, size, what);
-    const bytes = this.data.subarray(offset, offset + size);
-    const nul = bytes.indexOf(0);
-    return latin1String(nul < 0 ? bytes : bytes.subarray(0, nul));
+    const data = this.data, end = offset + size;
+    let i = offset;
+    while (i < end && data[i] !== 0) i++;
+    return latin1(data, offset, i);
   }
   /** Bytes as lower-case hex. */
   hexBytes(offset: number, size: number, what = "bytes"): string {
@@ -96,12 +127,19 @@ export class Reader {
   }
 }
 
-const latin1 = new TextDecoder("latin1");
+const latin1Decoder = new TextDecoder("latin1");
 
-/** Bytes as latin1 text; short names (most symbol and section names) skip TextDecoder's overhead. */
-function latin1String(bytes: Uint8Array): string {
-  if (bytes.length > 256) return latin1.decode(bytes);
-  return String.fromCharCode.apply(null, bytes as unknown as number[]);
+/**
+ * Bytes `start` to `end` as latin1 text. Short names (most symbol and section names) skip
+ * TextDecoder's overhead and go through a plain array, which fromCharCode.apply reads faster
+ * than a view; no view is made for them either.
+ */
+function latin1(data: Uint8Array, start: number, end: number): string {
+  const n = end - start;
+  if (n > 256) return latin1Decoder.decode(data.subarray(start, end));
+  const codes: number[] = new Array(n);
+  for (let i = 0; i < n; i++) codes[i] = data[start + i];
+  return String.fromCharCode.apply(null, codes);
 }
 
 /** A number or bigint as lower-case hex with 0x. */

@@ -7,7 +7,7 @@
  * reads (lib/bytes/reader.ts), caps every list, and reports the part that broke by name while
  * keeping what the other parts gave.
  */
-import { shannon } from "../../entropy.ts";
+import { shannon } from "../text/entropy.ts";
 import { FormatError, hex, messageOf, nameOf, Reader } from "../bytes/reader.ts";
 import { FILE_TYPE, MACHINE, OS_ABI, SECTION_FLAGS, SECTION_TYPE, SEGMENT_TYPE } from "./names.ts";
 
@@ -264,13 +264,13 @@ export function parseElf(data: Uint8Array, limits: ElfLimits): ElfParse {
         index: i,
         name: sectionName(s),
         type: nameOf(SECTION_TYPE, s.type),
-        flags: SECTION_FLAGS.filter(([bit]) => (s.flags & bit) !== 0).map(([, l]) => l).join(""),
+        flags: sectionFlags(s.flags),
         address: s.addr,
         offset: s.offset,
         size: s.size,
       };
       if (s.type !== SHT_NOBITS && s.size > 0 && r.has(s.offset, s.size)) {
-        out.entropy = round(shannon(data.subarray(s.offset, s.offset + s.size)));
+        out.entropy = round(shannon(data, s.offset, s.offset + s.size));
       }
       info.sections.push(out);
     }
@@ -291,7 +291,7 @@ export function parseElf(data: Uint8Array, limits: ElfLimits): ElfParse {
           type: r.u32(o, "p_type"),
           flags: r.u32(o + 4, "p_flags"),
           offset: r.u64n(o + 8, "p_offset"),
-          vaddr: Number(r.u64(o + 16, "p_vaddr")),
+          vaddr: r.u64f(o + 16, "p_vaddr"),
           filesz: r.u64n(o + 32, "p_filesz"),
           align: r.u64n(o + 48, "p_align"),
         }
@@ -381,8 +381,9 @@ export function parseElf(data: Uint8Array, limits: ElfLimits): ElfParse {
       o + entSize <= offset + size && entries.length < MAX_DYNAMIC;
       o += entSize
     ) {
-      const tag = is64 ? Number(BigInt.asIntN(64, r.u64(o))) : r.i32(o);
-      const val = is64 ? Number(r.u64(o + 8)) : r.u32(o + 4);
+      // A 64-bit tag past 2^53 is no tag read here, rounded or not.
+      const tag = is64 ? r.u64f(o) : r.i32(o);
+      const val = is64 ? r.u64f(o + 8) : r.u32(o + 4);
       if (tag === DT.NULL) break;
       entries.push([tag, val]);
     }
@@ -418,7 +419,7 @@ export function parseElf(data: Uint8Array, limits: ElfLimits): ElfParse {
     }
   });
 
-  let symbolNames = new Set<string>();
+  const hints = { canary: false, fortify: false };
   part("symbols", () => {
     const symtab = sections.find((s) => s.type === SHT_SYMTAB);
     const dynsym = sections.find((s) => s.type === SHT_DYNSYM);
@@ -426,12 +427,9 @@ export function parseElf(data: Uint8Array, limits: ElfLimits): ElfParse {
     const table = dynsym ?? symtab;
     if (!table) return;
     info.symbols.source = dynsym ? ".dynsym" : ".symtab";
-    const { imported, exported, names, truncated } = readSymbols(r, sections, table, is64);
+    const { imported, exported, truncated } = readSymbols(r, sections, table, is64, hints);
     // Canary and fortify hints also come from .symtab when the binary keeps one (static builds).
-    symbolNames = names;
-    if (symtab && table !== symtab) {
-      for (const n of readSymbols(r, sections, symtab, is64).names) symbolNames.add(n);
-    }
+    if (symtab && table !== symtab) readSymbols(r, sections, symtab, is64, hints, false);
     const cap = limits.symbols;
     info.symbols.imported = imported.slice(0, cap);
     info.symbols.exported = exported.slice(0, cap);
@@ -450,9 +448,8 @@ export function parseElf(data: Uint8Array, limits: ElfLimits): ElfParse {
   sec.relro = relro ? (bindNow ? "full" : "partial") : "none";
   sec.pie = info.type === "DYN" &&
     ((flags1 & DF_1_PIE) !== 0 || segments.some((s) => s.type === PT_INTERP));
-  sec.stack_canary = symbolNames.has("__stack_chk_fail") || symbolNames.has("__stack_chk_guard") ||
-    symbolNames.has("__intel_security_cookie");
-  sec.fortify = [...symbolNames].some((n) => /^__\w+_chk$/.test(n) && n !== "__stack_chk_fail");
+  sec.stack_canary = hints.canary;
+  sec.fortify = hints.fortify;
   return { info, errors };
 }
 
@@ -461,7 +458,7 @@ function readSection(r: Reader, o: number, is64: boolean): RawSection {
     ? {
       nameOffset: r.u32(o, "sh_name"),
       type: r.u32(o + 4, "sh_type"),
-      flags: Number(r.u64(o + 8, "sh_flags") & 0xffffffffn),
+      flags: r.u64lo(o + 8, "sh_flags"),
       addr: r.addr(o + 16, true, "sh_addr"),
       offset: r.u64n(o + 24, "sh_offset"),
       size: r.u64n(o + 32, "sh_size"),
@@ -480,11 +477,35 @@ function readSection(r: Reader, o: number, is64: boolean): RawSection {
     };
 }
 
+/** Section flags as readelf's letters (WAXMSILOGTCRE). */
+function sectionFlags(flags: number): string {
+  let out = "";
+  for (const [bit, letter] of SECTION_FLAGS) if (flags & bit) out += letter;
+  return out;
+}
+
+/** Symbol names that tell a hardening option was used (all begin with "__"). */
+const CANARY_SYMBOLS = new Set([
+  "__stack_chk_fail",
+  "__stack_chk_guard",
+  "__intel_security_cookie",
+]);
+const FORTIFY_SYMBOL = /^__\w+_chk$/;
+
 /**
  * Imported (undefined, global or weak, named) and exported (defined, global or weak, default or
- * protected visibility, not a section or file symbol) names of one symbol table, in table order.
+ * protected visibility, not a section or file symbol) names of one symbol table, in table order;
+ * sets `hints` from the names of every symbol. With `list` false only the hints are read. Only
+ * names that are listed or begin with "__" are decoded: most of a .symtab is neither.
  */
-function readSymbols(r: Reader, sections: RawSection[], table: RawSection, is64: boolean) {
+function readSymbols(
+  r: Reader,
+  sections: RawSection[],
+  table: RawSection,
+  is64: boolean,
+  hints: { canary: boolean; fortify: boolean },
+  list = true,
+) {
   const entSize = is64 ? 24 : 16;
   const strtab = sections[table.link];
   if (!strtab || strtab.type !== SHT_STRTAB) {
@@ -496,26 +517,39 @@ function readSymbols(r: Reader, sections: RawSection[], table: RawSection, is64:
   }
   r.need(table.offset, table.size, "symbol table");
   r.need(strtab.offset, strtab.size, "symbol string table");
-  const count = Math.floor(table.size / (table.entsize >= entSize ? table.entsize : entSize));
   const step = table.entsize >= entSize ? table.entsize : entSize;
+  const count = Math.floor(table.size / step);
   const imported: string[] = [], exported: string[] = [];
-  const names = new Set<string>();
   const n = Math.min(count, MAX_SYMBOLS_READ);
+  const { data, view, little } = r;
+  // Every entry read below lies inside the table, checked above: no per-field checks.
   for (let i = 1; i < n; i++) {
     const o = table.offset + i * step;
-    const nameOff = r.u32(o);
-    const infoByte = r.u8(o + (is64 ? 4 : 12));
-    const other = r.u8(o + (is64 ? 5 : 13));
-    const shndx = r.u16(o + (is64 ? 6 : 14));
+    const nameOff = view.getUint32(o, little);
     if (nameOff === 0 || nameOff >= strtab.size) continue;
-    const name = r.cstring(strtab.offset + nameOff, Math.min(1024, strtab.size - nameOff));
-    names.add(name);
-    const bind = infoByte >> 4, type = infoByte & 15, vis = other & 3;
-    if (bind !== 1 && bind !== 2 && bind !== 10) continue;
-    if (shndx === 0) imported.push(name);
-    else if (type !== 3 && type !== 4 && (vis === 0 || vis === 3)) exported.push(name);
+    const infoByte = data[o + (is64 ? 4 : 12)];
+    const bind = infoByte >> 4, type = infoByte & 15;
+    const vis = data[o + (is64 ? 5 : 13)] & 3;
+    const shndx = view.getUint16(o + (is64 ? 6 : 14), little);
+    const global = bind === 1 || bind === 2 || bind === 10;
+    const kind = !list || !global
+      ? undefined
+      : shndx === 0
+      ? imported
+      : type !== 3 && type !== 4 && (vis === 0 || vis === 3)
+      ? exported
+      : undefined;
+    const at = strtab.offset + nameOff;
+    const hinted = data[at] === 0x5f && data[at + 1] === 0x5f;
+    if (!kind && !hinted) continue;
+    const name = r.cstring(at, Math.min(1024, strtab.size - nameOff));
+    kind?.push(name);
+    if (hinted) {
+      if (CANARY_SYMBOLS.has(name)) hints.canary = true;
+      else if (FORTIFY_SYMBOL.test(name)) hints.fortify = true;
+    }
   }
-  return { imported, exported, names, truncated: count > n };
+  return { imported, exported, truncated: count > n };
 }
 
 function vaddrToOffset(segments: RawSegment[], vaddr: number): number | undefined {

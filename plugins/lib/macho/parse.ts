@@ -7,7 +7,7 @@
  * lib/bytes/reader.ts, every list is capped, and a broken part is reported by name while the
  * rest is kept.
  */
-import { shannon } from "../../entropy.ts";
+import { shannon } from "../text/entropy.ts";
 import { FormatError, messageOf, nameOf, Reader } from "../bytes/reader.ts";
 import {
   archName,
@@ -171,10 +171,22 @@ const VERSION_MIN_PLATFORM: Record<number, string> = {
 /** Whether `data` starts with a fat header: CAFEBABE (or CAFEBABF) then a small arch count. */
 export function isFat(data: Uint8Array): boolean {
   if (data.length < 8) return false;
-  const r = new Reader(data, false);
-  const magic = r.u32(0);
-  return (magic === FAT_MAGIC || magic === FAT_MAGIC_64) && r.u32(4) > 0 && r.u32(4) < 45;
+  const magic = be32(data, 0), count = be32(data, 4);
+  return (magic === FAT_MAGIC || magic === FAT_MAGIC_64) && count > 0 && count < 45;
 }
+
+/** A big-endian u32 of bytes known to be there (no view needed for one header word). */
+function be32(data: Uint8Array, o: number): number {
+  return ((data[o] << 24) | (data[o + 1] << 16) | (data[o + 2] << 8) | data[o + 3]) >>> 0;
+}
+
+/** Thin header magics read little-endian: [the file is little-endian, the file is 64-bit]. */
+const THIN_MAGIC = new Map<number, [boolean, boolean]>([
+  [0xfeedface, [true, false]],
+  [0xfeedfacf, [true, true]],
+  [0xcefaedfe, [false, false]],
+  [0xcffaedfe, [false, true]],
+]);
 
 /** Parses a thin Mach-O or a fat header. Never throws for malformed input. */
 export function parseMacho(data: Uint8Array, limits: MachoLimits): MachoParse {
@@ -222,17 +234,12 @@ function parseFat(data: Uint8Array): MachoParse {
 function parseThin(data: Uint8Array, limits: MachoLimits): MachoParse {
   const errors: string[] = [];
   if (data.length < 28) return { kind: "thin", errors: ["Mach-O header: shorter than 28 bytes"] };
-  const le = new Reader(data, true).u32(0);
-  const magics: Record<number, [boolean, boolean]> = {
-    0xfeedface: [true, false],
-    0xfeedfacf: [true, true],
-    0xcefaedfe: [false, false],
-    0xcffaedfe: [false, true],
-  };
-  if (!magics[le]) {
+  const le = (data[0] | (data[1] << 8) | (data[2] << 16) | (data[3] << 24)) >>> 0;
+  const magic = THIN_MAGIC.get(le);
+  if (!magic) {
     return { kind: "thin", errors: [`not a Mach-O file: magic 0x${le.toString(16)} at offset 0`] };
   }
-  const [little, is64] = magics[le];
+  const [little, is64] = magic;
   const r = new Reader(data, little);
   const cpu_type = r.i32(4), cpu_subtype = r.i32(8);
   const ncmds = r.u32(16), sizeofcmds = r.u32(20), flags = r.u32(24);
@@ -369,7 +376,8 @@ function parseThin(data: Uint8Array, limits: MachoLimits): MachoParse {
   }
   if (info.code_signature) {
     try {
-      readCodeSignature(data, info.code_signature);
+      // Signature blobs are big-endian on every architecture.
+      readCodeSignature(little ? r.swapped() : r, info.code_signature);
     } catch (e) {
       errors.push(`code signature: ${messageOf(e)}`);
     }
@@ -426,7 +434,7 @@ function readSegment(
     };
     const zerofill = type === 1 || type === 12 || type === 18;
     if (!zerofill && size > 0 && offset > 0 && r.has(offset, size)) {
-      sect.entropy = Math.round(shannon(r.data.subarray(offset, offset + size)) * 1e4) / 1e4;
+      sect.entropy = Math.round(shannon(r.data, offset, offset + size) * 1e4) / 1e4;
     }
     info.sections.push(sect);
   }
@@ -473,8 +481,7 @@ function readSymbols(
 }
 
 /** Reads the code directory's identifier, team and flags from the signature SuperBlob. */
-function readCodeSignature(data: Uint8Array, sig: NonNullable<MachoInfo["code_signature"]>): void {
-  const r = new Reader(data, false); // signature blobs are big-endian on every architecture
+function readCodeSignature(r: Reader, sig: NonNullable<MachoInfo["code_signature"]>): void {
   r.need(sig.offset, sig.size, "code signature (dataoff, datasize)");
   const base = sig.offset;
   if (r.u32(base, "SuperBlob magic") !== 0xfade0cc0) {

@@ -1,0 +1,206 @@
+/**
+ * Per-payload cost of built-in workers beside the `yara` worker on the same payloads (the speed
+ * rule: no plugin may cost more per payload than yara). Each figure is the median, over RUNS
+ * samples, of the mean time of one `scan()` call; a sample repeats the call until it lasts at
+ * least 1 ms, so that timer resolution does not count. Time is this process's CPU time (user +
+ * system), which depends far less than wall-clock time on what else the machine runs (`--wall`
+ * times wall-clock instead). Every job is warmed up before any is timed, and samples of the
+ * plugin and of the baseline alternate, so that a change of load slows both alike. Results are
+ * not serialised.
+ *
+ *   deno run -A scripts/bench_plugins.ts                      # the default sets below
+ *   deno run -A scripts/bench_plugins.ts --runs 51 elf=/bin/ls,/bin/cat macho=./a.out
+ *   deno run -A scripts/bench_plugins.ts --wall --baseline hash strings=/etc/services
+ *
+ * A set is `PLUGIN=FILE[,FILE...]`; plugins run with their default options. Without sets, the
+ * DEFAULT_SETS below run on the fixtures tests/fixtures/binaries_files.ts builds (add a plugin
+ * there with its fixture builder to keep it under watch).
+ */
+import process from "node:process";
+import { stoqAPI } from "../core/engine/api.ts";
+import type { PluginFactory, PluginInstance } from "../core/engine/plugin.ts";
+import { BUILTIN_PLUGINS } from "../plugins/index.ts";
+import { makeCall, makePayload, makeRequest } from "../tests/helpers.ts";
+import { binaryFiles } from "../tests/fixtures/binaries_files.ts";
+
+/** Plugin → fixture files, used when no set is given on the command line. */
+const DEFAULT_SETS: Record<string, () => Promise<string[]>> = {
+  elf: async () => {
+    const f = await binaryFiles();
+    return [f["pie.elf"], f["stripped.elf"], f["libdemo.so"], f["static.elf"], f["i386.o"]];
+  },
+  macho: async () => {
+    const f = await binaryFiles();
+    return [f["x86_64.macho"], f["arm64.macho"], f["libdemo.dylib"], f["fat.macho"]];
+  },
+  pecarve: async () => {
+    const f = await binaryFiles();
+    return [f["decoys.bin"], f["memdump.bin"], f["attach_raw.pdf"], f["image_exe.png"]];
+  },
+  imagetrailer: async () => {
+    const f = await binaryFiles();
+    return [f["image_trailer.png"], f["image_trailer.jpg"], f["image.gif"], f["image.bmp"]];
+  },
+};
+
+const MIN_SAMPLE_MS = 1;
+/** CPU spent on each job, twice over, before anything is timed. */
+const WARM_UP_MS = 30;
+
+function usage(msg: string): never {
+  console.error(`bench_plugins: ${msg}`);
+  console.error(
+    "usage: deno run -A scripts/bench_plugins.ts [--runs N] [--wall] [--baseline PLUGIN] [PLUGIN=FILE[,FILE...]]...",
+  );
+  Deno.exit(2);
+}
+
+function parseArgs(args: string[]) {
+  let runs = 101, baseline = "yara", wall = false;
+  const sets: [string, string[]][] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--runs") {
+      runs = Number(args[++i]);
+      if (!Number.isInteger(runs) || runs < 1) usage("--runs needs a positive integer");
+    } else if (a === "--wall") wall = true;
+    else if (a === "--baseline") {
+      baseline = args[++i] ?? usage("--baseline needs a plugin name");
+    } else if (a.includes("=")) {
+      const [name, files] = [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)];
+      sets.push([name, files.split(",").filter(Boolean)]);
+    } else usage(`unknown argument ${JSON.stringify(a)}`);
+  }
+  return { runs, baseline, wall, sets };
+}
+
+const factories = new Map<string, PluginFactory>(
+  BUILTIN_PLUGINS.map((f) => [f(stoqAPI).name, f]),
+);
+const instances = new Map<string, Promise<PluginInstance>>();
+
+/** One instance per plugin name, created with default options. */
+function instance(name: string): Promise<PluginInstance> {
+  let p = instances.get(name);
+  if (!p) {
+    const factory = factories.get(name) ?? usage(`no built-in plugin named ${name}`);
+    const def = factory(stoqAPI);
+    if (!def.classes.includes("worker")) usage(`${name} is not a worker`);
+    const quiet = () => {};
+    const log = { debug: quiet, info: quiet, warn: quiet, error: quiet };
+    p = Deno.makeTempDir({ prefix: "stoq-bench-" }).then((home) =>
+      def.create(def.optionsSchema.parse({}), { name, log, home })
+    );
+    instances.set(name, p);
+  }
+  return p;
+}
+
+/** Milliseconds of this process's CPU time, or of wall-clock time. */
+let now = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
+
+/** A timed caller of one plugin's scan() on one payload. */
+async function caller(name: string, content: Uint8Array): Promise<() => unknown> {
+  const plugin = await instance(name);
+  const payload = makePayload(content, { extra_data: { filename: "bench" } });
+  const request = makeRequest(payload);
+  const call = makeCall();
+  return () => plugin.scan!(payload, request, call);
+}
+
+/** Calls `once` `reps` times; a synchronous scan() is not awaited (no microtask per call). */
+async function repeat(once: () => unknown, reps: number): Promise<void> {
+  for (let i = 0; i < reps; i++) {
+    const r = once();
+    if (r instanceof Promise) await r;
+  }
+}
+
+/** Calls needed to fill one sample. */
+async function calibrate(once: () => unknown): Promise<number> {
+  for (let reps = 1;; reps *= 2) {
+    const t = now();
+    await repeat(once, reps);
+    if (now() - t >= MIN_SAMPLE_MS) return reps;
+  }
+}
+
+/** A plugin on one payload, ready to time. */
+interface Job {
+  once: () => unknown;
+  reps: number;
+}
+
+/** Warms every job up (JIT tiers, lazy imports), then counts the calls of one sample. */
+async function prepare(jobs: Job[]): Promise<void> {
+  for (let round = 0; round < 2; round++) {
+    for (const j of jobs) {
+      const t = now();
+      while (now() - t < WARM_UP_MS) await repeat(j.once, 1);
+    }
+  }
+  for (const j of jobs) j.reps = await calibrate(j.once);
+}
+
+/**
+ * Median milliseconds of one call of each job. Samples of the jobs alternate, so that a busy
+ * machine slows each of them alike.
+ */
+async function time(jobs: Job[], runs: number): Promise<number[]> {
+  const samples: number[][] = jobs.map(() => []);
+  for (let s = 0; s < runs; s++) {
+    for (let k = 0; k < jobs.length; k++) {
+      const t = now();
+      await repeat(jobs[k].once, jobs[k].reps);
+      samples[k].push((now() - t) / jobs[k].reps);
+    }
+  }
+  return samples.map((list) => list.sort((a, b) => a - b)[Math.floor(list.length / 2)]);
+}
+
+const { runs, baseline, wall, sets: given } = parseArgs(Deno.args);
+if (wall) now = () => performance.now();
+const sets = given.length ? given : await Promise.all(
+  Object.entries(DEFAULT_SETS).map(async ([n, f]) => [n, await f()] as [string, string[]]),
+);
+
+const pairs: { name: string; file: string; size: number; jobs: Job[] }[] = [];
+for (const [name, files] of sets) {
+  for (const file of files) {
+    const content = await Deno.readFile(file).catch((e) => usage(`${file}: ${e.message}`));
+    const jobs = [
+      { once: await caller(name, content), reps: 1 },
+      { once: await caller(baseline, content), reps: 1 },
+    ];
+    pairs.push({ name, file, size: content.length, jobs });
+  }
+}
+await prepare(pairs.flatMap((p) => p.jobs));
+
+const rows: string[][] = [["plugin", "file", "bytes", "plugin ms", `${baseline} ms`, "ratio"]];
+let slower = 0;
+for (const { name, file, size, jobs } of pairs) {
+  const [mine, base] = await time(jobs, runs);
+  if (mine > base) slower++;
+  rows.push([
+    name,
+    file.split("/").pop()!,
+    String(size),
+    mine.toFixed(4),
+    base.toFixed(4),
+    (mine / base).toFixed(2),
+  ]);
+}
+const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+for (const r of rows) {
+  console.log(r.map((v, c) => c < 2 ? v.padEnd(widths[c]) : v.padStart(widths[c])).join("  "));
+}
+console.log(
+  `\n${wall ? "wall-clock" : "CPU"} ms per scan() call, median of ${runs} samples; ` +
+    `${slower} payload(s) cost more than ${baseline}`,
+);
+for (const p of instances.values()) await (await p).close?.();
+Deno.exit(0);
