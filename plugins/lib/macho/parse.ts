@@ -154,19 +154,21 @@ const LC = {
   VERSION_MIN_WATCHOS: 0x30,
   BUILD_VERSION: 0x32,
 };
-const DYLIB_KIND: Record<number, Dylib["kind"]> = {
-  [LC.LOAD_DYLIB]: "load",
-  [LC.LOAD_WEAK_DYLIB]: "weak",
-  [LC.REEXPORT_DYLIB]: "reexport",
-  [LC.LAZY_LOAD_DYLIB]: "lazy",
-  [LC.LOAD_UPWARD_DYLIB]: "upward",
-};
-const VERSION_MIN_PLATFORM: Record<number, string> = {
-  [LC.VERSION_MIN_MACOSX]: "macos",
-  [LC.VERSION_MIN_IPHONEOS]: "ios",
-  [LC.VERSION_MIN_TVOS]: "tvos",
-  [LC.VERSION_MIN_WATCHOS]: "watchos",
-};
+// Maps, not objects: a load command number at or past 2^31 (LC_MAIN, LC_RPATH...) used as an
+// object key makes V8's optimised code bail out on every call.
+const DYLIB_KIND = new Map<number, Dylib["kind"]>([
+  [LC.LOAD_DYLIB, "load"],
+  [LC.LOAD_WEAK_DYLIB, "weak"],
+  [LC.REEXPORT_DYLIB, "reexport"],
+  [LC.LAZY_LOAD_DYLIB, "lazy"],
+  [LC.LOAD_UPWARD_DYLIB, "upward"],
+]);
+const VERSION_MIN_PLATFORM = new Map<number, string>([
+  [LC.VERSION_MIN_MACOSX, "macos"],
+  [LC.VERSION_MIN_IPHONEOS, "ios"],
+  [LC.VERSION_MIN_TVOS, "tvos"],
+  [LC.VERSION_MIN_WATCHOS, "watchos"],
+]);
 
 /** Whether `data` starts with a fat header: CAFEBABE (or CAFEBABF) then a small arch count. */
 export function isFat(data: Uint8Array): boolean {
@@ -297,11 +299,11 @@ function parseThin(data: Uint8Array, limits: MachoLimits): MachoParse {
       };
       if (cmd === LC.SEGMENT || cmd === LC.SEGMENT_64) {
         readSegment(r, o, cmd === LC.SEGMENT_64, info, limits, size);
-      } else if (DYLIB_KIND[cmd]) {
+      } else if (DYLIB_KIND.has(cmd)) {
         if (info.dylibs.length < limits.symbols) {
           info.dylibs.push({
             name: lcString(8, "dylib name"),
-            kind: DYLIB_KIND[cmd],
+            kind: DYLIB_KIND.get(cmd)!,
             current_version: version(r.u32(o + 16)),
             compatibility_version: version(r.u32(o + 20)),
           });
@@ -328,9 +330,9 @@ function parseThin(data: Uint8Array, limits: MachoLimits): MachoParse {
           sdk: sdkVersion(r.u32(o + 16, "sdk")),
           tools,
         };
-      } else if (VERSION_MIN_PLATFORM[cmd]) {
+      } else if (VERSION_MIN_PLATFORM.has(cmd)) {
         info.version_min = {
-          platform: VERSION_MIN_PLATFORM[cmd],
+          platform: VERSION_MIN_PLATFORM.get(cmd)!,
           min_os: osVersion(r.u32(o + 8, "version")),
           sdk: sdkVersion(r.u32(o + 12, "sdk")),
         };
