@@ -1,24 +1,32 @@
 /**
- * Bounds-checked reads of fixed-width integers and strings from untrusted binaries (ELF, Mach-O,
- * PE headers). Every read names the field and offset when it falls outside the data, so a parser
- * can stop with a precise error and keep what it had already read.
+ * Bounds-checked reads of fixed-width integers and strings from untrusted binaries (the ELF,
+ * Mach-O and PE parsers, PE carving). Every read names what it was reading, so a malformed file
+ * fails with "<what> (<n> bytes at 0x<offset>) is past the end of the file" instead of a
+ * RangeError or a silent zero, and a parser can stop there and keep what it had already read.
  */
 
-/** A read past the end of the data, or a value that breaks the format: `what` at `offset`. */
+/** A structure that does not fit the file or breaks the format; `offset` is a file offset. */
 export class FormatError extends Error {
-  constructor(readonly what: string, readonly offset: number, detail = "past the end of the data") {
-    super(`${what} at offset ${offset}: ${detail}`);
+  constructor(message: string, readonly offset?: number) {
+    super(message);
     this.name = "FormatError";
+  }
+
+  /** "<what> at offset <offset>: <detail>", for a field whose value breaks the format. */
+  static field(what: string, offset: number, detail: string): FormatError {
+    return new FormatError(`${what} at offset ${offset}: ${detail}`, offset);
   }
 }
 
-/** Little- or big-endian integer reads over one buffer. */
+/** Little-endian (the default) or big-endian reads over one buffer. */
 export class Reader {
   readonly view: DataView;
-  readonly length: number;
   constructor(readonly data: Uint8Array, readonly little = true, view?: DataView) {
     this.view = view ?? new DataView(data.buffer, data.byteOffset, data.byteLength);
-    this.length = data.length;
+  }
+
+  get size(): number {
+    return this.data.length;
   }
 
   /** The same data read in the other byte order (no new view of the buffer). */
@@ -26,20 +34,19 @@ export class Reader {
     return new Reader(this.data, !this.little, this.view);
   }
 
-  /** Throws a FormatError unless `size` bytes from `offset` are inside the data. */
-  need(offset: number, size: number, what: string): void {
-    if (!(offset >= 0 && size >= 0 && offset + size <= this.length)) {
-      throw new FormatError(
-        what,
-        offset,
-        `${size} bytes past the end of the data (${this.length})`,
-      );
-    }
+  /** Whether `len` bytes at `off` lie inside the data. */
+  has(off: number, len: number): boolean {
+    return Number.isSafeInteger(off) && off >= 0 && len >= 0 && off + len <= this.data.length;
   }
 
-  /** Whether `size` bytes from `offset` are inside the data. */
-  has(offset: number, size: number): boolean {
-    return offset >= 0 && size >= 0 && offset + size <= this.length;
+  /** Throws a FormatError unless `len` bytes at `off` lie inside the data. */
+  need(off: number, len: number, what: string): void {
+    if (!this.has(off, len)) {
+      throw new FormatError(
+        `${what} (${len} bytes at ${hex(off)}) is past the end of the file (${this.size} bytes)`,
+        off,
+      );
+    }
   }
 
   u8(offset: number, what = "byte"): number {
@@ -73,7 +80,7 @@ export class Reader {
   u64n(offset: number, what = "u64"): number {
     const [hi, lo] = this.halves(offset, what);
     if (hi > 0x1fffff) {
-      throw new FormatError(
+      throw FormatError.field(
         what,
         offset,
         `value 0x${hi.toString(16)}${lo.toString(16).padStart(8, "0")} is too large`,
@@ -103,10 +110,16 @@ export class Reader {
       : `0x${hi.toString(16)}${lo.toString(16).padStart(8, "0")}`;
   }
 
-  /** A NUL-terminated string starting at `offset`, at most `max` bytes, decoded as latin1. */
+  /** `len` bytes at `off` (a view, not a copy). */
+  bytes(off: number, len: number, what: string): Uint8Array {
+    this.need(off, len, what);
+    return this.data.subarray(off, off + len);
+  }
+
+  /** A NUL-terminated single-byte (latin1) string of at most `max` bytes (cut there, or at the end). */
   cstring(offset: number, max = 4096, what = "string"): string {
     this.need(offset, 1, what);
-    const end = Math.min(this.length, offset + max);
+    const end = Math.min(this.data.length, offset + max);
     const data = this.data;
     let i = offset;
     while (i < end && data[i] !== 0) i++;
@@ -125,26 +138,48 @@ export class Reader {
     this.need(offset, size, what);
     return toHex(this.data.subarray(offset, offset + size));
   }
+
+  /** `chars` UTF-16LE code units at `off`. */
+  utf16(off: number, chars: number, what: string): string {
+    this.need(off, chars * 2, what);
+    return utf16.decode(this.data.subarray(off, off + chars * 2));
+  }
+
+  /** A NUL-terminated UTF-16LE string of at most `maxChars` units, within `end`. */
+  utf16z(off: number, end: number, maxChars: number): { text: string; next: number } {
+    const stop = Math.min(end, this.size, off + maxChars * 2);
+    let i = off;
+    while (i + 1 < stop && this.view.getUint16(i, true) !== 0) i += 2;
+    return { text: utf16.decode(this.data.subarray(off, i)), next: i + 2 };
+  }
 }
 
-const latin1Decoder = new TextDecoder("latin1");
+const utf16 = new TextDecoder("utf-16le");
 
 /**
- * Bytes `start` to `end` as latin1 text. Short names (most symbol and section names) skip
- * TextDecoder's overhead and go through a plain array, which fromCharCode.apply reads faster
- * than a view; no view is made for them either.
+ * Bytes `start` to `end` as latin1 text, one character per byte (TextDecoder's "latin1" is
+ * windows-1252, which maps 0x80-0x9f elsewhere). Short names (most symbol and section names) go
+ * through a plain array, which fromCharCode.apply reads faster than a view; longer text in
+ * slices, to keep the argument list short.
  */
 function latin1(data: Uint8Array, start: number, end: number): string {
   const n = end - start;
-  if (n > 256) return latin1Decoder.decode(data.subarray(start, end));
-  const codes: number[] = new Array(n);
-  for (let i = 0; i < n; i++) codes[i] = data[start + i];
-  return String.fromCharCode.apply(null, codes);
+  if (n <= 256) {
+    const codes: number[] = new Array(n);
+    for (let i = 0; i < n; i++) codes[i] = data[start + i];
+    return String.fromCharCode.apply(null, codes);
+  }
+  let out = "";
+  for (let i = start; i < end; i += 4096) {
+    const part = data.subarray(i, Math.min(end, i + 4096));
+    out += String.fromCharCode.apply(null, part as unknown as number[]);
+  }
+  return out;
 }
 
-/** A number or bigint as lower-case hex with 0x. */
-export function hex(v: number | bigint): string {
-  return `0x${v.toString(16)}`;
+/** `0x`-prefixed lower-case hex of a number or bigint, zero-padded to `width` digits. */
+export function hex(n: number | bigint, width = 0): string {
+  return `0x${n.toString(16).padStart(width, "0")}`;
 }
 
 /** Bytes as lower-case hex, no separators. */

@@ -1,9 +1,9 @@
 /**
  * Finds PE images inside arbitrary bytes and works out where each one ends (Microsoft PE/COFF
- * specification, rev. 11: MS-DOS header, COFF file header, optional header, section table,
- * certificate table). Only the headers needed to validate a candidate and size it are read; the
- * full PE parser (plugins/lib/pe/) reports the rest once the carved image is scanned, and this
- * validation could share its header reads later.
+ * specification, rev. 11). The headers are read by the PE parser's own parseHeaders
+ * (plugins/lib/pe/headers.ts); this module adds what carving needs: cheap tests that throw most
+ * stray "MZ" bytes out before any parsing, the checks a loader would make (a known machine, an
+ * executable image, sane alignments) to refuse the rest of the decoys, and the image's extent.
  *
  * Extent of a carved image: the headers (SizeOfHeaders), every section's raw data
  * (PointerToRawData, rounded down to 512 as the loader does when FileAlignment >= 512, plus
@@ -12,30 +12,8 @@
  * ends (`keepOverlay` extends each image to the next candidate or the end of the data instead).
  */
 import { FormatError, Reader } from "../bytes/reader.ts";
-
-/** COFF machine types a real PE image carries. */
-const MACHINES: Record<number, string> = {
-  0x14c: "i386",
-  0x8664: "amd64",
-  0xaa64: "arm64",
-  0x1c0: "arm",
-  0x1c4: "armnt",
-  0xa641: "arm64ec",
-  0xa64e: "arm64x",
-  0x200: "ia64",
-  0x162: "r3000",
-  0x166: "r4000",
-  0x169: "wcemipsv2",
-  0x1a2: "sh3",
-  0x1a6: "sh4",
-  0x1f0: "powerpc",
-  0x1f1: "powerpcfp",
-  0x5032: "riscv32",
-  0x5064: "riscv64",
-  0xebc: "efi_bytecode",
-  0x6232: "loongarch32",
-  0x6264: "loongarch64",
-};
+import { MACHINES } from "../pe/constants.ts";
+import { directory, endOfImageData, MAX_SECTIONS, parseHeaders } from "../pe/headers.ts";
 
 /** A validated PE image inside the data. */
 export interface CarvedPe {
@@ -73,73 +51,55 @@ const MAX_REJECTED_LISTED = 20;
 
 /**
  * Validates the PE headers at `offset` and measures the image. Returns the image, or the reason
- * the bytes there are not one.
+ * the bytes there are not one (offsets in it count from the candidate's "MZ").
  */
 export function peAt(data: Uint8Array, offset: number): CarvedPe | string {
-  const r = new Reader(data, true);
+  if (data[offset] !== 0x4d || data[offset + 1] !== 0x5a) return "no MZ signature";
+  const r = new Reader(data.subarray(offset));
   try {
-    if (r.u16(offset, "e_magic") !== 0x5a4d) return "no MZ signature";
-    const lfanew = r.u32(offset + 0x3c, "e_lfanew");
+    const lfanew = r.u32(0x3c, "e_lfanew");
     if (lfanew < 4 || lfanew > 0x10000000) return `e_lfanew ${lfanew} out of range`;
-    const pe = offset + lfanew;
-    if (!r.has(pe, 4)) return `e_lfanew ${lfanew} points past the end of the data`;
-    if (r.u32(pe) !== 0x00004550) return `no PE signature at e_lfanew ${lfanew}`;
-    const machineId = r.u16(pe + 4, "Machine");
-    const machine = MACHINES[machineId];
-    if (!machine) return `unknown COFF machine 0x${machineId.toString(16)}`;
-    const nsections = r.u16(pe + 6, "NumberOfSections");
-    if (nsections > 96) return `${nsections} sections (the loader allows 96)`;
-    const optSize = r.u16(pe + 20, "SizeOfOptionalHeader");
-    const characteristics = r.u16(pe + 22, "Characteristics");
-    if (!(characteristics & 0x2)) return "COFF header lacks IMAGE_FILE_EXECUTABLE_IMAGE";
-    const opt = pe + 24;
-    const magic = r.u16(opt, "optional header Magic");
-    if (magic !== 0x10b && magic !== 0x20b) return `optional header magic 0x${magic.toString(16)}`;
-    const plus = magic === 0x20b;
-    const dirsAt = opt + (plus ? 112 : 96);
-    if (optSize < (plus ? 112 : 96)) return `SizeOfOptionalHeader ${optSize} too small`;
-    const sectionAlign = r.u32(opt + 32, "SectionAlignment");
-    const fileAlign = r.u32(opt + 36, "FileAlignment");
+    if (!r.has(lfanew, 4)) return `e_lfanew ${lfanew} points past the end of the data`;
+    if (r.u32(lfanew, "PE signature") !== 0x4550) return `no PE signature at e_lfanew ${lfanew}`;
+    const h = parseHeaders(r);
+    if (!h.machine || !MACHINES[h.machine]) {
+      return `unknown COFF machine 0x${h.machine.toString(16)}`;
+    }
+    if (h.number_of_sections > MAX_SECTIONS) {
+      return `${h.number_of_sections} sections (the loader allows ${MAX_SECTIONS})`;
+    }
+    if (!(h.characteristics & 0x2)) return "COFF header lacks IMAGE_FILE_EXECUTABLE_IMAGE";
+    if (h.size_of_optional_header < (h.is64 ? 112 : 96)) {
+      return `SizeOfOptionalHeader ${h.size_of_optional_header} too small`;
+    }
+    const fileAlign = h.file_alignment, sectionAlign = h.section_alignment;
     if (!isPow2(fileAlign) || fileAlign > 0x10000) {
       return `FileAlignment 0x${fileAlign.toString(16)}`;
     }
     if (!isPow2(sectionAlign) || sectionAlign < fileAlign) {
       return `SectionAlignment 0x${sectionAlign.toString(16)}`;
     }
-    const sizeOfHeaders = r.u32(opt + 60, "SizeOfHeaders");
-    const ndirs = r.u32(dirsAt - 4, "NumberOfRvaAndSizes");
-    const table = opt + optSize;
-    r.need(table, nsections * 40, "section table");
-    let end = sizeOfHeaders;
-    // Below 512, the loader takes PointerToRawData as it is; above, it rounds down to 512.
-    const rawAlign = fileAlign >= 0x200 ? 0x200 : 1;
-    for (let i = 0; i < nsections; i++) {
-      const rawSize = r.u32(table + i * 40 + 16, "SizeOfRawData");
-      const rawPtr = r.u32(table + i * 40 + 20, "PointerToRawData");
-      if (rawSize === 0) continue;
-      end = Math.max(end, Math.floor(rawPtr / rawAlign) * rawAlign + rawSize);
+    // The image's own end, wherever the data stops.
+    let end = endOfImageData(h, Infinity);
+    const cert = directory(h, "security");
+    // The security directory holds a file offset, not an RVA.
+    if (cert && cert.rva >= end && cert.rva + cert.size <= end + 0x10000000) {
+      end = cert.rva + cert.size;
     }
-    if (ndirs > 4 && optSize >= (plus ? 112 : 96) + 5 * 8) {
-      // The security directory holds a file offset, not an RVA.
-      const certAt = r.u32(dirsAt + 32, "certificate table offset");
-      const certSize = r.u32(dirsAt + 36, "certificate table size");
-      if (certAt >= end && certSize > 0 && certAt + certSize <= end + 0x10000000) {
-        end = certAt + certSize;
-      }
-    }
-    end = Math.max(end, table + nsections * 40 - offset);
-    const available = data.length - offset;
+    const sectionTable = h.e_lfanew + 24 + h.size_of_optional_header;
+    end = Math.max(end, sectionTable + h.number_of_sections * 40);
+    const available = r.size;
     return {
       offset,
       size: Math.min(end, available),
       truncated: end > available,
-      machine,
-      pe32_plus: plus,
-      dll: (characteristics & 0x2000) !== 0,
-      section_count: nsections,
+      machine: MACHINES[h.machine],
+      pe32_plus: h.is64,
+      dll: (h.characteristics & 0x2000) !== 0,
+      section_count: h.number_of_sections,
     };
   } catch (e) {
-    if (e instanceof FormatError) return `headers cut short: ${e.message}`;
+    if (e instanceof FormatError) return `headers: ${e.message}`;
     throw e;
   }
 }

@@ -237,7 +237,7 @@ export function parseElf(data: Uint8Array, limits: ElfLimits): ElfParse {
     if (shoff === 0) return;
     const minSize = is64 ? 64 : 40;
     if (shentsize < minSize) {
-      throw new FormatError("e_shentsize", is64 ? 58 : 46, `${shentsize} < ${minSize}`);
+      throw FormatError.field("e_shentsize", is64 ? 58 : 46, `${shentsize} < ${minSize}`);
     }
     const first = readSection(r, shoff, is64);
     if (shnum === 0) {
@@ -282,7 +282,7 @@ export function parseElf(data: Uint8Array, limits: ElfLimits): ElfParse {
     if (phoff === 0 || phnum === 0) return;
     const minSize = is64 ? 56 : 32;
     if (phentsize < minSize) {
-      throw new FormatError("e_phentsize", is64 ? 54 : 42, `${phentsize} < ${minSize}`);
+      throw FormatError.field("e_phentsize", is64 ? 54 : 42, `${phentsize} < ${minSize}`);
     }
     for (let i = 0; i < phnum; i++) {
       const o = phoff + i * phentsize;
@@ -351,7 +351,7 @@ export function parseElf(data: Uint8Array, limits: ElfLimits): ElfParse {
         const descAt = a.offset + align(nameAt + align(namesz, 4) - a.offset, a.align);
         const next = a.offset + align(descAt + descsz - a.offset, a.align);
         if (next > a.offset + a.size || next <= o) {
-          throw new FormatError("note", o, `sizes ${namesz}/${descsz} overrun the note area`);
+          throw FormatError.field("note", o, `sizes ${namesz}/${descsz} overrun the note area`);
         }
         const name = r.cstring(nameAt, namesz, "note name");
         if (name === "GNU" && type === 3) info.build_id = r.hexBytes(descAt, descsz, "build-id");
@@ -397,10 +397,10 @@ export function parseElf(data: Uint8Array, limits: ElfLimits): ElfParse {
     }
     const str = (v: number, what: string) => {
       if (strOff < 0) {
-        throw new FormatError(what, offset, "no string table for the dynamic section");
+        throw FormatError.field(what, offset, "no string table for the dynamic section");
       }
       if (v >= strSize) {
-        throw new FormatError(what, strOff + v, `outside the string table (${strSize} bytes)`);
+        throw FormatError.field(what, strOff + v, `outside the string table (${strSize} bytes)`);
       }
       return r.cstring(strOff + v, Math.min(4096, strSize - v), what);
     };
@@ -509,7 +509,7 @@ function readSymbols(
   const entSize = is64 ? 24 : 16;
   const strtab = sections[table.link];
   if (!strtab || strtab.type !== SHT_STRTAB) {
-    throw new FormatError(
+    throw FormatError.field(
       "symbol table sh_link",
       table.offset,
       `section ${table.link} is not a string table`,

@@ -293,7 +293,7 @@ function parseThin(data: Uint8Array, limits: MachoLimits): MachoParse {
       const lcString = (at: number, what: string) => {
         const off = r.u32(o + at, what);
         if (off < 8 || off >= size) {
-          throw new FormatError(what, o + at, `offset ${off} outside the command`);
+          throw FormatError.field(what, o + at, `offset ${off} outside the command`);
         }
         return r.cstring(o + off, size - off, what);
       };
@@ -411,7 +411,7 @@ function readSegment(
   });
   const headerSize = is64 ? 72 : 56, sectSize = is64 ? 80 : 68;
   if (headerSize + nsects * sectSize > cmdSize) {
-    throw new FormatError(
+    throw FormatError.field(
       "nsects",
       at(48, 64),
       `${nsects} sections do not fit the command (${cmdSize} bytes)`,
@@ -487,13 +487,13 @@ function readCodeSignature(r: Reader, sig: NonNullable<MachoInfo["code_signature
   r.need(sig.offset, sig.size, "code signature (dataoff, datasize)");
   const base = sig.offset;
   if (r.u32(base, "SuperBlob magic") !== 0xfade0cc0) {
-    throw new FormatError("SuperBlob magic", base, "not 0xfade0cc0");
+    throw FormatError.field("SuperBlob magic", base, "not 0xfade0cc0");
   }
   const count = Math.min(r.u32(base + 8, "blob count"), 64);
   for (let i = 0; i < count; i++) {
     const blobOff = r.u32(base + 12 + i * 8 + 4, "blob offset");
     if (blobOff >= sig.size) {
-      throw new FormatError("blob offset", base + 16 + i * 8, "outside the signature");
+      throw FormatError.field("blob offset", base + 16 + i * 8, "outside the signature");
     }
     const b = base + blobOff;
     const magic = r.u32(b, "blob magic");
