@@ -11,12 +11,14 @@
  * job in turn (see time()). Results are not serialised.
  *
  *   deno run -A scripts/bench_plugins.ts                      # the default sets below
+ *   deno run -A scripts/bench_plugins.ts elf macho             # two of them
  *   deno run -A scripts/bench_plugins.ts --runs 51 elf=/bin/ls,/bin/cat macho=./a.out
  *   deno run -A scripts/bench_plugins.ts --wall --baseline hash strings=/etc/services
  *
- * A set is `PLUGIN=FILE[,FILE...]`; plugins run with their default options. Without sets, the
- * DEFAULT_SETS below run on the fixtures tests/fixtures/binaries_files.ts builds (add a plugin
- * there with its fixture builder to keep it under watch).
+ * A set is `PLUGIN=FILE[,FILE...]`, or the name of one of the DEFAULT_SETS below alone (`elf`);
+ * plugins run with their default options. Without sets, all the DEFAULT_SETS run, on the
+ * fixtures the tests build (tests/fixtures/*_files.ts): add a plugin there, with its payloads, to
+ * keep it under watch.
  */
 import process from "node:process";
 import { stoqAPI } from "../core/engine/api.ts";
@@ -24,25 +26,63 @@ import type { PluginFactory, PluginInstance } from "../core/engine/plugin.ts";
 import { BUILTIN_PLUGINS } from "../plugins/index.ts";
 import { makeCall, makePayload, makeRequest } from "../tests/helpers.ts";
 import { binaryFiles } from "../tests/fixtures/binaries_files.ts";
+import { scriptFiles } from "../tests/fixtures/script_files.ts";
 
-/** Plugin → fixture files, used when no set is given on the command line. */
-const DEFAULT_SETS: Record<string, () => Promise<string[]>> = {
+/** A payload to time: a name for the table and its bytes. */
+interface Sample {
+  label: string;
+  content: Uint8Array;
+}
+
+/** Files as samples, labelled by their base names. */
+function read(paths: string[]): Promise<Sample[]> {
+  return Promise.all(paths.map(async (p) => ({
+    label: p.split("/").pop()!,
+    content: await Deno.readFile(p).catch((e) => usage(`${p}: ${e.message}`)),
+  })));
+}
+
+/** Text as a sample (a script the fixtures hide inside another). */
+const text = (label: string, t: string): Sample => ({
+  label,
+  content: new TextEncoder().encode(t),
+});
+
+/** Plugin → payloads, used when no set is given on the command line. */
+const DEFAULT_SETS: Record<string, () => Promise<Sample[]>> = {
   elf: async () => {
     const f = await binaryFiles();
-    return [f["pie.elf"], f["stripped.elf"], f["libdemo.so"], f["static.elf"], f["i386.o"]];
+    return read([f["pie.elf"], f["stripped.elf"], f["libdemo.so"], f["static.elf"], f["i386.o"]]);
   },
   macho: async () => {
     const f = await binaryFiles();
-    return [f["x86_64.macho"], f["arm64.macho"], f["libdemo.dylib"], f["fat.macho"]];
+    return read([f["x86_64.macho"], f["arm64.macho"], f["libdemo.dylib"], f["fat.macho"]]);
   },
   pecarve: async () => {
     const f = await binaryFiles();
-    return [f["decoys.bin"], f["memdump.bin"], f["attach_raw.pdf"], f["image_exe.png"]];
+    return read([f["decoys.bin"], f["memdump.bin"], f["attach_raw.pdf"], f["image_exe.png"]]);
   },
   imagetrailer: async () => {
     const f = await binaryFiles();
-    return [f["image_trailer.png"], f["image_trailer.jpg"], f["image.gif"], f["image.bmp"]];
+    return read([f["image_trailer.png"], f["image_trailer.jpg"], f["image.gif"], f["image.bmp"]]);
   },
+  html: async () => {
+    const { files: f, manifest } = await scriptFiles();
+    return [
+      ...await read([f["phish.html"], f["app.hta"]]),
+      text("written.html", manifest.written_html),
+    ];
+  },
+  javascript: async () => read([(await scriptFiles()).files["dropper.js"]]),
+  powershell: async () => {
+    const { files: f, manifest } = await scriptFiles();
+    return [
+      ...await read([f["oneliner.txt"], f["obfuscated.ps1"]]),
+      text("encoded_command.ps1", manifest.oneliner_script),
+    ];
+  },
+  vbscript: async () => read([(await scriptFiles()).files["dropper.vbs"]]),
+  batch: async () => read([(await scriptFiles()).files["dropper.bat"]]),
 };
 
 const CHILD = "STOQ_BENCH_PLUGINS_CHILD";
@@ -60,14 +100,14 @@ const WARM_UP_MS = 30;
 function usage(msg: string): never {
   console.error(`bench_plugins: ${msg}`);
   console.error(
-    "usage: deno run -A scripts/bench_plugins.ts [--runs N] [--wall] [--baseline PLUGIN] [PLUGIN=FILE[,FILE...]]...",
+    "usage: deno run -A scripts/bench_plugins.ts [--runs N] [--wall] [--baseline PLUGIN] [PLUGIN[=FILE,...]]...",
   );
   Deno.exit(2);
 }
 
 function parseArgs(args: string[]) {
   let runs = 101, baseline = "yara", wall = false;
-  const sets: [string, string[]][] = [];
+  const sets: [string, () => Promise<Sample[]>][] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === "--runs") {
@@ -78,8 +118,9 @@ function parseArgs(args: string[]) {
       baseline = args[++i] ?? usage("--baseline needs a plugin name");
     } else if (a.includes("=")) {
       const [name, files] = [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)];
-      sets.push([name, files.split(",").filter(Boolean)]);
-    } else usage(`unknown argument ${JSON.stringify(a)}`);
+      sets.push([name, () => read(files.split(",").filter(Boolean))]);
+    } else if (Object.hasOwn(DEFAULT_SETS, a)) sets.push([a, DEFAULT_SETS[a]]);
+    else usage(`unknown argument ${JSON.stringify(a)}`);
   }
   return { runs, baseline, wall, sets };
 }
@@ -174,33 +215,30 @@ async function time(jobs: Job[], runs: number): Promise<number[]> {
 
 const { runs, baseline, wall, sets: given } = parseArgs(Deno.args);
 if (wall) now = () => performance.now();
-const sets = given.length ? given : await Promise.all(
-  Object.entries(DEFAULT_SETS).map(async ([n, f]) => [n, await f()] as [string, string[]]),
-);
+const sets = given.length ? given : Object.entries(DEFAULT_SETS);
 
-const pairs: { name: string; file: string; size: number; jobs: Job[] }[] = [];
-for (const [name, files] of sets) {
-  for (const file of files) {
-    const content = await Deno.readFile(file).catch((e) => usage(`${file}: ${e.message}`));
+const pairs: { name: string; label: string; size: number; jobs: Job[] }[] = [];
+for (const [name, samples] of sets) {
+  for (const { label, content } of await samples()) {
     const jobs = [
       { once: await caller(name, content), reps: 1 },
       { once: await caller(baseline, content), reps: 1 },
     ];
-    pairs.push({ name, file, size: content.length, jobs });
+    pairs.push({ name, label, size: content.length, jobs });
   }
 }
 await prepare(pairs.flatMap((p) => p.jobs));
 
 const medians = await time(pairs.flatMap((p) => p.jobs), runs);
 
-const rows: string[][] = [["plugin", "file", "bytes", "plugin ms", `${baseline} ms`, "ratio"]];
+const rows: string[][] = [["plugin", "payload", "bytes", "plugin ms", `${baseline} ms`, "ratio"]];
 let slower = 0;
-for (const [i, { name, file, size }] of pairs.entries()) {
+for (const [i, { name, label, size }] of pairs.entries()) {
   const [mine, base] = [medians[2 * i], medians[2 * i + 1]];
   if (mine > base) slower++;
   rows.push([
     name,
-    file.split("/").pop()!,
+    label,
     String(size),
     mine.toFixed(4),
     base.toFixed(4),

@@ -61,10 +61,13 @@ export function peAt(data: Uint8Array, offset: number): CarvedPe | string {
     if (lfanew < 4 || lfanew > 0x10000000) return `e_lfanew ${lfanew} out of range`;
     if (!r.has(lfanew, 4)) return `e_lfanew ${lfanew} points past the end of the data`;
     if (r.u32(lfanew, "PE signature") !== 0x4550) return `no PE signature at e_lfanew ${lfanew}`;
+    // Decoys built to pass the signature test mostly fail here: refusing them before parseHeaders
+    // spares a FormatError (an exception costs more than reading a whole real header).
+    const machine = r.u16(lfanew + 4, "COFF Machine");
+    if (!machine || !MACHINES[machine]) return `unknown COFF machine 0x${machine.toString(16)}`;
+    const magic = r.u16(lfanew + 24, "optional header magic");
+    if (magic !== 0x10b && magic !== 0x20b) return `optional header magic 0x${magic.toString(16)}`;
     const h = parseHeaders(r);
-    if (!h.machine || !MACHINES[h.machine]) {
-      return `unknown COFF machine 0x${h.machine.toString(16)}`;
-    }
     if (h.number_of_sections > MAX_SECTIONS) {
       return `${h.number_of_sections} sections (the loader allows ${MAX_SECTIONS})`;
     }
@@ -93,7 +96,7 @@ export function peAt(data: Uint8Array, offset: number): CarvedPe | string {
       offset,
       size: Math.min(end, available),
       truncated: end > available,
-      machine: MACHINES[h.machine],
+      machine: MACHINES[machine],
       pe32_plus: h.is64,
       dll: (h.characteristics & 0x2000) !== 0,
       section_count: h.number_of_sections,
