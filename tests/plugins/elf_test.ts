@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import elf from "../../plugins/elf.ts";
 import type { ElfInfo } from "../../plugins/lib/elf/parse.ts";
 import { instantiate, makePayload, makeRequest, sh } from "../helpers.ts";
+import { corruptedCopies } from "../fixtures/cache.ts";
 import {
   type BinaryFileName,
   binaryFiles,
@@ -215,14 +216,7 @@ Deno.test("elf: truncated and corrupted copies give named errors and what was pa
   equal(res.results!.interpreter, "/lib64/ld-linux-x86-64.so.2");
   match(res.errors!.join(" "), /^elf: section headers: /);
   // Random corruption of header fields never throws and never hangs.
-  let seed = 7;
-  for (let i = 0; i < 300; i++) {
-    const copy = full.slice();
-    for (let k = 0; k < 8; k++) {
-      seed = (seed * 1103515245 + 12345) >>> 0;
-      const at = seed % 0x400;
-      copy[at] = seed >>> 24;
-    }
+  for (const copy of corruptedCopies(full, { count: 300, to: 0x400, flips: 8, seed: 7 })) {
     await scan(copy);
   }
   // Section header string table index out of range, section count huge.
