@@ -9,6 +9,7 @@ import clamav from "./clamav.ts";
 import decompress from "./decompress.ts";
 import dirmon from "./dirmon.ts";
 import elasticsearch from "./elasticsearch.ts";
+import elf from "./elf.ts";
 import email from "./email.ts";
 import encryptedOffice from "./encrypted_office.ts";
 import entropy from "./entropy.ts";
@@ -18,10 +19,12 @@ import hash from "./hash.ts";
 import hashSsdeep from "./hash_ssdeep.ts";
 import hashTlsh from "./hash_tlsh.ts";
 import html from "./html.ts";
+import imagetrailer from "./imagetrailer.ts";
 import imap from "./imap.ts";
 import iocextract from "./iocextract.ts";
 import javascript from "./javascript.ts";
 import lnk from "./lnk.ts";
+import macho from "./macho.ts";
 import mimetype from "./mimetype.ts";
 import nats from "./nats.ts";
 import ole from "./ole.ts";
@@ -29,6 +32,7 @@ import pdf from "./pdf.ts";
 import onenote from "./onenote.ts";
 import ooxml from "./ooxml.ts";
 import pe from "./pe.ts";
+import pecarve from "./pecarve.ts";
 import postgres from "./postgres.ts";
 import powershell from "./powershell.ts";
 import rabbitmq from "./rabbitmq.ts";
@@ -57,6 +61,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   decompress,
   dirmon,
   elasticsearch,
+  elf,
   email,
   encryptedOffice,
   entropy,
@@ -66,10 +71,12 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   hashSsdeep,
   hashTlsh,
   html,
+  imagetrailer,
   imap,
   iocextract,
   javascript,
   lnk,
+  macho,
   mimetype,
   nats,
   ole,
@@ -77,6 +84,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   onenote,
   ooxml,
   pe,
+  pecarve,
   postgres,
   powershell,
   rabbitmq,

@@ -5,7 +5,7 @@
  */
 import type { StoqAPI } from "../core/engine/plugin.ts";
 import { parseHeaders } from "./lib/pe/headers.ts";
-import { Reader } from "./lib/pe/reader.ts";
+import { Reader } from "./lib/bytes/reader.ts";
 import { upxEvidence } from "./lib/pe/upx.ts";
 
 /** Why `content` looks UPX-packed; empty when it does not. */

@@ -53,3 +53,21 @@ rule upx_packed
          ($upx0 in (0..4096) or $upx1 in (0..4096) or $magic in (0..4096))) or
         (uint32(0) == 0x464C457F and $magic in (0..4096))
 }
+
+rule carve_pe
+{
+    meta:
+        description = "A PE image after offset 0 (same test as stoq.yar's embedded_pe): pecarve validates, trims and extracts it"
+        author = "stoq"
+        reference = "https://learn.microsoft.com/en-us/windows/win32/debug/pe-format"
+        plugin = "pecarve"
+    strings:
+        $mz = "MZ"
+    condition:
+        #mz > 0 and
+        for any i in (1..100000) : (
+            i <= #mz and @mz[i] > 0 and
+            uint32(@mz[i] + 0x3C) >= 4 and uint32(@mz[i] + 0x3C) < 0x10000000 and
+            uint32(@mz[i] + uint32(@mz[i] + 0x3C)) == 0x00004550
+        )
+}

@@ -26,17 +26,19 @@ rule eicar_test_file
 rule embedded_pe
 {
     meta:
-        description = "A PE image (standard MZ header whose e_lfanew leads to a PE signature) somewhere after offset 0"
+        description = "A PE image (MZ header whose e_lfanew leads to a PE signature) somewhere after offset 0; decoy MZ bytes before it do not hide it"
         author = "stoq"
         reference = "https://learn.microsoft.com/en-us/windows/win32/debug/pe-format"
     strings:
-        // MZ, 0x90 bytes on the last page, 3 pages: the header every Microsoft and GNU linker writes.
-        $mz = { 4D 5A 90 00 03 00 00 00 }
+        // Any MZ: linkers and packers write different DOS headers after it.
+        $mz = "MZ"
     condition:
-        // The first 16 candidates are enough (a fixed bound keeps the loop cheap on large files).
-        for any i in (1..16) : (
+        // Every candidate up to 100,000 (pecarve's max_candidates) is checked: a fixed bound keeps
+        // the loop cheap on large files, and it is far above what decoys in a real file reach.
+        #mz > 0 and
+        for any i in (1..100000) : (
             i <= #mz and @mz[i] > 0 and
-            uint32(@mz[i] + 0x3C) >= 0x40 and uint32(@mz[i] + 0x3C) < 0x1000 and
+            uint32(@mz[i] + 0x3C) >= 4 and uint32(@mz[i] + 0x3C) < 0x10000000 and
             uint32(@mz[i] + uint32(@mz[i] + 0x3C)) == 0x00004550
         )
 }

@@ -578,10 +578,16 @@ Deno.test("stoq.yar: PowerShell encoded commands, in ASCII and UTF-16, and looka
   ) deepEqual(rule(text(line)), [], line);
 });
 
-Deno.test("dispatch.yar: xor_pe fires on hello.xor, where the key is recoverable, and never on the plain PE", async () => {
+Deno.test("dispatch.yar: xor_pe fires on hello.xor, where the key is recoverable, and never on the plain PE; carve_pe where embedded_pe does", async () => {
   const files = await realFiles();
   for (const [name, path] of Object.entries(files) as [RealFileName, string][]) {
-    const want = name === "hello.xor" ? ["xor_pe"] : name === "blob.b64" ? ["b64_pe"] : [];
+    const want = name === "hello.xor"
+      ? ["xor_pe"]
+      : name === "blob.b64"
+      ? ["b64_pe"]
+      : WORKER[name]?.includes("embedded_pe")
+      ? ["carve_pe"]
+      : [];
     deepEqual(names(dispatch, await Deno.readFile(path)), want, name);
   }
   const exe = await Deno.readFile(files["hello.exe"]);
@@ -618,4 +624,13 @@ Deno.test("rules: random bytes and plain text match nothing", async () => {
   for (const [what, data] of inputs) {
     for (const rules of [typing, worker, dispatch]) deepEqual(names(rules, data), [], what);
   }
+});
+
+Deno.test("stoq.yar embedded_pe and dispatch.yar carve_pe: a PE behind 24 decoy MZ headers is found", async () => {
+  const { binaryFiles } = await import("../fixtures/binaries_files.ts");
+  const f = await binaryFiles();
+  const blob = await Deno.readFile(f["decoys.bin"]);
+  deepEqual(names(worker, blob), ["embedded_pe"]);
+  deepEqual(names(dispatch, blob), ["carve_pe"]);
+  deepEqual(names(worker, await Deno.readFile(f["hello.exe"])), [], "not the PE at offset 0");
 });

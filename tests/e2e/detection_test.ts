@@ -93,8 +93,9 @@ Deno.test("default pipeline on real files: each file reaches the workers its typ
   equal(exe.results[0].workers.hash_ssdeep.ssdeep, ssdeep.split(",")[0]);
 
   const elf = byName.get("hello.elf")!;
-  deepEqual(ran(elf), [...always, "clamav", "exif", "hash_ssdeep", "hash_tlsh"].sort());
+  deepEqual(ran(elf), [...always, "clamav", "elf", "exif", "hash_ssdeep", "hash_tlsh"].sort());
   deepEqual(elf.results[0].workers.clamav, { infected: false, signatures: [] });
+  equal(elf.results[0].workers.elf.interpreter, "/lib64/ld-linux-x86-64.so.2");
 
   const doc = byName.get("report.doc")!;
   deepEqual(

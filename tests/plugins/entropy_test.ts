@@ -1,5 +1,7 @@
 import { deepEqual as assertEquals } from "node:assert/strict";
+import { equal } from "node:assert/strict";
 import entropy from "../../plugins/entropy.ts";
+import { shannon } from "../../plugins/lib/text/entropy.ts";
 import { instantiate, makePayload, makeRequest } from "../helpers.ts";
 
 Deno.test("entropy: uniform bytes give 8 bits, one repeated byte gives 0", async () => {
@@ -32,5 +34,13 @@ Deno.test("entropy: unaligned views and odd lengths count every byte once", asyn
     const q = makePayload(view);
     const r = await instance.scan!(q, makeRequest(q), call) as { results: { entropy: number } };
     assertEquals(Math.abs(r.results.entropy - h) < 1e-12, true, `${start}..${end}`);
+  }
+});
+
+Deno.test("entropy: a range of a buffer gives what a copy of the range gives", () => {
+  const buf = new Uint8Array(5000).map((_, i) => (i * 2654435761) >>> 27);
+  // Short and long paths, aligned and unaligned starts, and the empty range.
+  for (const [start, end] of [[0, 0], [7, 7], [3, 40], [0, 511], [1, 513], [6, 4999], [0, 5000]]) {
+    equal(shannon(buf, start, end), shannon(buf.slice(start, end)), `${start}..${end}`);
   }
 });

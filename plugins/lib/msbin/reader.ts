@@ -1,20 +1,17 @@
 /**
- * The bounds-checked reader the shell-link and OneNote parsers use: lib/pe's Reader (every read
- * names what it reads; a cut structure throws FormatError with its offset), with default names,
- * signed 32-bit and Number-valued 64-bit reads, and GUIDs in lib/office's registry text form.
+ * The bounds-checked reader the shell-link and OneNote parsers use: lib/bytes' Reader (every read
+ * names what it reads; a cut structure throws FormatError with its offset), with their default
+ * names, Number-valued 64-bit reads and GUIDs in lib/office's registry text form.
  */
 import { guid } from "../office/cfb.ts";
-import { FormatError, Reader } from "../pe/reader.ts";
+import { FormatError, Reader } from "../bytes/reader.ts";
 
 export { FormatError };
 
-/** lib/pe's Reader with the reads the Microsoft structures of lnk and onenote need. */
+/** lib/bytes' little-endian Reader with the reads the Microsoft structures of lnk and onenote need. */
 export class LeReader extends Reader {
   get length(): number {
     return this.size;
-  }
-  override u8(o: number, what = "byte"): number {
-    return super.u8(o, what);
   }
   override u16(o: number, what = "uint16"): number {
     return super.u16(o, what);
@@ -22,13 +19,12 @@ export class LeReader extends Reader {
   override u32(o: number, what = "uint32"): number {
     return super.u32(o, what);
   }
-  i32(o: number, what = "int32"): number {
-    this.need(o, 4, what);
-    return this.view.getInt32(o, true);
+  override i32(o: number, what = "int32"): number {
+    return super.i32(o, what);
   }
   /** An unsigned 64-bit value as a Number: exact up to 2^53, enough for offsets and sizes. */
-  u64n(o: number, what = "uint64"): number {
-    return Number(super.u64(o, what));
+  override u64n(o: number, what = "uint64"): number {
+    return super.u64f(o, what);
   }
   override bytes(o: number, n: number, what = "bytes"): Uint8Array {
     return super.bytes(o, n, what);

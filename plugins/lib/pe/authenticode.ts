@@ -10,7 +10,7 @@ import { children, expect, oid, type Tlv, toHex } from "../x509/der.ts";
 import { DIGESTS, OID } from "../x509/oids.ts";
 import { parseSignedData, type SignedDataReport } from "../x509/pkcs7.ts";
 import type { PeHeaders } from "./headers.ts";
-import { FormatError, hex, type Reader } from "./reader.ts";
+import { FormatError, hex, type Reader } from "../bytes/reader.ts";
 
 const MAX_ENTRIES = 8;
 const MAX_NESTED = 8;

@@ -1,7 +1,7 @@
 /** The debug directory: entry types and timestamps, and the CodeView record's PDB path and GUID. */
 import { DEBUG_TYPES } from "./constants.ts";
-import { directory, offsetOf, type PeHeaders } from "./headers.ts";
-import { isoTime, type Reader } from "./reader.ts";
+import type { Reader } from "../bytes/reader.ts";
+import { directory, isoTime, offsetOf, type PeHeaders } from "./headers.ts";
 
 const MAX_ENTRIES = 64;
 

@@ -1,7 +1,7 @@
 /** The CLR (COM descriptor) header of a .NET assembly and its metadata version string. */
 import { directory, offsetOf, type PeHeaders, rvaToOffset } from "./headers.ts";
 import { flagNames } from "./constants.ts";
-import { hex, type Reader } from "./reader.ts";
+import { hex, type Reader } from "../bytes/reader.ts";
 
 const COMIMAGE_FLAGS: [number, string][] = [
   [0x1, "ILONLY"],

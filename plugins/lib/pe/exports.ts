@@ -1,6 +1,6 @@
 /** The export directory: the DLL's own name, timestamp, and each exported function. */
-import { directory, offsetOf, type PeHeaders, rvaToOffset } from "./headers.ts";
-import { hex, isoTime, type Reader } from "./reader.ts";
+import { hex, type Reader } from "../bytes/reader.ts";
+import { directory, isoTime, offsetOf, type PeHeaders, rvaToOffset } from "./headers.ts";
 
 export const MAX_EXPORTS = 20_000;
 

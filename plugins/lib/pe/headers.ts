@@ -8,7 +8,7 @@ import {
   SECTION_CHARACTERISTICS,
   SUBSYSTEMS,
 } from "./constants.ts";
-import { FormatError, hex, Reader } from "./reader.ts";
+import { FormatError, hex, Reader } from "../bytes/reader.ts";
 
 /** More sections than Windows loads (96) are refused beyond this cap. */
 export const MAX_SECTIONS = 96;
@@ -238,4 +238,10 @@ export function describeHeaders(h: PeHeaders) {
 /** A section's characteristics as names. */
 export function sectionFlags(characteristics: number): string[] {
   return flagNames(characteristics, SECTION_CHARACTERISTICS);
+}
+
+/** ISO 8601 of a Unix timestamp in seconds, or null for 0. */
+export function isoTime(seconds: number): string | null {
+  if (!seconds) return null;
+  return new Date(seconds * 1000).toISOString().replace(".000Z", "Z");
 }

@@ -2,7 +2,7 @@
 import { createHash } from "node:crypto";
 import { directory, offsetOf, type PeHeaders, rvaToOffset } from "./headers.ts";
 import { ordinalName } from "./ordinals.ts";
-import { FormatError, hex, type Reader } from "./reader.ts";
+import { FormatError, hex, type Reader } from "../bytes/reader.ts";
 
 /** Caps: more descriptors or functions than this are cut (and said so). */
 export const MAX_IMPORT_DLLS = 1024;

@@ -20,6 +20,7 @@ import { describeExports, parseExports } from "./exports.ts";
 import {
   describeHeaders,
   endOfImageData,
+  isoTime,
   parseHeaders,
   type PeHeaders,
   rvaToOffset,
@@ -27,13 +28,13 @@ import {
   sectionOf,
 } from "./headers.ts";
 import { imphash, message, parseImports } from "./imports.ts";
-import { hex, isoTime, Reader } from "./reader.ts";
+import { hex, Reader } from "../bytes/reader.ts";
 import { languageName, parseResources, parseVersionInfo } from "./resources.ts";
 import { parseRich } from "./rich.ts";
 import { parseTls } from "./tls.ts";
 import { upxEvidence } from "./upx.ts";
 
-export { FormatError } from "./reader.ts";
+export { FormatError } from "../bytes/reader.ts";
 
 /** A child payload found inside the image (overlay, embedded file in a resource). */
 export interface PeChild {

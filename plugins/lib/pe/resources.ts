@@ -7,7 +7,7 @@
  */
 import { LANGUAGES, RESOURCE_TYPES } from "./constants.ts";
 import { directory, offsetOf, type PeHeaders, rvaToOffset } from "./headers.ts";
-import { FormatError, hex, Reader } from "./reader.ts";
+import { FormatError, hex, Reader } from "../bytes/reader.ts";
 
 export const MAX_RESOURCES = 4096;
 

@@ -3,7 +3,7 @@
  * checksum (recomputed, so a forged or transplanted header shows), and pefile's rich hash.
  */
 import { createHash } from "node:crypto";
-import { hex, type Reader } from "./reader.ts";
+import { hex, type Reader } from "../bytes/reader.ts";
 
 const DANS = 0x536e6144;
 const RICH = 0x68636952;

@@ -1,6 +1,6 @@
 /** The TLS directory and its callbacks, which run before the entry point. */
 import { directory, offsetOf, type PeHeaders, sectionOf } from "./headers.ts";
-import { hex, type Reader } from "./reader.ts";
+import { hex, type Reader } from "../bytes/reader.ts";
 
 const MAX_CALLBACKS = 256;
 

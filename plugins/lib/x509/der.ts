@@ -9,6 +9,7 @@
  * against its parent, indefinite BER lengths are followed only to a bounded depth, and lists are
  * capped.
  */
+import { toHex } from "../bytes/reader.ts";
 
 /** A malformed DER structure; `offset` is relative to the buffer given to `parseTlv`. */
 export class DerError extends Error {
@@ -148,12 +149,7 @@ export function oid(t: Tlv): string {
   return parts.join(".");
 }
 
-/** Lower-case hex of bytes. */
-export function toHex(b: Uint8Array): string {
-  let s = "";
-  for (const x of b) s += x.toString(16).padStart(2, "0");
-  return s;
-}
+export { toHex };
 
 /** An INTEGER's magnitude as hex, leading zero bytes dropped (OpenSSL's -serial, lower case). */
 export function intHex(t: Tlv): string {
