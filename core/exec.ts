@@ -14,6 +14,11 @@ export interface ExecOptions {
   cwd?: string;
   /** Largest stdout kept, in bytes; more is an error (default 64 MiB). */
   maxOutput?: number;
+  /**
+   * How many bytes stdout is expected to hold (e.g. the sizes an archive lists): read into one
+   * buffer of that size, so a large output is held once rather than as chunks plus a copy.
+   */
+  expectedOutput?: number;
   env?: Record<string, string>;
 }
 
@@ -49,15 +54,30 @@ async function readCapped(
   stream: ReadableStream<Uint8Array>,
   max: number,
   what: string,
+  expected = 0,
 ): Promise<Uint8Array> {
+  // Into the expected size while it holds; chunks (joined once at the end) past it.
+  const first = new Uint8Array(Math.min(expected, max));
+  let filled = 0;
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of stream) {
     total += chunk.length;
     if (total > max) throw new Error(`${what} exceeded ${max} bytes`);
-    chunks.push(chunk);
+    if (chunks.length === 0 && filled + chunk.length <= first.length) {
+      first.set(chunk, filled);
+      filled += chunk.length;
+    } else chunks.push(chunk);
   }
-  return new Uint8Array(await new Blob(chunks as Uint8Array<ArrayBuffer>[]).arrayBuffer());
+  if (chunks.length === 0) return filled === first.length ? first : first.subarray(0, filled);
+  const out = new Uint8Array(total);
+  out.set(first.subarray(0, filled));
+  let off = filled;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
 }
 
 async function readTail(stream: ReadableStream<Uint8Array>): Promise<string> {
@@ -127,7 +147,7 @@ export async function execTool(
   try {
     const writing = options.stdin ? writeAll(child.stdin, options.stdin) : Promise.resolve();
     const max = options.maxOutput ?? DEFAULT_MAX_OUTPUT;
-    const stdoutP = readCapped(child.stdout, max, `${tool} output`);
+    const stdoutP = readCapped(child.stdout, max, `${tool} output`, options.expectedOutput);
     const stderrP = readTail(child.stderr);
     let stdout: Uint8Array;
     try {

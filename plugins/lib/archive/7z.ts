@@ -136,12 +136,13 @@ class SevenZipRun {
     private readonly archive: string,
   ) {}
 
-  private async exec(args: string[], maxOutput?: number): Promise<RunResult> {
+  private async exec(args: string[], maxOutput?: number, expected?: number): Promise<RunResult> {
     try {
       // -y: never ask; -bd: no progress; -p always, so 7z never prompts for a password.
       return await this.call.exec("7z", [...args, "-y", "-bd", "--", this.archive], {
         cwd: this.dir,
         maxOutput,
+        expectedOutput: expected,
       });
     } catch (e) {
       throwIfAborted(this.call.signal);
@@ -290,7 +291,7 @@ class SevenZipRun {
     const candidates = this.candidates(encrypted);
     let failure = noPasswordReason(candidates.length);
     for (const pw of candidates) {
-      const r = await this.exec([...args, `-p${pw}`], expected);
+      const r = await this.exec([...args, `-p${pw}`], expected, expected);
       if (r === "overflow") {
         failure = "7z produced more data than the archive lists; nothing extracted";
         break;

@@ -1,4 +1,5 @@
 /** Shared bookkeeping for the `decompress` extractors: size caps, extracted members, drops. */
+import { createHash } from "node:crypto";
 
 import type { Payload } from "../../../core/engine/plugin.ts";
 
@@ -23,6 +24,12 @@ export interface CryptoInfo {
 }
 
 const SHOWN_NAMES = 10;
+/** Smaller members are not worth a digest to share: copies of them cost little memory. */
+const SHARE_FROM = 64 * 1024;
+
+function sha256(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
 /** Most links and special files listed in a result. */
 const MAX_LISTED = 1000;
 
@@ -99,9 +106,29 @@ export class Collector {
 
   /** Records an extracted member. */
   add(name: string, content: Uint8Array): void {
-    this.members.push({ name, content });
     this.total += content.length;
+    // Members with the same bytes (a bomb's favourite: one block of zeros under many names)
+    // share one buffer: the caps count what was produced, memory holds each content once.
+    const same = this.bySize.get(content.length);
+    if (same && content.length >= SHARE_FROM) {
+      const digest = sha256(content);
+      const twin = same.find((m) => (m.digest ??= sha256(m.content)) === digest);
+      if (twin) {
+        this.members.push({ name, content: twin.content });
+        return;
+      }
+      const member = { name, content, digest };
+      same.push(member);
+      this.members.push(member);
+      return;
+    }
+    const member: Member & { digest?: string } = { name, content };
+    if (same) same.push(member);
+    else this.bySize.set(content.length, [member]);
+    this.members.push(member);
   }
+  /** Members by size, for finding twins; a digest is taken only once two sizes are equal. */
+  private readonly bySize = new Map<number, (Member & { digest?: string })[]>();
 
   /** Records a member that was not extracted, and why. */
   skip(name: string, reason: string): void {

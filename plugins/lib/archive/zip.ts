@@ -90,6 +90,7 @@ export async function extractZip(
     }
     const info: CryptoInfo = { encrypted: files.some((e) => e.encrypted) };
     let known: string | undefined;
+    const twins: Twins = { bySizeCrc: new Map() };
     for (const entry of files) {
       throwIfAborted(signal);
       const name = entry.filename;
@@ -105,7 +106,13 @@ export async function extractZip(
         : [undefined];
       let outcome: ReadOutcome = { kind: "password", message: "" };
       for (const password of candidates) {
-        outcome = await readEntry(zip, entry, password, room.bytes, signal);
+        const direct = password === undefined &&
+          await inflateDirect(content, entry, room.bytes, twins);
+        outcome = direct === "cap"
+          ? { kind: "cap" }
+          : direct
+          ? { kind: "ok", data: direct, note: misstated(entry, direct.length) }
+          : await readEntry(zip, entry, password, room.bytes, signal);
         if (outcome.kind !== "password") {
           if (outcome.kind === "ok" && password !== undefined) known = info.password = password;
           break;
@@ -131,6 +138,10 @@ async function readEntry(
   cap: number,
   signal: AbortSignal,
 ): Promise<ReadOutcome> {
+  // Into one buffer of the declared size while the data fits it (held once, not as chunks plus
+  // a copy); what runs past a size that lied goes to chunks.
+  const first = new Uint8Array(Math.min(entry.uncompressedSize, cap));
+  let filled = 0;
   const chunks: Uint8Array[] = [];
   let total = 0;
   let over = false;
@@ -141,9 +152,17 @@ async function readEntry(
         over = true;
         throw new Error("member size cap exceeded");
       }
-      chunks.push(chunk);
+      if (chunks.length === 0 && filled + chunk.length <= first.length) {
+        first.set(chunk, filled);
+        filled += chunk.length;
+      } else chunks.push(chunk);
     },
   });
+  const data = () =>
+    chunks.length === 0
+      // A header that overstated the size: keep only what was filled, not the whole allocation.
+      ? (filled === first.length ? first : first.slice(0, filled))
+      : concat([first.subarray(0, filled), ...chunks], total);
   try {
     await entry.getData(sink, { password, signal, checkCrc32: true });
   } catch (e) {
@@ -152,12 +171,7 @@ async function readEntry(
     const message = messageOf(e);
     // Headers that misstate the size: keep what the data holds, as unzip does.
     if (!entry.encrypted && message === zip.ERR_INVALID_UNCOMPRESSED_SIZE && total > 0) {
-      return {
-        kind: "ok",
-        data: concat(chunks, total),
-        note: `its header declares ${entry.uncompressedSize} bytes but its data holds ${total}; ` +
-          "the data was kept",
-      };
+      return { kind: "ok", data: data(), note: misstated(entry, total) };
     }
     // A wrong ZipCrypto password passes its one-byte check now and then and only shows as bad
     // data, so on an encrypted member any data error means "try the next password".
@@ -171,5 +185,110 @@ async function readEntry(
     ].includes(message);
     return { kind: wrongPassword ? "password" : "error", message };
   }
-  return { kind: "ok", data: concat(chunks, total) };
+  return { kind: "ok", data: data() };
 }
+
+/**
+ * A plain (stored or deflated, unencrypted) member read straight from the archive into one
+ * buffer of its size (fflate, no chunks to collect), when its local header, size and CRC-32 all
+ * agree; undefined otherwise, and the caller reads it with zip.js, which explains any problem.
+ * Faster, and a large member is held once instead of as chunks plus a copy.
+ */
+async function inflateDirect(
+  content: Uint8Array,
+  entry: ZipJs.FileEntry,
+  cap: number,
+  twins: Twins,
+): Promise<Uint8Array | "cap" | undefined> {
+  const method = entry.compressionMethod;
+  const size = entry.uncompressedSize;
+  if (entry.encrypted || (method !== 0 && method !== 8)) return;
+  const dv = new DataView(content.buffer, content.byteOffset, content.byteLength);
+  const at = entry.offset;
+  if (at + 30 > content.length || dv.getUint32(at, true) !== 0x04034b50) return;
+  const start = at + 30 + dv.getUint16(at + 26, true) + dv.getUint16(at + 28, true);
+  const raw = content.subarray(start, start + entry.compressedSize);
+  if (raw.length !== entry.compressedSize) return;
+  // Declared over the cap: the header may lie, so count what the data really yields, holding
+  // no more than the cap (a bomb's 4 GB never exists in memory).
+  if (size > cap) return await inflateCapped(raw, method, cap);
+  // A member with the size and CRC of one already read is most likely its twin (a bomb's one
+  // block of zeros under many names): it is inflated into a reused scratch buffer and, when
+  // the bytes really are the same, shares the first one's buffer; no new allocation either way.
+  const key = `${size}:${entry.signature}`;
+  const twin = size >= TWIN_FROM ? twins.bySizeCrc.get(key) : undefined;
+  if (twin && (twins.scratch?.length ?? 0) < size) twins.scratch = new Uint8Array(size);
+  const target = twin ? twins.scratch!.subarray(0, size) : new Uint8Array(size);
+  let out: Uint8Array;
+  try {
+    if (method === 0) {
+      if (raw.length !== size) return;
+      target.set(raw);
+      out = target;
+    } else {
+      const { inflateSync } = await loadFflate();
+      out = inflateSync(raw, { out: target });
+      if (out.length !== size) return;
+    }
+  } catch {
+    return;
+  }
+  const { crc32 } = await import("node:zlib");
+  if ((crc32(out) >>> 0) !== entry.signature) return;
+  if (!twin) {
+    if (size >= TWIN_FROM && !twins.bySizeCrc.has(key)) twins.bySizeCrc.set(key, out);
+    return out;
+  }
+  const { Buffer } = await import("node:buffer");
+  return Buffer.compare(out, twin) === 0 ? twin : out.slice();
+}
+
+/** The note for a member whose data holds another size than its header declares, if it does. */
+function misstated(entry: ZipJs.FileEntry, held: number): string | undefined {
+  return held === entry.uncompressedSize
+    ? undefined
+    : `its header declares ${entry.uncompressedSize} bytes but its data holds ${held}; ` +
+      "the data was kept";
+}
+
+/** Inflates `raw` while it yields at most `cap` bytes: the data, or "cap" once it yields more. */
+async function inflateCapped(
+  raw: Uint8Array,
+  method: number,
+  cap: number,
+): Promise<Uint8Array | "cap" | undefined> {
+  if (method === 0) return raw.length > cap ? "cap" : raw.slice();
+  const { Inflate } = await loadFflate();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let over = false;
+  const inflate = new Inflate((chunk) => {
+    total += chunk.length;
+    if (total > cap) {
+      over = true;
+      throw new Error("cap");
+    }
+    chunks.push(chunk);
+  });
+  try {
+    // Small steps: deflate expands up to ~1,032:1, so 1 KiB in never yields more than ~1 MiB
+    // at once, and the cap is checked before anything large is made.
+    for (let off = 0; off < raw.length; off += 1024) {
+      inflate.push(raw.subarray(off, off + 1024), off + 1024 >= raw.length);
+    }
+  } catch {
+    return over ? "cap" : undefined;
+  }
+  return concat(chunks, total);
+}
+
+/** Members already read whole, for sharing the buffer of identical ones. */
+interface Twins {
+  bySizeCrc: Map<string, Uint8Array>;
+  scratch?: Uint8Array;
+}
+/** Smaller members are not worth the bookkeeping: copies of them cost little memory. */
+const TWIN_FROM = 64 * 1024;
+
+let fflate: Promise<typeof import("fflate")> | undefined;
+const loadFflate = () => fflate ??= import("fflate");
