@@ -5,6 +5,8 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { tempDir } from "../helpers.ts";
+import { stoqAPI } from "../../core/engine/api.ts";
+import { BUILTIN_PLUGINS } from "../../plugins/index.ts";
 import {
   assertUsageError,
   hashes,
@@ -16,53 +18,8 @@ import {
   writeText,
 } from "../cli_helpers.ts";
 
-const BUILTINS = [
-  "b64decode",
-  "batch",
-  "clamav",
-  "decompress",
-  "dirmon",
-  "elasticsearch",
-  "email",
-  "encrypted_office",
-  "entropy",
-  "exif",
-  "filedir",
-  "hash",
-  "hash_ssdeep",
-  "hash_tlsh",
-  "html",
-  "imap",
-  "iocextract",
-  "javascript",
-  "lnk",
-  "mimetype",
-  "nats",
-  "ole",
-  "onenote",
-  "ooxml",
-  "pdf",
-  "pe",
-  "postgres",
-  "powershell",
-  "rabbitmq",
-  "redis",
-  "route",
-  "rtf",
-  "s3",
-  "splunk",
-  "sqlite",
-  "stdin",
-  "stdout",
-  "strings",
-  "tnef",
-  "upx",
-  "vba",
-  "vbscript",
-  "x509",
-  "xordecode",
-  "yara",
-];
+// Every plugin plugins/index.ts registers, sorted as `stoq list` prints them.
+const BUILTINS = BUILTIN_PLUGINS.map((f) => f(stoqAPI).name).sort();
 
 // The README's "Writing a plugin" example, with the type import as a plugin in this repo writes it.
 const TINY_STRINGS = `// Types only: the import is erased at run time.
