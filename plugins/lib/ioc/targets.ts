@@ -77,9 +77,11 @@ export function classifyTarget(raw: string): TargetClass {
     return { kind: "relative" };
   }
   if (scheme === "file") {
-    // file://host/share, file:////host/share and file:\\host\share are all SMB to host.
-    const m = /^file:[\\/]{2,4}([^\\/]*)/i.exec(value);
-    const host = m?.[1] ?? "";
+    // file://host/share, file:////host/share and file:\\host\share are SMB to host;
+    // file:///C:/x (three slashes: an empty host) is local.
+    const m = /^file:([\\/]*)([^\\/]*)/i.exec(value);
+    const slashes = m?.[1].length ?? 0;
+    const host = slashes === 2 || slashes >= 4 ? m?.[2] ?? "" : "";
     if (host && host.toLowerCase() !== "localhost" && !/^[A-Za-z][:|]$/.test(host)) {
       return { kind: "remote_file_url", scheme, host };
     }
@@ -95,7 +97,9 @@ export function classifyTarget(raw: string): TargetClass {
 
 /** Whether `target` (a URL or path) names a file that runs code when opened. */
 export function looksExecutable(target: string): boolean {
-  const path = target.replace(/[?#].*$/, "").replace(/[\\/]+$/, "");
+  // Only the path counts: "https://example.com/" names a host ending in .com, not a file.
+  const url = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*(\/[^?#]*)?/.exec(target);
+  const path = url ? url[1] ?? "" : target.replace(/[?#].*$/, "");
   return EXECUTABLE_EXT.test(path);
 }
 

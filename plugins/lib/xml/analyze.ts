@@ -97,7 +97,10 @@ export async function analyzeXml(
   const scanText = (s: string) => {
     if (s.length < 8 || !(s.includes("\\\\") || s.includes(":"))) return;
     for (const m of s.matchAll(TEXT_TARGET_RE)) {
-      const target = m[0].startsWith("\\") ? m[0].replace(/\\\\/g, "\\").replace(/^\\/, "\\\\") : m[0];
+      // Word field codes double every backslash: \\\\host\\share is \\host\share.
+      const target = m[0].startsWith("\\")
+        ? "\\\\" + m[0].replace(/^\\+/, "").replace(/\\\\/g, "\\")
+        : m[0];
       addTarget({ target, source: "text", element: current });
       if (targetsTruncated) break;
     }
@@ -156,10 +159,12 @@ export async function analyzeXml(
         });
         return;
       }
-      if (tag.uri === XINCLUDE_NS && tag.local === "include" && attrs.href) {
+      const xinclude = tag.uri === XINCLUDE_NS && tag.local === "include";
+      if (xinclude && attrs.href) {
         addTarget({ target: attrs.href.value, source: "xinclude", element: tag.name, attribute: "href" });
       }
       for (const a of Object.values(attrs)) {
+        if (xinclude && a.name === "href") continue;
         if (a.prefix === "xmlns" || a.name === "xmlns" || !MAYBE_TARGET.test(a.value)) continue;
         const kind = classifyTarget(a.value).kind;
         if (kind === "unc" || kind === "remote_file_url" || kind === "protocol_handler" || kind === "local_file_url") {
