@@ -124,7 +124,8 @@ export default (stoq: StoqAPI) => {
           }
           // 0: symbols found; 4: none found. Anything else is a decoder error.
           if (out.code !== 0 && out.code !== 4) {
-            const why = out.stderr.split("\n").map((l) => l.trim()).find((l) => l && !/dbus|Connection/i.test(l));
+            const why = out.stderr.split("\n").map((l) => l.trim().replace(/ `[^']*'/g, ""))
+              .find((l) => l && !/dbus|Connection/i.test(l));
             return { errors: [`qr: zbarimg could not read the image (exit ${out.code}): ${why ?? "no message"}`] };
           }
           const all = await parseZbarXml(new TextDecoder().decode(out.stdout));

@@ -89,7 +89,7 @@ export default (stoq: StoqAPI) => {
           // the first max_bytes are read back, however much text the pages hold.
           const raw = await call.withTempFile(c, async (path) => {
             const txt = `${path}.txt`;
-            const args = ["-enc", "UTF-8", "-q", "-l", String(opts.pdf_max_pages), path, txt];
+            const args = ["-enc", "UTF-8", "-l", String(opts.pdf_max_pages), path, txt];
             const out = await call.exec("pdftotext", args, { maxOutput: 65536 });
             if (out.code !== 0) {
               throw new Error(`pdftotext failed (exit ${out.code}): ${out.stderr.trim().split("\n").at(-1) || "no message"}`);
@@ -115,7 +115,10 @@ export default (stoq: StoqAPI) => {
           return { format, extractor: tool, ...capped(raw) };
         }
         if (detectArchive(c)?.extractor === "zip") {
-          const office = await officeText(c, opts.max_bytes, call.signal);
+          const office = await officeText(c, opts.max_bytes, call.signal).catch((e) => {
+            call.signal.throwIfAborted();
+            throw new Error(`cannot read the zip: ${(e as Error).message}`);
+          });
           if (!office) return "a zip without OOXML or OpenDocument text parts";
           const { text, truncated } = capped(office.text);
           const out: Extracted = {
