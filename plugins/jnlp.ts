@@ -2,11 +2,11 @@
  * Java Web Start descriptors (.jnlp; Strelka's ScanJnlp, deeper): codebase, href, title and
  * vendor, the JARs (each resolved against the codebase), native libraries, extensions, the main
  * class and arguments, properties, the Java versions asked for and the security level, with
- * findings for remote code and unsandboxed permissions. Read with the shared sax front.
+ * findings for remote code and unsandboxed permissions. Read with the shared XML reader (lib/xml/parser.ts).
  */
 import type { Finding, StoqAPI } from "../core/engine/plugin.ts";
 import { classifyTarget, targetFindings } from "./lib/ioc/targets.ts";
-import { decodeXml, parseXml } from "./lib/xml/sax.ts";
+import { decodeXml, parseXml } from "./lib/xml/parser.ts";
 
 const MAX_ITEMS = 200;
 

@@ -8,7 +8,7 @@ import type { Finding, StoqAPI } from "../core/engine/plugin.ts";
 import { parseBinaryPlist } from "./lib/plist/binary.ts";
 import { type PlistLimits, type PlistValue, PlistError, toJson } from "./lib/plist/value.ts";
 import { parseXmlPlist } from "./lib/plist/xml.ts";
-import { decodeXml } from "./lib/xml/sax.ts";
+import { decodeXml } from "./lib/xml/parser.ts";
 
 /** launchd.plist(5) keys → result keys. */
 const LAUNCHD: Record<string, string> = {

@@ -13,7 +13,7 @@
 import type { ExtractedPayload, Finding, StoqAPI } from "../core/engine/plugin.ts";
 import { imageInfo } from "./lib/image/size.ts";
 import { targetFindings } from "./lib/ioc/targets.ts";
-import { parseXml } from "./lib/xml/sax.ts";
+import { parseXml } from "./lib/xml/parser.ts";
 
 /** One decoded symbol. */
 export interface DecodedSymbol {

@@ -7,7 +7,7 @@
  */
 import type { StoqAPI } from "../core/engine/plugin.ts";
 import { analyzeXml } from "./lib/xml/analyze.ts";
-import { decodeXml } from "./lib/xml/sax.ts";
+import { decodeXml } from "./lib/xml/parser.ts";
 
 export default (stoq: StoqAPI) => {
   const z = stoq.z;

@@ -1,8 +1,8 @@
 /**
  * XML property lists (Apple's PropertyList-1.0 DTD: plist, dict/key, array, string, integer,
- * real, true, false, date, data), read with the shared sax front (no entity is expanded).
+ * real, true, false, date, data), read with the shared XML reader (lib/xml/parser.ts) (no entity is expanded).
  */
-import { parseXml } from "../xml/sax.ts";
+import { parseXml } from "../xml/parser.ts";
 import { type PlistLimits, type PlistValue, PlistError } from "./value.ts";
 
 interface Frame {

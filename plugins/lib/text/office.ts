@@ -6,7 +6,7 @@
  * visible text and are left out, as LibreOffice's text export leaves them out.
  */
 import { readZipMembers } from "../archive/zip.ts";
-import { decodeXml, parseXml } from "../xml/sax.ts";
+import { decodeXml, parseXml } from "../xml/parser.ts";
 
 /** Which kind of document, and the parts to read in reading order. */
 interface Layout {

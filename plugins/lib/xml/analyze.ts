@@ -8,7 +8,7 @@
 import type { Finding } from "../../../core/engine/plugin.ts";
 import { classifyTarget, type TargetKind, targetFindings } from "../ioc/targets.ts";
 import { type Doctype, parseDoctype } from "./doctype.ts";
-import { declarationAttributes, parseXml, type XmlError, type XmlTag } from "./sax.ts";
+import { declarationAttributes, parseXml, type XmlError, type XmlTag } from "./parser.ts";
 
 /** One external target. */
 export interface XmlTarget {
@@ -119,10 +119,7 @@ export async function analyzeXml(
       }
     },
     doctype(body) {
-      if (doctype !== null) return;
-      const parsed = parseDoctype(body);
-      doctype = parsed;
-      return parsed.entities.filter((e) => !e.parameter).map((e) => e.name);
+      doctype ??= parseDoctype(body);
     },
     comment() {
       comments++;

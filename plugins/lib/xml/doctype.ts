@@ -50,7 +50,7 @@ const EXTERNAL_ID_RE = new RegExp(
   String.raw`^\s*([^\s\[>]+)(?:\s+(?:SYSTEM\s+${QUOTED}|PUBLIC\s+${QUOTED}(?:\s+${QUOTED})?))?`,
 );
 
-/** Parses the body of a DOCTYPE as sax hands it over (everything after `<!DOCTYPE`). */
+/** Parses the body of a DOCTYPE as lib/xml/parser.ts hands it over (everything after `<!DOCTYPE`). */
 export function parseDoctype(body: string): Doctype {
   const open = body.indexOf("[");
   const head = open < 0 ? body : body.slice(0, open);
