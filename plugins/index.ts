@@ -21,7 +21,6 @@ import hashTlsh from "./hash_tlsh.ts";
 import html from "./html.ts";
 import imagetrailer from "./imagetrailer.ts";
 import imap from "./imap.ts";
-import internetShortcut from "./internet_shortcut.ts";
 import iocextract from "./iocextract.ts";
 import iqy from "./iqy.ts";
 import javascript from "./javascript.ts";
@@ -54,6 +53,7 @@ import strings from "./strings.ts";
 import textreader from "./textreader.ts";
 import tnef from "./tnef.ts";
 import upx from "./upx.ts";
+import urlShortcut from "./url_shortcut.ts";
 import vba from "./vba.ts";
 import vbscript from "./vbscript.ts";
 import x509 from "./x509.ts";
@@ -81,7 +81,6 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   html,
   imagetrailer,
   imap,
-  internetShortcut,
   iocextract,
   iqy,
   javascript,
@@ -114,6 +113,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   textreader,
   tnef,
   upx,
+  urlShortcut,
   vba,
   vbscript,
   x509,

@@ -14,7 +14,8 @@ export default (stoq: StoqAPI) =>
   stoq.plugin({
     name: "iqy",
     version: "1.0.0",
-    description: "Excel web query files (.iqy): the URL Excel fetches, POST data, parameters, options",
+    description:
+      "Excel web query files (.iqy): the URL Excel fetches, POST data, parameters, options",
     classes: ["worker"],
     create: () => ({
       scan(payload) {
@@ -25,7 +26,9 @@ export default (stoq: StoqAPI) =>
         let i = 0;
         while (i < lines.length && lines[i] === "") i++;
         const results: Record<string, unknown> = {};
-        if (/^[A-Za-z]+$/.test(lines[i] ?? "") && !/:/.test(lines[i])) results.query_type = lines[i++];
+        if (/^[A-Za-z]+$/.test(lines[i] ?? "") && !/:/.test(lines[i])) {
+          results.query_type = lines[i++];
+        }
         if (/^\d+$/.test(lines[i] ?? "")) results.version = Number(lines[i++]);
         const urlAt = lines.findIndex((l, j) => j >= i && /^[A-Za-z][A-Za-z0-9+.-]*:\S/.test(l));
         if (urlAt < 0) return { results, errors: ["iqy: no URL line: not a web query"] };
@@ -39,7 +42,9 @@ export default (stoq: StoqAPI) =>
           else if (line && post === undefined && !Object.keys(options).length) post = line;
         }
         if (post !== undefined) results.post_data = post;
-        const params = [...`${url}\n${post ?? ""}`.matchAll(/\["([^"\]]{0,200})"(?:,"([^"\]]{0,500})")?\]/g)]
+        const params = [
+          ...`${url}\n${post ?? ""}`.matchAll(/\["([^"\]]{0,200})"(?:,"([^"\]]{0,500})")?\]/g),
+        ]
           .map((m) => ({ name: m[1], prompt: m[2] ?? null }));
         if (params.length) results.parameters = params;
         if (Object.keys(options).length) results.options = options;
@@ -49,7 +54,8 @@ export default (stoq: StoqAPI) =>
           findings.unshift({
             id: "web_query",
             severity: "medium",
-            title: "Excel web query: opening it fetches remote content into a sheet (DDE/macro delivery)",
+            title:
+              "Excel web query: opening it fetches remote content into a sheet (DDE/macro delivery)",
             detail: url,
             mitre: ["T1204.002", "T1559.002"],
           });

@@ -23,7 +23,8 @@ export default (stoq: StoqAPI) =>
   stoq.plugin({
     name: "jnlp",
     version: "1.0.0",
-    description: "Java Web Start descriptors (.jnlp): codebase, JARs, main class, arguments, security",
+    description:
+      "Java Web Start descriptors (.jnlp): codebase, JARs, main class, arguments, security",
     classes: ["worker"],
     create: () => ({
       async scan(payload, _request, call) {
@@ -46,7 +47,9 @@ export default (stoq: StoqAPI) =>
               case "jnlp":
                 if (sawJnlp) break;
                 sawJnlp = true;
-                for (const k of ["spec", "version", "codebase", "href"]) if (a(k) !== undefined) r[k] = a(k);
+                for (const k of ["spec", "version", "codebase", "href"]) {
+                  if (a(k) !== undefined) r[k] = a(k);
+                }
                 break;
               case "title":
               case "vendor":
@@ -63,12 +66,16 @@ export default (stoq: StoqAPI) =>
                 break;
               case "j2se":
               case "java":
-                if (java.length < MAX_ITEMS) java.push([a("version"), a("href")].filter(Boolean).join(" "));
+                if (java.length < MAX_ITEMS) {
+                  java.push([a("version"), a("href")].filter(Boolean).join(" "));
+                }
                 break;
               case "jar":
                 if (a("href") && jars.length < MAX_ITEMS) {
                   const jar: Record<string, unknown> = { href: a("href") };
-                  for (const k of ["main", "version", "download"]) if (a(k) !== undefined) jar[k] = a(k);
+                  for (const k of ["main", "version", "download"]) {
+                    if (a(k) !== undefined) jar[k] = a(k);
+                  }
                   jars.push(jar);
                 }
                 break;
@@ -76,10 +83,16 @@ export default (stoq: StoqAPI) =>
                 if (a("href") && natives.length < MAX_ITEMS) natives.push(a("href")!);
                 break;
               case "extension":
-                if (a("href") && extensions.length < MAX_ITEMS) extensions.push({ name: a("name") ?? null, href: a("href")! });
+                if (a("href") && extensions.length < MAX_ITEMS) {
+                  extensions.push({ name: a("name") ?? null, href: a("href")! });
+                }
                 break;
               case "property":
-                if (a("name") !== undefined && Object.keys(properties).length < MAX_ITEMS) properties[a("name")!] = a("value") ?? "";
+                if (
+                  a("name") !== undefined && Object.keys(properties).length < MAX_ITEMS
+                ) {
+                  properties[a("name")!] = a("value") ?? "";
+                }
                 break;
               case "application-desc":
               case "applet-desc":
@@ -113,8 +126,12 @@ export default (stoq: StoqAPI) =>
         for (const jar of jars) jar.url = resolve(String(jar.href), codebase);
         r.jars = jars;
         if (natives.length) r.native_libraries = natives.map((h) => resolve(h, codebase));
-        if (extensions.length) r.extensions = extensions.map((e) => ({ ...e, url: resolve(e.href, codebase) }));
-        if (args.length) r.arguments = args;
+        if (extensions.length) {
+          r.extensions = extensions.map((e) => ({ ...e, url: resolve(e.href, codebase) }));
+        }
+        if (args.length) {
+          r.arguments = args;
+        }
         if (Object.keys(properties).length) r.properties = properties;
         if (java.length) r.java_versions = java;
         r.security = security;
@@ -127,7 +144,9 @@ export default (stoq: StoqAPI) =>
 
 function findings(r: Record<string, unknown>, jarUrls: string[], codebase?: string): Finding[] {
   const out: Finding[] = [];
-  const remote = jarUrls.filter((u) => ["url", "unc", "remote_file_url"].includes(classifyTarget(u).kind));
+  const remote = jarUrls.filter((u) =>
+    ["url", "unc", "remote_file_url"].includes(classifyTarget(u).kind)
+  );
   if (remote.length) {
     out.push({
       id: "remote_jar",
@@ -153,8 +172,10 @@ function findings(r: Record<string, unknown>, jarUrls: string[], codebase?: stri
       detail: jarUrls.filter((u) => u.startsWith("http:")).slice(0, 5).join("; "),
     });
   }
-  const targets = [...(codebase ? [{ where: "codebase", target: codebase }] : []),
-    ...jarUrls.map((u) => ({ where: "jar", target: u }))];
+  const targets = [
+    ...(codebase ? [{ where: "codebase", target: codebase }] : []),
+    ...jarUrls.map((u) => ({ where: "jar", target: u })),
+  ];
   out.push(...targetFindings(targets).filter((f) => f.id !== "executable_url"));
   return out;
 }

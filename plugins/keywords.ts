@@ -7,7 +7,7 @@
 import type { Finding, Severity, StoqAPI } from "../core/engine/plugin.ts";
 import { payloadText } from "./lib/ioc/extract.ts";
 import { DEFAULT_LISTS } from "./lib/text/keyword_lists.ts";
-import { KeywordMatcher, type KeywordList } from "./lib/text/keywords.ts";
+import { type KeywordList, KeywordMatcher } from "./lib/text/keywords.ts";
 
 const SEVERITIES = ["info", "low", "medium", "high", "critical"] as const;
 const LIST_NAME = /^[a-z0-9][a-z0-9_.-]*$/;
@@ -69,14 +69,18 @@ export default (stoq: StoqAPI) => {
       }
       const severityOf = (name: string): Severity =>
         opts.severity[name] ?? DEFAULT_LISTS[name]?.severity ?? "low";
-      const minOf = (name: string) => opts.min_distinct[name] ?? DEFAULT_LISTS[name]?.min_distinct ?? 1;
+      const minOf = (name: string) =>
+        opts.min_distinct[name] ?? DEFAULT_LISTS[name]?.min_distinct ?? 1;
       return {
         scan(payload) {
           const content = payload.content;
           const cut = content.length > opts.max_bytes;
           const text = payloadText(cut ? content.subarray(0, opts.max_bytes) : content);
           const hits = matcher.match(text);
-          const result: Record<string, { hits: Record<string, number>; distinct: number; total: number }> = {};
+          const result: Record<
+            string,
+            { hits: Record<string, number>; distinct: number; total: number }
+          > = {};
           const findings: Finding[] = [];
           let total = 0;
           for (const { name } of lists) {

@@ -6,7 +6,7 @@
  */
 import type { Finding, StoqAPI } from "../core/engine/plugin.ts";
 import { parseBinaryPlist } from "./lib/plist/binary.ts";
-import { type PlistLimits, type PlistValue, PlistError, toJson } from "./lib/plist/value.ts";
+import { PlistError, type PlistLimits, type PlistValue, toJson } from "./lib/plist/value.ts";
 import { parseXmlPlist } from "./lib/plist/xml.ts";
 import { decodeXml } from "./lib/xml/parser.ts";
 
@@ -56,7 +56,8 @@ export default (stoq: StoqAPI) => {
   return stoq.plugin({
     name: "plist",
     version: "1.0.0",
-    description: "Apple property lists (XML and binary): keys, value, launchd job and bundle fields",
+    description:
+      "Apple property lists (XML and binary): keys, value, launchd job and bundle fields",
     classes: ["worker"],
     options: {
       max_objects: z.number().int().positive().default(20000),
@@ -80,11 +81,16 @@ export default (stoq: StoqAPI) => {
           const format = binary ? "binary" : "xml";
           let value: PlistValue;
           try {
-            value = binary ? parseBinaryPlist(c, limits) : await parseXmlPlist(decodeXml(c).text, limits);
+            value = binary
+              ? parseBinaryPlist(c, limits)
+              : await parseXmlPlist(decodeXml(c).text, limits);
           } catch (e) {
             if (!(e instanceof PlistError)) throw e;
             const where = binary ? `offset ${e.at}` : `line ${e.at}`;
-            return { results: { format }, errors: [`plist: malformed ${format} plist at ${where}: ${e.message}`] };
+            return {
+              results: { format },
+              errors: [`plist: malformed ${format} plist at ${where}: ${e.message}`],
+            };
           }
           const json = toJson(value);
           const dict = json !== null && typeof json === "object" && !Array.isArray(json)
@@ -102,9 +108,10 @@ export default (stoq: StoqAPI) => {
             for (const [k, v] of Object.entries(map)) if (dict && k in dict) out[v] = dict[k];
             return Object.keys(out).length ? out : undefined;
           };
-          const launchd = dict && "Label" in dict && ("Program" in dict || "ProgramArguments" in dict)
-            ? pick(LAUNCHD)
-            : undefined;
+          const launchd =
+            dict && "Label" in dict && ("Program" in dict || "ProgramArguments" in dict)
+              ? pick(LAUNCHD)
+              : undefined;
           if (launchd) results.launchd = launchd;
           const bundle = pick(BUNDLE);
           if (bundle) results.bundle = bundle;

@@ -102,11 +102,19 @@ export default (stoq: StoqAPI) => {
           if (width !== undefined && height !== undefined) {
             // A QR code is at least 21 modules wide; a barcode needs a few pixels of height.
             if (width * height < 21 * 21 || Math.min(width, height) < 8) {
-              return { results: { codes: [], count: 0, skipped: `image of ${width}x${height} is too small to hold a code` } };
+              return {
+                results: {
+                  codes: [],
+                  count: 0,
+                  skipped: `image of ${width}x${height} is too small to hold a code`,
+                },
+              };
             }
             if (width * height > opts.max_pixels) {
               return {
-                errors: [`qr: image of ${width}x${height} pixels is larger than max_pixels (${opts.max_pixels}); not decoded`],
+                errors: [
+                  `qr: image of ${width}x${height} pixels is larger than max_pixels (${opts.max_pixels}); not decoded`,
+                ],
               };
             }
           }
@@ -114,8 +122,13 @@ export default (stoq: StoqAPI) => {
           const args = ["--nodbus", "--xml", "-q", ...(opts.inverted ? ["-Stest-inverted"] : [])];
           let out;
           try {
-            out = await call.withTempFile(payload.content, (path) =>
-              call.exec("zbarimg", [...args, `${info.format}:${path}`], { maxOutput: 16 * 1024 * 1024 }));
+            out = await call.withTempFile(
+              payload.content,
+              (path) =>
+                call.exec("zbarimg", [...args, `${info.format}:${path}`], {
+                  maxOutput: 16 * 1024 * 1024,
+                }),
+            );
           } catch (e) {
             const msg = (e as Error).message;
             if (!/not installed|not permitted/.test(msg)) throw e;
@@ -126,11 +139,17 @@ export default (stoq: StoqAPI) => {
           if (out.code !== 0 && out.code !== 4) {
             const why = out.stderr.split("\n").map((l) => l.trim().replace(/ `[^']*'/g, ""))
               .find((l) => l && !/dbus|Connection/i.test(l));
-            return { errors: [`qr: zbarimg could not read the image (exit ${out.code}): ${why ?? "no message"}`] };
+            return {
+              errors: [
+                `qr: zbarimg could not read the image (exit ${out.code}): ${why ?? "no message"}`,
+              ],
+            };
           }
           const all = await parseZbarXml(new TextDecoder().decode(out.stdout));
           const codes = all.slice(0, opts.max_symbols);
-          const urls = [...new Set(codes.filter((c) => !c.encoding).flatMap((c) => urlsIn(c.data)))];
+          const urls = [
+            ...new Set(codes.filter((c) => !c.encoding).flatMap((c) => urlsIn(c.data))),
+          ];
           const findings: Finding[] = [];
           if (urls.length) {
             findings.push({
@@ -141,7 +160,11 @@ export default (stoq: StoqAPI) => {
               mitre: ["T1566.002"],
             });
           }
-          findings.push(...targetFindings(codes.filter((c) => !c.encoding).map((c) => ({ where: c.type, target: c.data }))));
+          findings.push(
+            ...targetFindings(
+              codes.filter((c) => !c.encoding).map((c) => ({ where: c.type, target: c.data })),
+            ),
+          );
           const results: Record<string, unknown> = { codes, count: all.length, urls };
           if (all.length > codes.length) results.truncated = true;
           results.findings = findings;
@@ -154,15 +177,22 @@ export default (stoq: StoqAPI) => {
           const extracted: ExtractedPayload[] = text.length
             ? [{
               content: text.map((c) => c.data).join("\n") + "\n",
-              payload_meta: { extra_data: { filename: `${base}.qr.txt`, source: "qr", symbols: text.length } },
+              payload_meta: {
+                extra_data: { filename: `${base}.qr.txt`, source: "qr", symbols: text.length },
+              },
             }]
             : [];
           codes.forEach((c, i) => {
             if (!c.encoding) return;
             try {
               extracted.push({
-                content: Uint8Array.from(atob(c.data.replace(/\s+/g, "")), (ch) => ch.charCodeAt(0)),
-                payload_meta: { extra_data: { filename: `${base}.qr${i}.bin`, source: "qr", symbols: 1 } },
+                content: Uint8Array.from(
+                  atob(c.data.replace(/\s+/g, "")),
+                  (ch) => ch.charCodeAt(0),
+                ),
+                payload_meta: {
+                  extra_data: { filename: `${base}.qr${i}.bin`, source: "qr", symbols: 1 },
+                },
               });
             } catch { /* zbar's base64 is well-formed; nothing to add if not */ }
           });

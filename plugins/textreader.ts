@@ -39,14 +39,19 @@ const OLE_READERS: [Uint8Array, string, string][] = [
 
 function indexOf(hay: Uint8Array, needle: Uint8Array): number {
   const first = needle[0];
-  outer: for (let i = hay.indexOf(first); i >= 0 && i <= hay.length - needle.length; i = hay.indexOf(first, i + 1)) {
+  outer: for (
+    let i = hay.indexOf(first);
+    i >= 0 && i <= hay.length - needle.length;
+    i = hay.indexOf(first, i + 1)
+  ) {
     for (let j = 1; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
     return i;
   }
   return -1;
 }
 
-const isPdf = (c: Uint8Array) => indexOf(c.subarray(0, 1024), new TextEncoder().encode("%PDF-")) >= 0;
+const isPdf = (c: Uint8Array) =>
+  indexOf(c.subarray(0, 1024), new TextEncoder().encode("%PDF-")) >= 0;
 const isOle = (c: Uint8Array) =>
   c.length > 512 && c[0] === 0xd0 && c[1] === 0xcf && c[2] === 0x11 && c[3] === 0xe0;
 
@@ -67,8 +72,10 @@ export default (stoq: StoqAPI) => {
       const run = async (tool: string, args: string[], content: Uint8Array, call: CallContext) => {
         // Text is never much larger than its document; more output than this is refused.
         const maxOutput = Math.max(opts.max_bytes, content.length * 8) + 65536;
-        const out = await call.withTempFile(content, (path) =>
-          call.exec(tool, [...args, path], { maxOutput }));
+        const out = await call.withTempFile(
+          content,
+          (path) => call.exec(tool, [...args, path], { maxOutput }),
+        );
         if (out.code !== 0) {
           const why = out.stderr.trim().split("\n").at(-1) || `exit ${out.code}`;
           throw new Error(`${tool} failed: ${why}`);
@@ -79,10 +86,16 @@ export default (stoq: StoqAPI) => {
         const bytes = new TextEncoder().encode(text);
         if (bytes.length <= opts.max_bytes) return { text, truncated: false };
         // Cut on a character boundary.
-        return { text: new TextDecoder().decode(bytes.subarray(0, opts.max_bytes)).replace(/\uFFFD$/, ""), truncated: true };
+        return {
+          text: new TextDecoder().decode(bytes.subarray(0, opts.max_bytes)).replace(/\uFFFD$/, ""),
+          truncated: true,
+        };
       };
 
-      const extract = async (payload: { content: Uint8Array }, call: CallContext): Promise<Extracted | string> => {
+      const extract = async (
+        payload: { content: Uint8Array },
+        call: CallContext,
+      ): Promise<Extracted | string> => {
         const c = payload.content;
         if (isPdf(c)) {
           // pdftotext writes to a file beside the payload in the private temporary folder; only
@@ -92,18 +105,31 @@ export default (stoq: StoqAPI) => {
             const args = ["-enc", "UTF-8", "-l", String(opts.pdf_max_pages), path, txt];
             const out = await call.exec("pdftotext", args, { maxOutput: 65536 });
             if (out.code !== 0) {
-              throw new Error(`pdftotext failed (exit ${out.code}): ${out.stderr.trim().split("\n").at(-1) || "no message"}`);
+              throw new Error(
+                `pdftotext failed (exit ${out.code}): ${
+                  out.stderr.trim().split("\n").at(-1) || "no message"
+                }`,
+              );
             }
             using f = await Deno.open(txt);
             const buf = new Uint8Array(opts.max_bytes + 1);
             let n = 0;
-            for (let r = await f.read(buf); r !== null && n < buf.length; r = await f.read(buf.subarray(n))) n += r;
+            for (
+              let r = await f.read(buf);
+              r !== null && n < buf.length;
+              r = await f.read(buf.subarray(n))
+            ) n += r;
             return buf.subarray(0, n);
           });
           const whole = raw.length <= opts.max_bytes;
           const decoded = new TextDecoder().decode(whole ? raw : raw.subarray(0, opts.max_bytes));
           const { text, truncated } = capped(decoded.replace(/\uFFFD$/, "").replaceAll("\f", "\n"));
-          const out: Extracted = { format: "pdf", extractor: "pdftotext", text, truncated: truncated || !whole };
+          const out: Extracted = {
+            format: "pdf",
+            extractor: "pdftotext",
+            text,
+            truncated: truncated || !whole,
+          };
           if (whole) out.pages = decoded.split("\f").length - (decoded.endsWith("\f") ? 1 : 0);
           return out;
         }
@@ -111,7 +137,14 @@ export default (stoq: StoqAPI) => {
           const reader = OLE_READERS.find(([name]) => indexOf(c, name) >= 0);
           if (!reader) return "an OLE file that is not a Word, Excel or PowerPoint document";
           const [, format, tool] = reader;
-          const raw = await run(tool, tool === "catppt" ? ["-d", "utf-8"] : ["-d", "utf-8", ...(tool === "catdoc" ? ["-w"] : [])], c, call);
+          const raw = await run(
+            tool,
+            tool === "catppt"
+              ? ["-d", "utf-8"]
+              : ["-d", "utf-8", ...(tool === "catdoc" ? ["-w"] : [])],
+            c,
+            call,
+          );
           return { format, extractor: tool, ...capped(raw) };
         }
         if (detectArchive(c)?.extractor === "zip") {
@@ -134,7 +167,12 @@ export default (stoq: StoqAPI) => {
         }
         const html = await htmlText(new TextDecoder().decode(c), opts.max_bytes);
         const { text, truncated } = capped(html.text);
-        return { format: "html", extractor: "htmlparser2", text, truncated: truncated || html.truncated };
+        return {
+          format: "html",
+          extractor: "htmlparser2",
+          text,
+          truncated: truncated || html.truncated,
+        };
       };
 
       return {

@@ -20,7 +20,7 @@ import qr from "../plugins/qr.ts";
 import plist from "../plugins/plist.ts";
 import jnlp from "../plugins/jnlp.ts";
 import iqy from "../plugins/iqy.ts";
-import internetShortcut from "../plugins/internet_shortcut.ts";
+import urlShortcut from "../plugins/url_shortcut.ts";
 import decompress from "../plugins/decompress.ts";
 
 const rounds = Number(Deno.args[0] ?? 15);
@@ -40,37 +40,88 @@ const parts: Uint8Array[] = [];
   const d = await run(decompress, await read(t["remote_template.docx"]));
   for (const doc of [t["remote_template.docx"], r["report.docx"], r["report.xlsx"]]) {
     const p = makePayload(await read(doc));
-    const out = await d.instance.scan!(p, makeRequest(p), d.call) as { extracted: { content: Uint8Array }[] };
-    for (const e of out.extracted) if (new TextDecoder().decode(e.content.subarray(0, 5)) === "<?xml") parts.push(e.content);
+    const out = await d.instance.scan!(p, makeRequest(p), d.call) as {
+      extracted: { content: Uint8Array }[];
+    };
+    for (const e of out.extracted) {
+      if (new TextDecoder().decode(e.content.subarray(0, 5)) === "<?xml") parts.push(e.content);
+    }
   }
 }
 // The text children the text reader makes, plus plain texts.
-const docs = [t["keyword.pdf"], t["keyword.docx"], t["keyword.doc"], t["keyword.odt"], t["sheet.xlsx"], t["sheet.xls"], t["slides.pptx"], t["keyword.html"], r["report.pdf"], r["report.docx"], r["report.doc"], r["page.html"]];
+const docs = [
+  t["keyword.pdf"],
+  t["keyword.docx"],
+  t["keyword.doc"],
+  t["keyword.odt"],
+  t["sheet.xlsx"],
+  t["sheet.xls"],
+  t["slides.pptx"],
+  t["keyword.html"],
+  r["report.pdf"],
+  r["report.docx"],
+  r["report.doc"],
+  r["page.html"],
+];
 const texts: Uint8Array[] = [];
 {
   const tr = await run(textreader, new Uint8Array());
   for (const doc of docs) {
     const p = makePayload(await read(doc));
-    const out = await tr.instance.scan!(p, makeRequest(p), tr.call) as { extracted?: { content: string }[] };
+    const out = await tr.instance.scan!(p, makeRequest(p), tr.call) as {
+      extracted?: { content: string }[];
+    };
     if (out?.extracted) texts.push(new TextEncoder().encode(out.extracted[0].content));
   }
-  for (const f of [r["hello.c"], r["Hello.java"], r["mail.py"], r["script.js"], r["mail.eml"], t["keyword.txt"]]) texts.push(await read(f));
+  for (
+    const f of [
+      r["hello.c"],
+      r["Hello.java"],
+      r["mail.py"],
+      r["script.js"],
+      r["mail.eml"],
+      t["keyword.txt"],
+    ]
+  ) texts.push(await read(f));
   texts.push(await Deno.readFile(new URL("../README.md", import.meta.url)));
 }
 
 const sets: [string, PluginFactory, Uint8Array[]][] = [
-  ["xml", xml, [...parts, await read(t["external.xml"]), await read(t["xxe.xml"]), await read(t["bomb.xml"]), await read(t["app.jnlp"]), await read(t["launch.plist"])]],
+  ["xml", xml, [
+    ...parts,
+    await read(t["external.xml"]),
+    await read(t["xxe.xml"]),
+    await read(t["bomb.xml"]),
+    await read(t["app.jnlp"]),
+    await read(t["launch.plist"]),
+  ]],
   ["textreader", textreader, await Promise.all(docs.map(read))],
   ["keywords", keywords, texts],
-  ["qr", qr, await Promise.all([t["quish.png"], t["quish.jpg"], t["quish_inverted.png"], t["two_codes.gif"], r["image.png"], r["image.jpg"], r["image.gif"]].map(read))],
+  [
+    "qr",
+    qr,
+    await Promise.all(
+      [
+        t["quish.png"],
+        t["quish.jpg"],
+        t["quish_inverted.png"],
+        t["two_codes.gif"],
+        r["image.png"],
+        r["image.jpg"],
+        r["image.gif"],
+      ].map(read),
+    ),
+  ],
   ["plist", plist, await Promise.all([t["launch.plist"], t["launch.bplist"]].map(read))],
   ["jnlp", jnlp, [await read(t["app.jnlp"])]],
   ["iqy", iqy, [await read(t["query.iqy"])]],
-  ["internet_shortcut", internetShortcut, [await read(t["lure.url"])]],
+  ["url_shortcut", urlShortcut, [await read(t["lure.url"])]],
 ];
 
 const y = await instantiate(yara);
-console.log("plugin              payloads  plugin median ms  yara median ms  (per payload, median of per-payload medians)");
+console.log(
+  "plugin              payloads  plugin median ms  yara median ms  (per payload, median of per-payload medians)",
+);
 for (const [name, factory, payloads] of sets) {
   const p = await instantiate(factory);
   const mine: number[] = [];
@@ -96,7 +147,9 @@ for (const [name, factory, payloads] of sets) {
     theirs.push(median(b));
   }
   console.log(
-    `${name.padEnd(20)}${String(payloads.length).padStart(8)}  ${median(mine).toFixed(3).padStart(16)}  ${median(theirs).toFixed(3).padStart(14)}`,
+    `${name.padEnd(20)}${String(payloads.length).padStart(8)}  ${
+      median(mine).toFixed(3).padStart(16)
+    }  ${median(theirs).toFixed(3).padStart(14)}`,
   );
 }
 await y.instance.close?.();

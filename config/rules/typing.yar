@@ -512,7 +512,7 @@ rule gif_file
         $gif87 at 0 or $gif89 at 0
 }
 
-rule internet_shortcut_file
+rule url_shortcut_file
 {
     meta:
         description = "Windows Internet shortcut (.url): an INI file that starts with a [section] and has an [InternetShortcut] section in its first 2 KiB"

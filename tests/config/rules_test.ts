@@ -311,7 +311,7 @@ Deno.test("typing.yar: every real file gets exactly its flavors", async () => {
     "x509_pem_file",
     "rar_file",
     "onenote_file",
-    "internet_shortcut_file",
+    "url_shortcut_file",
     "iqy_file",
     "jnlp_file",
     "plist_file",

@@ -67,12 +67,18 @@ Deno.test("default pipeline: XML targets, document text, keywords, QR URLs and t
   const pdf = by.get("keyword.pdf")!;
   equal(pdf.results[0].workers.textreader.extractor, "pdftotext");
   const child = named(pdf, "keyword.pdf.txt");
-  const want = (await sh("pdftotext", ["-enc", "UTF-8", files["keyword.pdf"], "-"])).replaceAll("\f", "\n").trim() + "\n";
+  const want =
+    (await sh("pdftotext", ["-enc", "UTF-8", files["keyword.pdf"], "-"])).replaceAll("\f", "\n")
+      .trim() + "\n";
   equal(child.workers.hash.sha256, sha256(want));
   deepEqual(child.extracted_by, ["textreader"]);
   deepEqual(child.workers.iocextract.url, ["https://pay.example.com/invoice/7731"]);
   deepEqual(child.workers.iocextract.email, ["billing@example.com"]);
-  deepEqual(ids(child.workers.keywords), ["keywords_credentials", "keywords_phishing", "keywords_finance"]);
+  deepEqual(ids(child.workers.keywords), [
+    "keywords_credentials",
+    "keywords_phishing",
+    "keywords_finance",
+  ]);
   equal((child.workers.keywords.lists as Any).credentials.hits.password, 1);
   ok(!child.plugins_run.workers.includes("textreader"), "the text child is not read again");
 
@@ -90,7 +96,10 @@ Deno.test("default pipeline: XML targets, document text, keywords, QR URLs and t
     "http://203.0.113.77/apps/lib/helper.jar",
   ]);
   equal(jnlp.jnlp.main_class, "com.acme.viewer.Main");
-  ok((jnlp.iocextract.url as string[]).includes("http://203.0.113.77/apps"), "XML reaches iocextract");
+  ok(
+    (jnlp.iocextract.url as string[]).includes("http://203.0.113.77/apps"),
+    "XML reaches iocextract",
+  );
 
   const iqy = by.get("query.iqy")!.results[0].workers;
   equal(iqy.iqy.url, `http://198.51.100.20/report.dat?id=["id","Enter your customer id"]`);
@@ -98,10 +107,10 @@ Deno.test("default pipeline: XML targets, document text, keywords, QR URLs and t
   deepEqual(iqy.iocextract.ipv4, ["198.51.100.20"]);
 
   const url = by.get("lure.url")!.results[0].workers;
-  equal(url.internet_shortcut.url, "file://203.0.113.5/share/invoice.pdf.exe");
-  equal(url.internet_shortcut.icon_file, "\\\\203.0.113.5\\icons\\pdf.ico");
-  equal(url.internet_shortcut.working_directory, "C:\\Users\\Public");
-  deepEqual(ids(url.internet_shortcut), ["unc_path"]);
+  equal(url.url_shortcut.url, "file://203.0.113.5/share/invoice.pdf.exe");
+  equal(url.url_shortcut.icon_file, "\\\\203.0.113.5\\icons\\pdf.ico");
+  equal(url.url_shortcut.working_directory, "C:\\Users\\Public");
+  deepEqual(ids(url.url_shortcut), ["unc_path"]);
 
   for (const name of ["launch.plist", "launch.bplist"]) {
     const p = by.get(name)!.results[0].workers;
@@ -109,22 +118,40 @@ Deno.test("default pipeline: XML targets, document text, keywords, QR URLs and t
     equal((p.plist.launchd as Any).label, "com.apple.updater.agent");
     equal((p.plist.launchd as Any).run_at_load, true);
     deepEqual(ids(p.plist), ["launchd_persistence", "launchd_inline_script"]);
-    deepEqual(p.iocextract.url, name.endsWith("bplist")
-      ? ["http://203.0.113.9/p.sh"]
-      : ["http://www.apple.com/DTDs/PropertyList-1.0.dtd", "http://203.0.113.9/p.sh"]);
+    deepEqual(
+      p.iocextract.url,
+      name.endsWith("bplist")
+        ? ["http://203.0.113.9/p.sh"]
+        : ["http://www.apple.com/DTDs/PropertyList-1.0.dtd", "http://203.0.113.9/p.sh"],
+    );
   }
 });
 
 Deno.test("stoq route explain names the new flavors and routes", async () => {
   const files = await textFiles();
-  const r = await runStoq(["route", "explain", "--json", ...["external.xml", "quish.png", "lure.url", "query.iqy", "app.jnlp", "launch.bplist", "keyword.pdf"].map((n) => files[n as TextFileName])]);
+  const r = await runStoq([
+    "route",
+    "explain",
+    "--json",
+    ...[
+      "external.xml",
+      "quish.png",
+      "lure.url",
+      "query.iqy",
+      "app.jnlp",
+      "launch.bplist",
+      "keyword.pdf",
+    ].map((n) => files[n as TextFileName]),
+  ]);
   equal(r.code, 0, show(r));
   const out = JSON.parse(r.stdout) as { workers: string[] }[];
-  const extra = out.map((o) => o.workers.filter((w) => !["hash", "mimetype", "entropy", "yara"].includes(w)));
+  const extra = out.map((o) =>
+    o.workers.filter((w) => !["hash", "mimetype", "entropy", "yara"].includes(w))
+  );
   deepEqual(extra, [
     ["iocextract", "xml"],
     ["exif", "qr"],
-    ["iocextract", "keywords", "internet_shortcut"],
+    ["iocextract", "keywords", "url_shortcut"],
     ["iocextract", "keywords", "iqy"],
     ["iocextract", "xml", "jnlp"],
     ["iocextract", "plist"],

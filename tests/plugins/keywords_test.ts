@@ -2,7 +2,7 @@
  * keywords: counts per list, case-insensitive, whole words, in any script; lists from options
  * and files; findings at each list's threshold; counts checked against a plain Python count.
  */
-import { deepEqual, equal, ok, rejects } from "node:assert/strict";
+import { deepEqual, equal, rejects } from "node:assert/strict";
 import keywords from "../../plugins/keywords.ts";
 import { instantiate, makePayload, makeRequest, sh, tempDir } from "../helpers.ts";
 import { DOC_LINES } from "../fixtures/text_files.ts";
@@ -17,14 +17,27 @@ async function scan(content: Uint8Array | string, options: Record<string, unknow
 }
 
 Deno.test("keywords: default lists on a lure text, counts equal Python's whole-word count", async () => {
-  const text = DOC_LINES.join("\n") + "\nURGENT!! Your PASSWORD expires. Enable Content to view this document. Invoices are not invoice-like.";
+  const text = DOC_LINES.join("\n") +
+    "\nURGENT!! Your PASSWORD expires. Enable Content to view this document. Invoices are not invoice-like.";
   const r = (await scan(text)).results;
   // Python's re with \b and IGNORECASE counts the same single words.
-  const py = JSON.parse(await sh("python3", ["-c", `
+  const py = JSON.parse(
+    await sh("python3", [
+      "-c",
+      `
 import json, re, sys
 t = sys.argv[1]
 print(json.dumps({w: len(re.findall(r'(?<!\\w)' + re.escape(w) + r'(?!\\w)', t, re.I | re.U)) for w in sys.argv[2:]}))
-`, text, "password", "invoice", "urgent", "payment", "overdue", "expires"]));
+`,
+      text,
+      "password",
+      "invoice",
+      "urgent",
+      "payment",
+      "overdue",
+      "expires",
+    ]),
+  );
   equal(r.lists.credentials.hits.password, py.password);
   equal(r.lists.finance.hits.invoice, py.invoice);
   equal(r.lists.phishing.hits.urgent, py.urgent);
@@ -46,10 +59,13 @@ print(json.dumps({w: len(re.findall(r'(?<!\\w)' + re.escape(w) + r'(?!\\w)', t, 
 });
 
 Deno.test("keywords: whole words only, any script, overlapping phrases each count", async () => {
-  const r = (await scan("Design input; signing in; sign-in; SIGN IN. Пароль и ПАРОЛЬ. 密码是 x. verify your account", {
-    default_lists: false,
-    lists: { mine: ["sign in", "пароль", "密码", "verify", "verify your account", "sign"] },
-  })).results;
+  const r = (await scan(
+    "Design input; signing in; sign-in; SIGN IN. Пароль и ПАРОЛЬ. 密码是 x. verify your account",
+    {
+      default_lists: false,
+      lists: { mine: ["sign in", "пароль", "密码", "verify", "verify your account", "sign"] },
+    },
+  )).results;
   deepEqual(r.lists.mine.hits, {
     "sign in": 2,
     "пароль": 2,
@@ -61,13 +77,20 @@ Deno.test("keywords: whole words only, any script, overlapping phrases each coun
   equal(r.lists.mine.distinct, 6);
   deepEqual(r.findings.map((f: Any) => [f.id, f.severity]), [["keywords_mine", "low"]]);
   // UTF-16 text with a BOM is read as text.
-  const utf16 = new Uint8Array([0xff, 0xfe, ...[..."Password"].flatMap((c) => [c.charCodeAt(0), 0])]);
+  const utf16 = new Uint8Array([
+    0xff,
+    0xfe,
+    ...[..."Password"].flatMap((c) => [c.charCodeAt(0), 0]),
+  ]);
   equal((await scan(utf16)).results.lists.credentials.hits.password, 1);
 });
 
 Deno.test("keywords: lists from files, severities and thresholds from options; bad options are clear errors", async () => {
   const dir = await tempDir("kw-");
-  await Deno.writeTextFile(`${dir}/vendors.txt`, "# suppliers we watch\nAcme Corp\nglobex  # a comment\n\n");
+  await Deno.writeTextFile(
+    `${dir}/vendors.txt`,
+    "# suppliers we watch\nAcme Corp\nglobex  # a comment\n\n",
+  );
   const r = (await scan("Payment from ACME corp and Globex; acme alone.", {
     default_lists: false,
     list_files: { vendors: `${dir}/vendors.txt` },
@@ -87,7 +110,10 @@ Deno.test("keywords: lists from files, severities and thresholds from options; b
     /keywords: cannot read list file .*missing\.txt \(list x\)/,
   );
   await rejects(() => instantiate(keywords, { default_lists: false }), /no word lists/);
-  await rejects(() => instantiate(keywords, { lists: { x: ["---"] } }), /can never match: x: "---"/);
+  await rejects(
+    () => instantiate(keywords, { lists: { x: ["---"] } }),
+    /can never match: x: "---"/,
+  );
   // max_bytes: only the start is read.
   const capped = (await scan("password ".repeat(100), { max_bytes: 90 })).results;
   equal(capped.truncated, true);

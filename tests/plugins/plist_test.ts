@@ -66,12 +66,41 @@ Deno.test("plist: a reference bomb (2^40 visits) stops at the object budget with
   // A list that contains itself.
   const self = new Uint8Array([
     ...new TextEncoder().encode("bplist00"),
-    0xa1, 0x00, // array of one reference: object 0 (itself)
+    0xa1,
+    0x00, // array of one reference: object 0 (itself)
     0x08, // offset table: object 0 at offset 8
-    0, 0, 0, 0, 0, 0, 1, 1, // trailer: offset size 1, ref size 1
-    0, 0, 0, 0, 0, 0, 0, 1, // one object
-    0, 0, 0, 0, 0, 0, 0, 0, // top object 0
-    0, 0, 0, 0, 0, 0, 0, 10, // offset table at 10
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    1,
+    1, // trailer: offset size 1, ref size 1
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    1, // one object
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0, // top object 0
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    10, // offset table at 10
   ]);
   const selfOut = await scan(self);
   ok(selfOut.errors[0].includes("object 0 contains itself"), selfOut.errors[0]);
@@ -83,7 +112,10 @@ Deno.test("plist: truncated and corrupted copies give a named error or a partial
     const full = await Deno.readFile(files[name]);
     for (let cut = 8; cut < full.length; cut += Math.max(1, Math.floor(full.length / 23))) {
       const out = await scan(full.subarray(0, cut));
-      ok(out.errors?.[0]?.startsWith("plist: malformed") || out.results.value !== undefined, `${name} cut ${cut}`);
+      ok(
+        out.errors?.[0]?.startsWith("plist: malformed") || out.results.value !== undefined,
+        `${name} cut ${cut}`,
+      );
     }
     for (let seed = 1; seed < 40; seed++) {
       const bad = full.slice();

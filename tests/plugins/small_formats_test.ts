@@ -1,9 +1,9 @@
 /**
- * internet_shortcut (.url), iqy and jnlp against independent readers: Python's configparser for
+ * url_shortcut (.url), iqy and jnlp against independent readers: Python's configparser for
  * the INI shortcut, ElementTree for the JNLP descriptor, the written lines for the web query.
  */
 import { deepEqual, equal, ok } from "node:assert/strict";
-import internetShortcut from "../../plugins/internet_shortcut.ts";
+import urlShortcut from "../../plugins/url_shortcut.ts";
 import iqy from "../../plugins/iqy.ts";
 import jnlp from "../../plugins/jnlp.ts";
 import type { PluginFactory } from "../../core/engine/plugin.ts";
@@ -27,10 +27,10 @@ c.read(sys.argv[1], encoding='utf-8')
 print(json.dumps(dict(c['InternetShortcut'])))
 `;
 
-Deno.test("internet_shortcut: keys equal configparser's; UNC URL and IconFile are NTLM-leak findings", async () => {
+Deno.test("url_shortcut: keys equal configparser's; UNC URL and IconFile are NTLM-leak findings", async () => {
   const files = await textFiles();
   const want = JSON.parse(await sh("python3", ["-c", CONFIGPARSER, files["lure.url"]]));
-  const r = (await scan(internetShortcut, await Deno.readFile(files["lure.url"]))).results;
+  const r = (await scan(urlShortcut, await Deno.readFile(files["lure.url"]))).results;
   deepEqual(
     [r.url, r.icon_file, r.icon_index, r.working_directory, r.hotkey, r.id_list],
     [want.URL, want.IconFile, want.IconIndex, want.WorkingDirectory, want.HotKey, want.IDList],
@@ -42,13 +42,19 @@ Deno.test("internet_shortcut: keys equal configparser's; UNC URL and IconFile ar
     "URL: file://203.0.113.5/share/invoice.pdf.exe; IconFile: \\\\203.0.113.5\\icons\\pdf.ico",
   );
   // Protocol handlers and executables over the web.
-  const search = await scan(internetShortcut, "[InternetShortcut]\r\nURL=search-ms:query=x&crumb=location:\\\\h\\s\r\n");
+  const search = await scan(
+    urlShortcut,
+    "[InternetShortcut]\r\nURL=search-ms:query=x&crumb=location:\\\\h\\s\r\n",
+  );
   deepEqual(search.results.findings.map((f: Any) => f.id), ["protocol_handler"]);
-  const exe = await scan(internetShortcut, "[InternetShortcut]\nURL=https://cdn.example.com/setup.exe\n");
+  const exe = await scan(
+    urlShortcut,
+    "[InternetShortcut]\nURL=https://cdn.example.com/setup.exe\n",
+  );
   deepEqual(exe.results.findings.map((f: Any) => f.id), ["executable_url"]);
-  const plain = await scan(internetShortcut, "[InternetShortcut]\nURL=https://www.example.com/\n");
+  const plain = await scan(urlShortcut, "[InternetShortcut]\nURL=https://www.example.com/\n");
   deepEqual(plain.results.findings, []);
-  ok((await scan(internetShortcut, "[Other]\nURL=x\n")).errors[0].includes("no [InternetShortcut]"));
+  ok((await scan(urlShortcut, "[Other]\nURL=x\n")).errors[0].includes("no [InternetShortcut]"));
 });
 
 Deno.test("iqy: type, version, URL, parameters and options as written; a web-query finding", async () => {
@@ -95,7 +101,10 @@ Deno.test("jnlp: fields equal ElementTree's; JAR URLs resolved against the codeb
   );
   deepEqual(r.jars.map((j: Any) => j.href), want.jars);
   deepEqual(r.jars.map((j: Any) => j.main ?? null), want.main);
-  deepEqual(r.jars.map((j: Any) => j.url), want.jars.map((h: string) => new URL(h, `${want.codebase}/`).href));
+  deepEqual(
+    r.jars.map((j: Any) => j.url),
+    want.jars.map((h: string) => new URL(h, `${want.codebase}/`).href),
+  );
   deepEqual(r.arguments, want.arguments);
   deepEqual(r.properties, want.properties);
   equal(r.security === "all-permissions", want.all_permissions);

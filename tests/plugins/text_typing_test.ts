@@ -12,11 +12,13 @@ const typing = yx.compile(
 );
 const flavors = (d: Uint8Array | string) =>
   // deno-lint-ignore no-explicit-any
-  typing.scan(typeof d === "string" ? new TextEncoder().encode(d) : d).map((m: any) => m.ruleIdentifier)
+  typing.scan(typeof d === "string" ? new TextEncoder().encode(d) : d).map((m: any) =>
+    m.ruleIdentifier
+  )
     .sort();
 
 const WANT: Partial<Record<TextFileName, string[]>> = {
-  "lure.url": ["internet_shortcut_file"],
+  "lure.url": ["url_shortcut_file"],
   "query.iqy": ["iqy_file"],
   "app.jnlp": ["jnlp_file"],
   "launch.plist": ["plist_file"],
@@ -37,8 +39,13 @@ Deno.test("typing.yar: the small text formats get exactly their flavors", async 
     deepEqual(flavors(await Deno.readFile(files[name as TextFileName])), want, name);
   }
   // A .url written by a browser ([DEFAULT] first) and one with a UTF-8 BOM.
-  deepEqual(flavors("[DEFAULT]\r\nBASEURL=https://a.example/\r\n[InternetShortcut]\r\nURL=https://a.example/\r\n"), ["internet_shortcut_file"]);
-  deepEqual(flavors("\uFEFF[InternetShortcut]\nURL=https://a.example/\n"), ["internet_shortcut_file"]);
+  deepEqual(
+    flavors(
+      "[DEFAULT]\r\nBASEURL=https://a.example/\r\n[InternetShortcut]\r\nURL=https://a.example/\r\n",
+    ),
+    ["url_shortcut_file"],
+  );
+  deepEqual(flavors("\uFEFF[InternetShortcut]\nURL=https://a.example/\n"), ["url_shortcut_file"]);
   // Look-alikes: an INI without the section, prose starting with "Web", a page mentioning jnlp.
   deepEqual(flavors("[Settings]\nURL=https://a.example/\n"), []);
   deepEqual(flavors("Website notes\nnothing here\n"), []);

@@ -7,31 +7,52 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import textreader from "../../plugins/textreader.ts";
 import { instantiate, makePayload, makeRequest, sh, tempDir } from "../helpers.ts";
-import { DOC_LINES, SHEET_ROWS, SLIDE_LINES, type TextFileName, textFiles } from "../fixtures/text_files.ts";
+import {
+  DOC_LINES,
+  SHEET_ROWS,
+  SLIDE_LINES,
+  type TextFileName,
+  textFiles,
+} from "../fixtures/text_files.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
 
-async function scan(content: Uint8Array | string, options: Record<string, unknown> = {}, meta = {}) {
+async function scan(
+  content: Uint8Array | string,
+  options: Record<string, unknown> = {},
+  meta = {},
+) {
   const { instance, call } = await instantiate(textreader, options);
   const p = makePayload(content, { extra_data: meta });
   return (await instance.scan!(p, makeRequest(p), call)) as Any;
 }
 
 const norm = (s: string) => s.replace(/\s+/g, " ").trim();
-const childText = (out: Any) => new TextDecoder().decode(new TextEncoder().encode(out.extracted[0].content));
+const childText = (out: Any) =>
+  new TextDecoder().decode(new TextEncoder().encode(out.extracted[0].content));
 
 /** LibreOffice's export of `path` to `filter` (txt:Text, csv), read back as text. */
 async function libreOffice(path: string, filter: string, ext: string): Promise<string> {
   const dir = await tempDir("lo-");
-  await sh("soffice", [`-env:UserInstallation=file://${dir}/profile`, "--headless", "--convert-to", filter, "--outdir", dir, path]);
+  await sh("soffice", [
+    `-env:UserInstallation=file://${dir}/profile`,
+    "--headless",
+    "--convert-to",
+    filter,
+    "--outdir",
+    dir,
+    path,
+  ]);
   const base = path.slice(path.lastIndexOf("/") + 1).replace(/\.[^.]+$/, "");
   return await Deno.readTextFile(`${dir}/${base}.${ext}`);
 }
 
 Deno.test("textreader: PDF text equals the source text and pdftotext's, with the child's metadata", async () => {
   const files = await textFiles();
-  const out = await scan(await Deno.readFile(files["keyword.pdf"]), {}, { filename: "keyword.pdf" });
+  const out = await scan(await Deno.readFile(files["keyword.pdf"]), {}, {
+    filename: "keyword.pdf",
+  });
   const text = childText(out);
   equal(norm(text), norm(DOC_LINES.join("\n")));
   equal(norm(text), norm(await sh("pdftotext", ["-enc", "UTF-8", files["keyword.pdf"], "-"])));
@@ -51,11 +72,13 @@ Deno.test("textreader: PDF text equals the source text and pdftotext's, with the
   });
 });
 
-for (const [name, format, extractor] of [
-  ["keyword.docx", "docx", "ooxml"],
-  ["keyword.doc", "doc", "catdoc"],
-  ["keyword.odt", "odf", "odf"],
-] as [TextFileName, string, string][]) {
+for (
+  const [name, format, extractor] of [
+    ["keyword.docx", "docx", "ooxml"],
+    ["keyword.doc", "doc", "catdoc"],
+    ["keyword.odt", "odf", "odf"],
+  ] as [TextFileName, string, string][]
+) {
   Deno.test(`textreader: ${name} text equals LibreOffice's text export and the source`, async () => {
     const files = await textFiles();
     const out = await scan(await Deno.readFile(files[name]));
@@ -99,17 +122,26 @@ Deno.test("textreader: HTML visible text equals LibreOffice's, without script or
   // LibreOffice's HTML import keeps the same visible words, in the same order (it puts the title
   // in the document properties, not the body).
   const lo = norm(await libreOffice(files["keyword.html"], "txt:Text", "txt"));
-  equal(norm(text.replace(/^Account notice\n/, "")), lo.replace("Enable JavaScript", "").replace(/\s+/g, " ").trim());
+  equal(
+    norm(text.replace(/^Account notice\n/, "")),
+    lo.replace("Enable JavaScript", "").replace(/\s+/g, " ").trim(),
+  );
 });
 
 Deno.test("textreader: max_bytes caps the child on a character boundary and says so", async () => {
   const files = await textFiles();
-  for (const name of ["keyword.pdf", "keyword.docx", "keyword.html", "keyword.doc"] as TextFileName[]) {
+  for (
+    const name of ["keyword.pdf", "keyword.docx", "keyword.html", "keyword.doc"] as TextFileName[]
+  ) {
     const out = await scan(await Deno.readFile(files[name]), { max_bytes: 40 });
     equal(out.results.truncated, true, name);
     ok(new TextEncoder().encode(childText(out)).length <= 41, name);
     equal(out.extracted[0].payload_meta.extra_data.truncated, true);
-    ok(norm(DOC_LINES.join(" ")).startsWith(norm(childText(out)).slice(0, 20)) || name === "keyword.html", name);
+    ok(
+      norm(DOC_LINES.join(" ")).startsWith(norm(childText(out)).slice(0, 20)) ||
+        name === "keyword.html",
+      name,
+    );
   }
   // Multi-byte characters are never cut in half.
   const html = `<p>${"é".repeat(50)}</p>`;
@@ -119,7 +151,9 @@ Deno.test("textreader: max_bytes caps the child on a character boundary and says
 
 Deno.test("textreader: its own child is not read again (no loop), damaged documents give one error", async () => {
   const { instance, call } = await instantiate(textreader);
-  const p = makePayload("<html><body>&lt;html&gt;&lt;body&gt;again&lt;/body&gt;&lt;/html&gt;</body></html>");
+  const p = makePayload(
+    "<html><body>&lt;html&gt;&lt;body&gt;again&lt;/body&gt;&lt;/html&gt;</body></html>",
+  );
   const first = (await instance.scan!(p, makeRequest(p), call)) as Any;
   equal(childText(first), "<html><body>again</body></html>\n");
   const child = makePayload(first.extracted[0].content);
@@ -133,6 +167,11 @@ Deno.test("textreader: its own child is not read again (no loop), damaged docume
   const docx = await Deno.readFile(files["keyword.docx"]);
   const cut = await scan(docx.subarray(0, docx.length / 2));
   deepEqual(cut.errors, ["textreader: cannot read the zip: End of central directory not found"]);
-  const ole = await scan(new Uint8Array([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1, ...new Uint8Array(600)]));
-  deepEqual(ole.results, { text: false, reason: "an OLE file that is not a Word, Excel or PowerPoint document" });
+  const ole = await scan(
+    new Uint8Array([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1, ...new Uint8Array(600)]),
+  );
+  deepEqual(ole.results, {
+    text: false,
+    reason: "an OLE file that is not a Word, Excel or PowerPoint document",
+  });
 });

@@ -57,7 +57,12 @@ Deno.test("xml: entity declarations, root and namespaces of an XXE file equal ex
     })),
     want.entities,
   );
-  deepEqual([r.doctype.name, r.doctype.system_id, r.doctype.public_id, r.doctype.has_internal_subset], [
+  deepEqual([
+    r.doctype.name,
+    r.doctype.system_id,
+    r.doctype.public_id,
+    r.doctype.has_internal_subset,
+  ], [
     want.doctype.name,
     want.doctype.system_id,
     want.doctype.public_id,
@@ -72,7 +77,10 @@ Deno.test("xml: entity declarations, root and namespaces of an XXE file equal ex
   const ids = r.findings.map((f: Any) => f.id);
   deepEqual(ids, ["external_entity"]);
   equal(r.findings[0].severity, "high");
-  equal(r.findings[0].detail, "xxe -> file:///etc/passwd; %remote -> http://attacker.example/evil.dtd");
+  equal(
+    r.findings[0].detail,
+    "xxe -> file:///etc/passwd; %remote -> http://attacker.example/evil.dtd",
+  );
 });
 
 Deno.test("xml: a billion-laughs file is reported, not expanded, and costs little", async () => {
@@ -153,19 +161,28 @@ Deno.test("xml: UNC paths in a Word field code, file URLs in attributes, XInclud
     "xinclude",
   ]);
   equal(r.scripts, 1);
-  deepEqual(r.processing_instructions, [{ target: "xml-stylesheet", data: 'type="text/xsl" href="http://198.51.100.3/s.xsl"' }]);
+  deepEqual(r.processing_instructions, [{
+    target: "xml-stylesheet",
+    data: 'type="text/xsl" href="http://198.51.100.3/s.xsl"',
+  }]);
 });
 
 Deno.test("xml: UTF-16 and declared encodings are decoded; truncated and corrupted files give errors and what was read", async () => {
   const text = `<?xml version="1.0" encoding="UTF-16"?><r a="é">ü</r>`;
   const le = new Uint8Array(2 + text.length * 2);
   le.set([0xff, 0xfe]);
-  for (let i = 0; i < text.length; i++) new DataView(le.buffer).setUint16(2 + i * 2, text.charCodeAt(i), true);
+  for (let i = 0; i < text.length; i++) {
+    new DataView(le.buffer).setUint16(2 + i * 2, text.charCodeAt(i), true);
+  }
   const r16 = (await scan(le)).results;
   equal(r16.encoding, "utf-16le");
   equal(r16.root.name, "r");
   equal(r16.well_formed, true);
-  const latin = new Uint8Array([...new TextEncoder().encode(`<?xml version="1.0" encoding="ISO-8859-1"?><r>`), 0xe9, ...new TextEncoder().encode("</r>")]);
+  const latin = new Uint8Array([
+    ...new TextEncoder().encode(`<?xml version="1.0" encoding="ISO-8859-1"?><r>`),
+    0xe9,
+    ...new TextEncoder().encode("</r>"),
+  ]);
   equal((await scan(latin)).results.encoding, "windows-1252");
 
   const files = await textFiles();

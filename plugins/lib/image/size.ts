@@ -23,14 +23,26 @@ export function imageInfo(d: Uint8Array): ImageInfo | null {
   }
   if (has(26) && d[0] === 0x42 && d[1] === 0x4d) {
     const header = v.getUint32(14, true);
-    if (header === 12) return { format: "bmp", width: v.getUint16(18, true), height: v.getUint16(20, true) };
-    return { format: "bmp", width: Math.abs(v.getInt32(18, true)), height: Math.abs(v.getInt32(22, true)) };
+    if (header === 12) {
+      return { format: "bmp", width: v.getUint16(18, true), height: v.getUint16(20, true) };
+    }
+    return {
+      format: "bmp",
+      width: Math.abs(v.getInt32(18, true)),
+      height: Math.abs(v.getInt32(22, true)),
+    };
   }
-  if (has(4) && d[0] === 0xff && d[1] === 0xd8 && d[2] === 0xff) return { format: "jpeg", ...jpegSize(d, v) };
+  if (has(4) && d[0] === 0xff && d[1] === 0xd8 && d[2] === 0xff) {
+    return { format: "jpeg", ...jpegSize(d, v) };
+  }
   if (has(30) && v.getUint32(0) === 0x52494646 && v.getUint32(8) === 0x57454250) {
     const chunk = v.getUint32(12);
     if (chunk === 0x56503820 && d[23] === 0x9d && d[24] === 0x01 && d[25] === 0x2a) {
-      return { format: "webp", width: v.getUint16(26, true) & 0x3fff, height: v.getUint16(28, true) & 0x3fff };
+      return {
+        format: "webp",
+        width: v.getUint16(26, true) & 0x3fff,
+        height: v.getUint16(28, true) & 0x3fff,
+      };
     }
     if (chunk === 0x5650384c && d[20] === 0x2f) {
       const b = v.getUint32(21, true);
@@ -45,8 +57,10 @@ export function imageInfo(d: Uint8Array): ImageInfo | null {
     }
     return { format: "webp" };
   }
-  if (has(4) && ((d[0] === 0x49 && d[1] === 0x49 && d[2] === 0x2a && d[3] === 0) ||
-    (d[0] === 0x4d && d[1] === 0x4d && d[2] === 0 && d[3] === 0x2a))) {
+  if (
+    has(4) && ((d[0] === 0x49 && d[1] === 0x49 && d[2] === 0x2a && d[3] === 0) ||
+      (d[0] === 0x4d && d[1] === 0x4d && d[2] === 0 && d[3] === 0x2a))
+  ) {
     return { format: "tiff" };
   }
   return null;

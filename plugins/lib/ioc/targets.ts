@@ -132,10 +132,17 @@ export function targetFindings(targets: readonly LocatedTarget[]): Finding[] {
   }
   const out: Finding[] = [];
   const detail = (list: string[]) =>
-    list.slice(0, SHOWN).join("; ") + (list.length > SHOWN ? `; and ${list.length - SHOWN} more` : "");
+    list.slice(0, SHOWN).join("; ") +
+    (list.length > SHOWN ? `; and ${list.length - SHOWN} more` : "");
   for (const [id, list] of groups) {
     const spec = TARGET_FINDINGS[id];
-    out.push({ id, severity: spec.severity, title: spec.title, detail: detail(list), ...(spec.mitre ? { mitre: spec.mitre } : {}) });
+    out.push({
+      id,
+      severity: spec.severity,
+      title: spec.title,
+      detail: detail(list),
+      ...(spec.mitre ? { mitre: spec.mitre } : {}),
+    });
   }
   return out;
 }
@@ -148,7 +155,8 @@ const TARGET_FINDINGS: Record<string, Pick<Finding, "severity" | "title" | "mitr
   },
   protocol_handler: {
     severity: "high",
-    title: "target uses a protocol handler that can run code (ms-msdt, search-ms, mhtml, script...)",
+    title:
+      "target uses a protocol handler that can run code (ms-msdt, search-ms, mhtml, script...)",
     mitre: ["T1203", "T1204.002"],
   },
   executable_url: {

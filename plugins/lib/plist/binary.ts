@@ -9,7 +9,7 @@
  * object already on the path is an error, and the total number of objects visited, the depth,
  * and string/data sizes are capped.
  */
-import { type PlistLimits, type PlistValue, PlistError } from "./value.ts";
+import { PlistError, type PlistLimits, type PlistValue } from "./value.ts";
 
 const EPOCH_2001 = Date.UTC(2001, 0, 1);
 
@@ -41,9 +41,13 @@ export function parseBinaryPlist(data: Uint8Array, limits: PlistLimits): PlistVa
     return v;
   };
   const offsetOf = (ref: number): number => {
-    if (ref >= numObjects) throw new PlistError(`object reference ${ref} out of range`, tableOffset);
+    if (ref >= numObjects) {
+      throw new PlistError(`object reference ${ref} out of range`, tableOffset);
+    }
     const off = uint(tableOffset + ref * offsetSize, offsetSize);
-    if (off < 8 || off >= tableOffset) throw new PlistError(`object ${ref} offset ${off} out of range`, tableOffset);
+    if (off < 8 || off >= tableOffset) {
+      throw new PlistError(`object ${ref} offset ${off} out of range`, tableOffset);
+    }
     return off;
   };
   let visited = 0;
@@ -63,7 +67,10 @@ export function parseBinaryPlist(data: Uint8Array, limits: PlistLimits): PlistVa
 
   const parse = (ref: number, depth: number): PlistValue => {
     if (++visited > limits.maxObjects) {
-      throw new PlistError(`more than ${limits.maxObjects} objects visited (shared references or a bomb)`, 0);
+      throw new PlistError(
+        `more than ${limits.maxObjects} objects visited (shared references or a bomb)`,
+        0,
+      );
     }
     if (depth > limits.maxDepth) throw new PlistError(`nested deeper than ${limits.maxDepth}`, 0);
     if (path.has(ref)) throw new PlistError(`object ${ref} contains itself`, offsetOf(ref));
@@ -93,22 +100,35 @@ export function parseBinaryPlist(data: Uint8Array, limits: PlistLimits): PlistVa
         if (nib === 3 && off + 9 <= data.length) {
           const ms = EPOCH_2001 + view.getFloat64(off + 1) * 1000;
           const d = new Date(ms);
-          return { $date: Number.isFinite(d.getTime()) ? d.toISOString().replace(".000Z", "Z") : String(ms) };
+          return {
+            $date: Number.isFinite(d.getTime())
+              ? d.toISOString().replace(".000Z", "Z")
+              : String(ms),
+          };
         }
         break;
       case 0x4: {
         const { length, start } = lengthAt(off);
-        if (start + length > data.length) throw new PlistError(`data of ${length} bytes runs past the end`, off);
-        return { $data: data.subarray(start, start + Math.min(length, limits.maxData)), size: length };
+        if (start + length > data.length) {
+          throw new PlistError(`data of ${length} bytes runs past the end`, off);
+        }
+        return {
+          $data: data.subarray(start, start + Math.min(length, limits.maxData)),
+          size: length,
+        };
       }
       case 0x5:
       case 0x6: {
         const { length, start } = lengthAt(off);
         const bytes = type === 0x5 ? length : length * 2;
-        if (start + bytes > data.length) throw new PlistError(`string of ${length} characters runs past the end`, off);
+        if (start + bytes > data.length) {
+          throw new PlistError(`string of ${length} characters runs past the end`, off);
+        }
         const shown = Math.min(bytes, type === 0x5 ? limits.maxString : limits.maxString * 2);
         const raw = data.subarray(start, start + shown);
-        const text = type === 0x5 ? new TextDecoder("latin1").decode(raw) : new TextDecoder("utf-16be").decode(raw);
+        const text = type === 0x5
+          ? new TextDecoder("latin1").decode(raw)
+          : new TextDecoder("utf-16be").decode(raw);
         return shown < bytes ? `${text}…` : text;
       }
       case 0x8:
@@ -118,7 +138,9 @@ export function parseBinaryPlist(data: Uint8Array, limits: PlistLimits): PlistVa
       case 0xd: {
         const { length, start } = lengthAt(off);
         const refs = type === 0xd ? length * 2 : length;
-        if (start + refs * refSize > data.length) throw new PlistError(`container of ${length} entries runs past the end`, off);
+        if (start + refs * refSize > data.length) {
+          throw new PlistError(`container of ${length} entries runs past the end`, off);
+        }
         path.add(ref);
         try {
           if (type === 0xd) {
@@ -131,7 +153,9 @@ export function parseBinaryPlist(data: Uint8Array, limits: PlistLimits): PlistVa
             return obj;
           }
           const list: PlistValue[] = [];
-          for (let i = 0; i < length; i++) list.push(parse(uint(start + i * refSize, refSize), depth + 1));
+          for (let i = 0; i < length; i++) {
+            list.push(parse(uint(start + i * refSize, refSize), depth + 1));
+          }
           return list;
         } finally {
           path.delete(ref);
@@ -149,5 +173,7 @@ function u64(view: DataView, at: number): number {
 }
 
 function bigToJson(v: bigint): number | string {
-  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(v)
+    : v.toString();
 }

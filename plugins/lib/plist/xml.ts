@@ -3,7 +3,7 @@
  * real, true, false, date, data), read with the shared XML reader (lib/xml/parser.ts) (no entity is expanded).
  */
 import { parseXml } from "../xml/parser.ts";
-import { type PlistLimits, type PlistValue, PlistError } from "./value.ts";
+import { PlistError, type PlistLimits, type PlistValue } from "./value.ts";
 
 interface Frame {
   kind: "dict" | "array" | "plist";
@@ -100,7 +100,11 @@ export async function parseXmlPlist(text: string, limits: PlistLimits): Promise<
           return place(false);
         case "date": {
           const d = new Date(buf.trim());
-          return place({ $date: Number.isFinite(d.getTime()) ? d.toISOString().replace(".000Z", "Z") : buf.trim() });
+          return place({
+            $date: Number.isFinite(d.getTime())
+              ? d.toISOString().replace(".000Z", "Z")
+              : buf.trim(),
+          });
         }
         case "data": {
           const clean = buf.replace(/[^A-Za-z0-9+/]/g, "");
@@ -109,7 +113,10 @@ export async function parseXmlPlist(text: string, limits: PlistLimits): Promise<
           const keep = clean.slice(0, Math.ceil(limits.maxData / 3) * 4);
           let bytes = new Uint8Array();
           try {
-            bytes = Uint8Array.from(atob(keep.padEnd(Math.ceil(keep.length / 4) * 4, "=")), (c) => c.charCodeAt(0));
+            bytes = Uint8Array.from(
+              atob(keep.padEnd(Math.ceil(keep.length / 4) * 4, "=")),
+              (c) => c.charCodeAt(0),
+            );
           } catch {
             problem ??= "a data element that is not base64";
           }

@@ -4,16 +4,65 @@
  * separated by tabs, runs of white space collapse to one space. Parsed with htmlparser2 (the
  * same tokenizer browsers' HTML spec describes for raw-text elements, entities decoded).
  */
-const HIDDEN = new Set(["script", "style", "template", "noscript", "object", "embed", "svg", "math", "iframe"]);
+const HIDDEN = new Set([
+  "script",
+  "style",
+  "template",
+  "noscript",
+  "object",
+  "embed",
+  "svg",
+  "math",
+  "iframe",
+]);
 const BLOCK = new Set([
-  "address", "article", "aside", "blockquote", "body", "caption", "dd", "details", "dialog", "div",
-  "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
-  "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table",
-  "title", "tr", "ul", "option", "legend", "center",
+  "address",
+  "article",
+  "aside",
+  "blockquote",
+  "body",
+  "caption",
+  "dd",
+  "details",
+  "dialog",
+  "div",
+  "dl",
+  "dt",
+  "fieldset",
+  "figcaption",
+  "figure",
+  "footer",
+  "form",
+  "h1",
+  "h2",
+  "h3",
+  "h4",
+  "h5",
+  "h6",
+  "header",
+  "hr",
+  "li",
+  "main",
+  "nav",
+  "ol",
+  "p",
+  "pre",
+  "section",
+  "summary",
+  "table",
+  "title",
+  "tr",
+  "ul",
+  "option",
+  "legend",
+  "center",
 ]);
 
 /** The visible text of `html`, at most `maxChars` characters (and whether it was cut). */
-export async function htmlText(html: string, maxChars: number): Promise<{ text: string; truncated: boolean }> {
+export async function htmlText(
+  html: string,
+  maxChars: number,
+): Promise<{ text: string; truncated: boolean }> {
   const { Parser } = await import("htmlparser2");
   const lines: string[] = [];
   let line = "";
@@ -25,7 +74,9 @@ export async function htmlText(html: string, maxChars: number): Promise<{ text: 
   let full = false;
   const end = () => {
     // Inside <pre>, line breaks are the author's; elsewhere white space collapses.
-    const pieces = pre ? line.split("\n").map((l) => l.replace(/\s+$/, "")) : [line.replace(/\s+/g, " ").trim()];
+    const pieces = pre
+      ? line.split("\n").map((l) => l.replace(/\s+$/, ""))
+      : [line.replace(/\s+/g, " ").trim()];
     for (const l of pieces) {
       if (!l) continue;
       lines.push(l);

@@ -20,7 +20,9 @@ const LAYOUTS: Layout[] = [
   {
     format: "docx",
     parts: /^word\/(document|header\d*|footer\d*|footnotes|endnotes|comments)\.xml$/,
-    order: (n) => (n === "word/document.xml" ? 0 : n.includes("header") ? 1 : n.includes("footer") ? 3 : 2) * 1e6 + num(n),
+    order: (n) =>
+      (n === "word/document.xml" ? 0 : n.includes("header") ? 1 : n.includes("footer") ? 3 : 2) *
+        1e6 + num(n),
   },
   {
     format: "xlsx",
@@ -100,7 +102,12 @@ export async function officeText(
 }
 
 /** The visible text of one part. */
-async function partText(xml: string, odf: boolean, room: number, signal: AbortSignal): Promise<string> {
+async function partText(
+  xml: string,
+  odf: boolean,
+  room: number,
+  signal: AbortSignal,
+): Promise<string> {
   let out = "";
   let inText = 0; // depth inside w:t/a:t/t (OOXML) or text:p/text:h (ODF)
   let line = "";
@@ -115,8 +122,9 @@ async function partText(xml: string, odf: boolean, room: number, signal: AbortSi
         if (tag.uri !== ODF_TEXT) return;
         if (local === "p" || local === "h") inText++;
         else if (local === "tab") line += "\t";
-        else if (local === "s") line += " ".repeat(Math.min(1000, Number(tag.attributes["text:c"]?.value ?? 1) || 1));
-        else if (BREAKS.has(local)) line += "\n";
+        else if (local === "s") {
+          line += " ".repeat(Math.min(1000, Number(tag.attributes["text:c"]?.value ?? 1) || 1));
+        } else if (BREAKS.has(local)) line += "\n";
         return;
       }
       if (local === "t") inText++;
@@ -147,7 +155,12 @@ async function partText(xml: string, odf: boolean, room: number, signal: AbortSi
 }
 
 /** A worksheet's cells, row by row (cells separated by tabs), shared strings resolved. */
-async function sheetText(xml: string, shared: string[], room: number, signal: AbortSignal): Promise<string> {
+async function sheetText(
+  xml: string,
+  shared: string[],
+  room: number,
+  signal: AbortSignal,
+): Promise<string> {
   const rows: string[] = [];
   let length = 0;
   let cells: string[] = [];
@@ -165,7 +178,13 @@ async function sheetText(xml: string, shared: string[], room: number, signal: Ab
       const local = name.slice(name.indexOf(":") + 1);
       if (local === "v" || local === "t") inValue = false;
       else if (local === "c") {
-        cells.push(type === "s" ? shared[Number(value)] ?? "" : type === "b" ? (value === "1" ? "TRUE" : "FALSE") : value);
+        cells.push(
+          type === "s"
+            ? shared[Number(value)] ?? ""
+            : type === "b"
+            ? (value === "1" ? "TRUE" : "FALSE")
+            : value,
+        );
       } else if (local === "row") {
         const line = cells.join("\t").replace(/\t+$/, "");
         if (line) {

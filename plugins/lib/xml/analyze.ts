@@ -6,7 +6,7 @@
  * in attribute values and text (a Word field code's INCLUDEPICTURE "\\host\share" included).
  */
 import type { Finding } from "../../../core/engine/plugin.ts";
-import { classifyTarget, type TargetKind, targetFindings } from "../ioc/targets.ts";
+import { classifyTarget, targetFindings, type TargetKind } from "../ioc/targets.ts";
 import { type Doctype, parseDoctype } from "./doctype.ts";
 import { declarationAttributes, parseXml, type XmlError, type XmlTag } from "./parser.ts";
 
@@ -158,14 +158,27 @@ export async function analyzeXml(
       }
       const xinclude = tag.uri === XINCLUDE_NS && tag.local === "include";
       if (xinclude && attrs.href) {
-        addTarget({ target: attrs.href.value, source: "xinclude", element: tag.name, attribute: "href" });
+        addTarget({
+          target: attrs.href.value,
+          source: "xinclude",
+          element: tag.name,
+          attribute: "href",
+        });
       }
       for (const a of Object.values(attrs)) {
         if (xinclude && a.name === "href") continue;
         if (a.prefix === "xmlns" || a.name === "xmlns" || !MAYBE_TARGET.test(a.value)) continue;
         const kind = classifyTarget(a.value).kind;
-        if (kind === "unc" || kind === "remote_file_url" || kind === "protocol_handler" || kind === "local_file_url") {
-          addTarget({ target: a.value.trim(), source: "attribute", element: tag.name, attribute: a.name });
+        if (
+          kind === "unc" || kind === "remote_file_url" || kind === "protocol_handler" ||
+          kind === "local_file_url"
+        ) {
+          addTarget({
+            target: a.value.trim(),
+            source: "attribute",
+            element: tag.name,
+            attribute: a.name,
+          });
         }
       }
     },
@@ -268,7 +281,9 @@ function xmlFindings(r: XmlReport): Finding[] {
         id: "entity_declarations",
         severity: "low",
         title: "DOCTYPE declares entities",
-        detail: `${dt.entity_count} declared: ${dt.entities.slice(0, 5).map((e) => e.name).join(", ")}`,
+        detail: `${dt.entity_count} declared: ${
+          dt.entities.slice(0, 5).map((e) => e.name).join(", ")
+        }`,
       });
     }
     if (dt.system_id && !WELL_KNOWN_DTD.test(dt.system_id)) {
@@ -321,7 +336,9 @@ function xmlFindings(r: XmlReport): Finding[] {
   }
   out.push(...targetFindings(r.external_targets.map((t) => ({
     target: t.target,
-    where: t.source === "relationship" ? `relationship ${t.id ?? ""}`.trim() : `${t.source} in <${t.element}>`,
+    where: t.source === "relationship"
+      ? `relationship ${t.id ?? ""}`.trim()
+      : `${t.source} in <${t.element}>`,
   }))));
   return out;
 }

@@ -43,7 +43,8 @@ const EXPANSION_CAP = 1e15;
 
 const QUOTED = String.raw`(?:"([^"]*)"|'([^']*)')`;
 const ENTITY_RE = new RegExp(
-  String.raw`<!ENTITY\s+(%\s+)?([^\s%;>]+)\s+(?:SYSTEM\s+${QUOTED}|PUBLIC\s+${QUOTED}\s+${QUOTED}|${QUOTED})(?:\s+NDATA\s+([^\s>]+))?\s*>`,
+  String
+    .raw`<!ENTITY\s+(%\s+)?([^\s%;>]+)\s+(?:SYSTEM\s+${QUOTED}|PUBLIC\s+${QUOTED}\s+${QUOTED}|${QUOTED})(?:\s+NDATA\s+([^\s>]+))?\s*>`,
   "g",
 );
 const EXTERNAL_ID_RE = new RegExp(
@@ -55,7 +56,9 @@ export function parseDoctype(body: string): Doctype {
   const open = body.indexOf("[");
   const head = open < 0 ? body : body.slice(0, open);
   const m = EXTERNAL_ID_RE.exec(head);
-  const subset = open < 0 ? "" : body.slice(open + 1, body.lastIndexOf("]") > open ? body.lastIndexOf("]") : undefined);
+  const subset = open < 0
+    ? ""
+    : body.slice(open + 1, body.lastIndexOf("]") > open ? body.lastIndexOf("]") : undefined);
   // Comments may hold text that looks like a declaration.
   const clean = subset.replace(/<!--[\s\S]*?-->/g, "");
   const entities: EntityDeclaration[] = [];

@@ -115,7 +115,9 @@ export async function parseXml(
   let text = source;
   const doctype = findDoctype(text);
   if (doctype) {
-    handlers.doctype?.(text.slice(doctype[0] + 9, text[doctype[1] - 1] === ">" ? doctype[1] - 1 : doctype[1]));
+    handlers.doctype?.(
+      text.slice(doctype[0] + 9, text[doctype[1] - 1] === ">" ? doctype[1] - 1 : doctype[1]),
+    );
     // Blanked out, line breaks kept, so that positions (and line numbers) stay the same.
     text = text.slice(0, doctype[0]) +
       text.slice(doctype[0], doctype[1]).replace(/[^\n]/g, " ") + text.slice(doctype[1]);
@@ -164,11 +166,24 @@ export async function parseXml(
       const attributes: Record<string, XmlAttribute> = {};
       for (const [k, v] of Object.entries(attrs)) {
         const [prefix, local] = split(k);
-        attributes[k] = { name: k, value: v, prefix, local, uri: k === "xmlns" ? XMLNS_NS : resolve(prefix, ns, false) };
+        attributes[k] = {
+          name: k,
+          value: v,
+          prefix,
+          local,
+          uri: k === "xmlns" ? XMLNS_NS : resolve(prefix, ns, false),
+        };
       }
       const [prefix, local] = split(name);
       const self = text[parser.endIndex - 1] === "/";
-      const tag: XmlTag = { name, prefix, local, uri: resolve(prefix, ns, true), attributes, isSelfClosing: self };
+      const tag: XmlTag = {
+        name,
+        prefix,
+        local,
+        uri: resolve(prefix, ns, true),
+        attributes,
+        isSelfClosing: self,
+      };
       handlers.open?.(tag, stack.length);
       stack.push({ name, self, ns });
     },

@@ -23,7 +23,9 @@ const MAX_LINES = 10_000;
 const MAX_VALUE = 4096;
 
 /** Reads INI text into sections of key/value pairs (keys as written; the first one wins). */
-export function parseIni(text: string): { sections: Record<string, Record<string, string>>; truncated: boolean } {
+export function parseIni(
+  text: string,
+): { sections: Record<string, Record<string, string>>; truncated: boolean } {
   const sections: Record<string, Record<string, string>> = {};
   let current: Record<string, string> | undefined;
   const lines = text.split(/\r\n|\r|\n/);
@@ -45,16 +47,21 @@ export function parseIni(text: string): { sections: Record<string, Record<string
 
 export default (stoq: StoqAPI) =>
   stoq.plugin({
-    name: "internet_shortcut",
+    name: "url_shortcut",
     version: "1.0.0",
-    description: "Windows Internet shortcuts (.url): URL, IconFile, WorkingDirectory and other keys",
+    description:
+      "Windows Internet shortcuts (.url): URL, IconFile, WorkingDirectory and other keys",
     classes: ["worker"],
     create: () => ({
       scan(payload) {
-        const { sections, truncated } = parseIni(payloadText(payload.content).replace(/^\uFEFF/, ""));
+        const { sections, truncated } = parseIni(
+          payloadText(payload.content).replace(/^\uFEFF/, ""),
+        );
         const name = Object.keys(sections).find((s) => s.toLowerCase() === "internetshortcut");
         if (!name) {
-          return { errors: ["internet_shortcut: no [InternetShortcut] section: not an Internet shortcut"] };
+          return {
+            errors: ["url_shortcut: no [InternetShortcut] section: not an Internet shortcut"],
+          };
         }
         const results: Record<string, unknown> = {};
         const other: Record<string, string> = {};
