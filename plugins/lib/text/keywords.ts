@@ -164,41 +164,10 @@ export class KeywordMatcher {
         else pending.push({ e, at: 0 });
       }
     };
-    // The loop of eachToken, inlined: this runs over every character of every text payload.
-    let s = text.toLowerCase();
-    if (s.includes("\u2019")) s = s.replaceAll("\u2019", "'");
-    const n = s.length;
-    let start = -1;
-    let h = 0;
-    for (let i = 0; i < n; i++) {
-      const c = s.charCodeAt(i);
-      const k = c < 128 ? classes[c] : classOf(c);
-      if (k === WORD) {
-        if (start < 0) {
-          start = i;
-          h = 0x811c9dc5;
-        }
-        h = Math.imul(h ^ c, 16777619);
-        continue;
-      }
-      if (c === 0x27 && start >= 0 && i + 1 < n) {
-        const next = s.charCodeAt(i + 1);
-        if ((next < 128 ? classes[next] : classOf(next)) === WORD) {
-          h = Math.imul(h ^ c, 16777619);
-          continue;
-        }
-      }
-      if (start >= 0) {
-        const hash = h >>> 0;
-        if (pending.length || byFirst.has(hash)) token(s, start, i, hash);
-        start = -1;
-      }
-      if (k === UNSPACED) {
-        const hash = Math.imul(0x811c9dc5 ^ c, 16777619) >>> 0;
-        if (pending.length || byFirst.has(hash)) token(s, i, i + 1, hash);
-      }
-    }
-    if (start >= 0) token(s, start, n, h >>> 0);
+    // Most words are no keyword's first word: they are never sliced into strings.
+    eachToken(text, (s, a, b, hash) => {
+      if (pending.length || byFirst.has(hash)) token(s, a, b, hash);
+    });
     return hits;
   }
 }

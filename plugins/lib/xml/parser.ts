@@ -68,6 +68,7 @@ export interface XmlParseOptions {
 
 const XML_NS = "http://www.w3.org/XML/1998/namespace";
 const XMLNS_NS = "http://www.w3.org/2000/xmlns/";
+const EMPTY_NS: ReadonlyMap<string, string> = new Map();
 // Fed in chunks so that `stop` is polled while a large document is read.
 const CHUNK = 256 * 1024;
 
@@ -137,10 +138,10 @@ export async function parseXml(
   };
 
   // One entry per open element: its name, whether it was written <x/>, and its namespaces.
-  const stack: { name: string; self: boolean; ns: Map<string, string> }[] = [];
+  const stack: { name: string; self: boolean; ns: ReadonlyMap<string, string> }[] = [];
   let rootClosed = false;
   let inCdata = false;
-  const resolve = (prefix: string, ns: Map<string, string>, element: boolean) => {
+  const resolve = (prefix: string, ns: ReadonlyMap<string, string>, element: boolean) => {
     if (prefix === "xml") return XML_NS;
     if (prefix === "xmlns") return XMLNS_NS;
     if (!prefix && !element) return "";
@@ -156,23 +157,31 @@ export async function parseXml(
       const start = parser.startIndex;
       if (stack.length === 0 && rootClosed) fail(`a second root element <${name}>`, start);
       const parentNs = stack[stack.length - 1]?.ns;
-      let ns = parentNs ?? new Map<string, string>();
-      for (const [k, v] of Object.entries(attrs)) {
+      let ns: ReadonlyMap<string, string> = parentNs ?? EMPTY_NS;
+      const attributes: Record<string, XmlAttribute> = {};
+      // One pass for namespace declarations, one to resolve: most elements have no attributes.
+      let any = false;
+      for (const k in attrs) {
+        any = true;
         if (k === "xmlns" || k.startsWith("xmlns:")) {
-          if (ns === parentNs) ns = new Map(parentNs);
-          ns.set(k === "xmlns" ? "" : k.slice(6), v);
+          const own: Map<string, string> = ns === parentNs || ns === EMPTY_NS
+            ? new Map(ns)
+            : ns as Map<string, string>;
+          own.set(k === "xmlns" ? "" : k.slice(6), attrs[k]);
+          ns = own;
         }
       }
-      const attributes: Record<string, XmlAttribute> = {};
-      for (const [k, v] of Object.entries(attrs)) {
-        const [prefix, local] = split(k);
-        attributes[k] = {
-          name: k,
-          value: v,
-          prefix,
-          local,
-          uri: k === "xmlns" ? XMLNS_NS : resolve(prefix, ns, false),
-        };
+      if (any) {
+        for (const k in attrs) {
+          const [prefix, local] = split(k);
+          attributes[k] = {
+            name: k,
+            value: attrs[k],
+            prefix,
+            local,
+            uri: k === "xmlns" ? XMLNS_NS : resolve(prefix, ns, false),
+          };
+        }
       }
       const [prefix, local] = split(name);
       const self = text[parser.endIndex - 1] === "/";
