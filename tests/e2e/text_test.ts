@@ -150,11 +150,11 @@ Deno.test("stoq route explain names the new flavors and routes", async () => {
   );
   deepEqual(extra, [
     ["iocextract", "xml"],
-    ["exif", "qr"],
+    ["exif", "imagetrailer", "qr"],
     ["iocextract", "keywords", "url_shortcut"],
     ["iocextract", "keywords", "iqy"],
     ["iocextract", "xml", "jnlp"],
     ["iocextract", "plist"],
-    ["exif", "hash_ssdeep", "clamav", "textreader"],
+    ["exif", "pdf", "hash_ssdeep", "clamav", "textreader"],
   ]);
 });
