@@ -5,13 +5,12 @@
  * - OOXML (docx, xlsx, pptx) and OpenDocument: the XML parts, in-process (lib/text/office.ts);
  * - legacy Office: catdoc (.doc), xls2csv (.xls), catppt (.ppt) from Debian's catdoc package
  *   (antiword rejects the .doc files LibreOffice writes: "text stream too small");
- * - HTML: the visible text (no script or style), in-process with htmlparser2.
+ * HTML is left to the html worker, whose visible-text child serves the same purpose.
  * The text is capped at max_bytes (the result says when it was cut). The child is never read
  * again by this plugin, so a document whose text is itself HTML cannot make a loop.
  */
 import type { CallContext, StoqAPI } from "../core/engine/plugin.ts";
 import { detectArchive } from "./lib/archive/detect.ts";
-import { htmlText } from "./lib/text/html.ts";
 import { officeText } from "./lib/text/office.ts";
 
 /** Where text came from, for the result and the child's extra_data. */
@@ -55,13 +54,23 @@ const isPdf = (c: Uint8Array) =>
 const isOle = (c: Uint8Array) =>
   c.length > 512 && c[0] === 0xd0 && c[1] === 0xcf && c[2] === 0x11 && c[3] === 0xe0;
 
+/** `text` cut to at most `max` UTF-8 bytes on a character boundary, and whether it was cut. */
+export function capUtf8(text: string, max: number): { text: string; truncated: boolean } {
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.length <= max) return { text, truncated: false };
+  return {
+    text: new TextDecoder().decode(bytes.subarray(0, max)).replace(/\uFFFD$/, ""),
+    truncated: true,
+  };
+}
+
 export default (stoq: StoqAPI) => {
   const z = stoq.z;
   return stoq.plugin({
     name: "textreader",
     version: "1.0.0",
     description:
-      "Text of PDF, Office (OOXML, ODF, .doc/.xls/.ppt) and HTML documents as a text child for iocextract and keywords",
+      "Text of PDF and Office (OOXML, ODF, .doc/.xls/.ppt) documents as a text child for iocextract and keywords",
     classes: ["worker"],
     tools: { pdftotext: "poppler-utils", catdoc: "catdoc", xls2csv: "catdoc", catppt: "catdoc" },
     options: {
@@ -82,16 +91,7 @@ export default (stoq: StoqAPI) => {
         }
         return new TextDecoder().decode(out.stdout);
       };
-      const capped = (text: string) => {
-        const bytes = new TextEncoder().encode(text);
-        if (bytes.length <= opts.max_bytes) return { text, truncated: false };
-        // Cut on a character boundary.
-        return {
-          text: new TextDecoder().decode(bytes.subarray(0, opts.max_bytes)).replace(/\uFFFD$/, ""),
-          truncated: true,
-        };
-      };
-
+      const capped = (text: string) => capUtf8(text, opts.max_bytes);
       const extract = async (
         payload: { content: Uint8Array },
         call: CallContext,
@@ -165,19 +165,13 @@ export default (stoq: StoqAPI) => {
           if (office.skipped.length) out.skipped = office.skipped;
           return out;
         }
-        const html = await htmlText(new TextDecoder().decode(c), opts.max_bytes);
-        const { text, truncated } = capped(html.text);
-        return {
-          format: "html",
-          extractor: "htmlparser2",
-          text,
-          truncated: truncated || html.truncated,
-        };
+        return "not a PDF, OOXML, OpenDocument or OLE document";
       };
 
       return {
         async scan(payload, _request, call) {
-          // Our own child is plain text; should it look like HTML again, it is not re-read.
+          // Our own child is plain text; should it look like a document again (a text that
+          // starts with "%PDF-"), it is not re-read.
           if (payload.results.extracted_by.includes("textreader")) return null;
           let got: Extracted | string;
           try {
