@@ -18,7 +18,8 @@ export default (stoq: StoqAPI) => {
       "XML structure, DOCTYPE entities (XXE, billion laughs; never expanded), namespaces and external targets (remote templates, OLE links, UNC paths)",
     classes: ["worker"],
     options: {
-      max_bytes: z.number().int().positive().default(16 * 1024 * 1024),
+      max_bytes: z.number().int().positive().default(64 * 1024 * 1024),
+      max_parse_chars: z.number().int().positive().default(64 * 1024),
       max_tags: z.number().int().positive().default(100),
       max_targets: z.number().int().positive().default(100),
     },
@@ -30,6 +31,7 @@ export default (stoq: StoqAPI) => {
         const report = await analyzeXml(text, encoding, {
           maxTags: opts.max_tags,
           maxTargets: opts.max_targets,
+          maxParse: opts.max_parse_chars,
           signal: call.signal,
         });
         if (!cut) return { results: report };

@@ -203,3 +203,37 @@ Deno.test("xml: UTF-16 and declared encodings are decoded; truncated and corrupt
   equal(capped.results.truncated, true);
   ok(capped.errors[0].includes("only the first 100"));
 });
+
+Deno.test("xml: past max_parse_chars, relationships and UNC paths are still found by a linear scan", async () => {
+  const files = await textFiles();
+  const rels = await Deno.readTextFile(files["external.xml"]);
+  // Padding an evader could use to push the relationships past the reader.
+  const padded = rels.replace("<Relationship ", `<!--${" ".repeat(300_000)}--><Relationship `)
+    .replace(
+      "</Relationships>",
+      `<Note>INCLUDEPICTURE "\\\\\\\\198.51.100.99\\\\x\\\\y.png"</Note></Relationships>`,
+    );
+  const out = await scan(padded, { max_parse_chars: 1000 });
+  const r = out.results;
+  equal(r.well_formed, null);
+  ok(r.parsed_characters <= 1000 && r.parsed_characters > 100, String(r.parsed_characters));
+  deepEqual(r.parse_errors, []);
+  deepEqual(r.external_targets.map((t: Any) => [t.source, t.id ?? null, t.target]), [
+    ["relationship", "rId1", TEMPLATE_URL],
+    ["relationship", "rId2", OLE_UNC],
+    ["relationship", "rId3", UNC_HYPERLINK],
+    ["text", null, "\\\\198.51.100.99\\x\\y.png"],
+  ]);
+  deepEqual(r.findings.map((f: Any) => f.id), [
+    "remote_template",
+    "external_ole_object",
+    "unc_path",
+  ]);
+  // Read whole, the same file gives the same targets from the reader itself.
+  const whole = (await scan(padded, { max_parse_chars: 10_000_000 })).results;
+  equal(whole.well_formed, true);
+  deepEqual(
+    whole.external_targets.map((t: Any) => t.target),
+    r.external_targets.map((t: Any) => t.target),
+  );
+});

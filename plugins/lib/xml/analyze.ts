@@ -8,7 +8,14 @@
 import type { Finding } from "../../../core/engine/plugin.ts";
 import { classifyTarget, targetFindings, type TargetKind } from "../ioc/targets.ts";
 import { type Doctype, parseDoctype } from "./doctype.ts";
-import { declarationAttributes, parseXml, type XmlError, type XmlTag } from "./parser.ts";
+import {
+  declarationAttributes,
+  findDoctype,
+  parseXml,
+  type XmlError,
+  type XmlTag,
+} from "./parser.ts";
+import { decodeEntities } from "../ooxml/xml.ts";
 
 /** One external target. */
 export interface XmlTarget {
@@ -26,6 +33,11 @@ export interface XmlTarget {
 export interface XmlLimits {
   maxTags: number;
   maxTargets: number;
+  /**
+   * Characters read by the XML reader; past them only targets are sought, by a linear scan
+   * (relationships with TargetMode="External", UNC paths, file: URLs, protocol handlers).
+   */
+  maxParse: number;
   signal?: AbortSignal;
 }
 
@@ -45,8 +57,11 @@ export interface XmlReport {
   scripts: number;
   external_targets: XmlTarget[];
   external_targets_truncated?: boolean;
-  well_formed: boolean;
+  /** null when only the first part was read (see `parsed_characters`). */
+  well_formed: boolean | null;
   parse_errors: XmlError[];
+  /** Present when the document is longer than what the reader read. */
+  parsed_characters?: number;
   findings: Finding[];
 }
 
@@ -56,6 +71,8 @@ const XINCLUDE_NS = "http://www.w3.org/2001/XInclude";
 // text. Bounded tokens, so linear.
 const TEXT_TARGET_RE =
   /\\{2,4}[A-Za-z0-9][A-Za-z0-9._-]{0,252}(?:@SSL)?(?:@\d{1,5})?\\{1,2}[^\s"'<>|*?]{1,1000}|\bfile:[\\/]{2}[^\s"'<>]{1,1000}|\b(?:ms-msdt|search-ms|ms-officecmd|ms-appinstaller|mhtml|ms-its):[^\s"'<>]{1,1000}/gi;
+const MAYBE_TEXT_TARGET =
+  /file:|ms-msdt:|search-ms:|ms-officecmd:|ms-appinstaller:|mhtml:|ms-its:/i;
 // Attribute values are classified only when they could be a target of interest.
 const MAYBE_TARGET = /^\s*(?:\\\\|[A-Za-z][A-Za-z0-9+.-]{1,40}:)/;
 const WELL_KNOWN_DTD =
@@ -84,9 +101,13 @@ export async function analyzeXml(
   let targetsTruncated = false;
   let current = "";
 
+  const values = new Set<string>();
   const addTarget = (t: Omit<XmlTarget, "kind">) => {
     const key = `${t.source}|${t.target}|${t.element}|${t.attribute ?? ""}`;
-    if (seen.has(key)) return;
+    // The scan past the reader sees raw text, attribute values included: a value already
+    // found as an attribute or relationship is not listed again as text.
+    if (seen.has(key) || (t.source === "text" && t.element === "" && values.has(t.target))) return;
+    values.add(t.target);
     if (targets.length >= limits.maxTargets) {
       targetsTruncated = true;
       return;
@@ -97,16 +118,19 @@ export async function analyzeXml(
   const scanText = (s: string) => {
     if (s.length < 8 || !(s.includes("\\\\") || s.includes(":"))) return;
     for (const m of s.matchAll(TEXT_TARGET_RE)) {
-      // Word field codes double every backslash: \\\\host\\share is \\host\share.
-      const target = m[0].startsWith("\\")
-        ? "\\\\" + m[0].replace(/^\\+/, "").replace(/\\\\/g, "\\")
-        : m[0];
-      addTarget({ target, source: "text", element: current });
+      addTarget({ target: normaliseTextTarget(m[0]), source: "text", element: current });
       if (targetsTruncated) break;
     }
   };
 
-  const outcome = await parseXml(text, {
+  // The reader reads the head; the cut falls after a tag's end, past the DOCTYPE.
+  let cut = text.length;
+  if (text.length > limits.maxParse) {
+    const doctypeEnd = findDoctype(text.slice(0, limits.maxParse * 4))?.[1] ?? 0;
+    const at = text.lastIndexOf(">", Math.max(limits.maxParse, doctypeEnd));
+    cut = at > 0 ? at + 1 : limits.maxParse;
+  }
+  const outcome = await parseXml(cut < text.length ? text.slice(0, cut) : text, {
     pi(target, body) {
       if (target.toLowerCase() === "xml" && declaration === null && elements === 0) {
         declaration = declarationAttributes(body);
@@ -187,6 +211,10 @@ export async function analyzeXml(
   }, { stop: () => limits.signal?.aborted ?? false });
   limits.signal?.throwIfAborted();
 
+  const partial = cut < text.length;
+  if (partial) {
+    scanRest(text.slice(cut), addTarget, () => targetsTruncated || !!limits.signal?.aborted);
+  }
   const report: XmlReport = {
     encoding,
     declaration,
@@ -200,14 +228,57 @@ export async function analyzeXml(
     comments,
     scripts,
     external_targets: targets,
-    well_formed: outcome.errors.length === 0 && root !== null,
-    parse_errors: outcome.errors,
+    well_formed: partial ? null : outcome.errors.length === 0 && root !== null,
+    // When the reader stopped early, the elements it left open are not errors.
+    parse_errors: partial
+      ? outcome.errors.filter((e) => !/is not closed|no root element/.test(e.message))
+      : outcome.errors,
     findings: [],
   };
+  if (partial) report.parsed_characters = cut;
   if (tagsTruncated) report.tags_truncated = true;
   if (targetsTruncated) report.external_targets_truncated = true;
   report.findings = xmlFindings(report);
   return report;
+}
+
+const RELATIONSHIP_TAG = /<(?:[A-Za-z_][\w.-]{0,40}:)?Relationship\s[^<>]{0,4000}>/g;
+const ATTRIBUTE = /([A-Za-z_:][\w.:-]{0,100})\s*=\s*(?:"([^"]*)"|'([^']*)')/g;
+
+/** Targets in the part of a document the reader did not read: a linear scan, no parsing. */
+function scanRest(
+  rest: string,
+  add: (t: Omit<XmlTarget, "kind">) => void,
+  stop: () => boolean,
+): void {
+  if (rest.includes("TargetMode")) {
+    for (const m of rest.matchAll(RELATIONSHIP_TAG)) {
+      if (stop()) return;
+      const a: Record<string, string> = {};
+      for (const x of m[0].matchAll(ATTRIBUTE)) a[x[1]] = decodeEntities(x[2] ?? x[3]);
+      if (a.TargetMode !== OPC_EXTERNAL) continue;
+      const type = a.Type ?? "";
+      add({
+        target: a.Target ?? "",
+        source: "relationship",
+        element: "Relationship",
+        attribute: "Target",
+        relationship_type: type.slice(type.lastIndexOf("/") + 1),
+        id: a.Id,
+      });
+    }
+  }
+  // Most of a large part holds none of these; the literal checks cost far less than the pattern.
+  if (!rest.includes("\\\\") && !MAYBE_TEXT_TARGET.test(rest)) return;
+  for (const m of rest.matchAll(TEXT_TARGET_RE)) {
+    if (stop()) return;
+    add({ target: normaliseTextTarget(m[0]), source: "text", element: "" });
+  }
+}
+
+/** Word field codes double every backslash: \\\\host\\share is \\host\share. */
+function normaliseTextTarget(raw: string): string {
+  return raw.startsWith("\\") ? "\\\\" + raw.replace(/^\\+/, "").replace(/\\\\/g, "\\") : raw;
 }
 
 function stripKind(t: Omit<XmlTarget, "kind">): Omit<XmlTarget, "kind" | "target"> {
