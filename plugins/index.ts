@@ -22,19 +22,24 @@ import html from "./html.ts";
 import imagetrailer from "./imagetrailer.ts";
 import imap from "./imap.ts";
 import iocextract from "./iocextract.ts";
+import iqy from "./iqy.ts";
 import javascript from "./javascript.ts";
+import jnlp from "./jnlp.ts";
+import keywords from "./keywords.ts";
 import lnk from "./lnk.ts";
 import macho from "./macho.ts";
 import mimetype from "./mimetype.ts";
 import nats from "./nats.ts";
 import ole from "./ole.ts";
-import pdf from "./pdf.ts";
 import onenote from "./onenote.ts";
 import ooxml from "./ooxml.ts";
+import pdf from "./pdf.ts";
 import pe from "./pe.ts";
 import pecarve from "./pecarve.ts";
+import plist from "./plist.ts";
 import postgres from "./postgres.ts";
 import powershell from "./powershell.ts";
+import qr from "./qr.ts";
 import rabbitmq from "./rabbitmq.ts";
 import redis from "./redis.ts";
 import route from "./route.ts";
@@ -45,11 +50,14 @@ import sqlite from "./sqlite.ts";
 import stdin from "./stdin.ts";
 import stdout from "./stdout.ts";
 import strings from "./strings.ts";
+import textreader from "./textreader.ts";
 import tnef from "./tnef.ts";
 import upx from "./upx.ts";
+import urlShortcut from "./url_shortcut.ts";
 import vba from "./vba.ts";
 import vbscript from "./vbscript.ts";
 import x509 from "./x509.ts";
+import xml from "./xml.ts";
 import xordecode from "./xordecode.ts";
 import yara from "./yara.ts";
 
@@ -74,19 +82,24 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   imagetrailer,
   imap,
   iocextract,
+  iqy,
   javascript,
+  jnlp,
+  keywords,
   lnk,
   macho,
   mimetype,
   nats,
   ole,
-  pdf,
   onenote,
   ooxml,
+  pdf,
   pe,
   pecarve,
+  plist,
   postgres,
   powershell,
+  qr,
   rabbitmq,
   redis,
   route,
@@ -97,11 +110,14 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   stdin,
   stdout,
   strings,
+  textreader,
   tnef,
   upx,
+  urlShortcut,
   vba,
   vbscript,
   x509,
+  xml,
   xordecode,
   yara,
 ];

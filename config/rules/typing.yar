@@ -512,6 +512,54 @@ rule gif_file
         $gif87 at 0 or $gif89 at 0
 }
 
+rule url_shortcut_file
+{
+    meta:
+        description = "Windows Internet shortcut (.url): an INI file that starts with a [section] and has an [InternetShortcut] section in its first 2 KiB"
+        mime = "application/x-mswinurl"
+    strings:
+        $section = "[InternetShortcut]" nocase
+    condition:
+        (uint8(0) == 0x5B or (uint16be(0) == 0xEFBB and uint8(2) == 0xBF and uint8(3) == 0x5B)) and
+        $section in (0..2048)
+}
+
+rule iqy_file
+{
+    meta:
+        description = "Excel web query (.iqy): the query type line WEB, then a line break"
+        mime = "text/x-ms-iqy"
+    condition:
+        (uint16be(0) & 0xDFDF) == 0x5745 and (uint8(2) & 0xDF) == 0x42 and
+        (uint8(3) == 0x0D or uint8(3) == 0x0A)
+}
+
+rule jnlp_file
+{
+    meta:
+        description = "Java Web Start descriptor (.jnlp): markup that opens a <jnlp> element in its first 1 KiB"
+        mime = "application/x-java-jnlp-file"
+    strings:
+        $jnlp = /<jnlp[\s>]/
+    condition:
+        (uint8(0) == 0x3C or uint8(0) == 0xEF or uint8(0) == 0x20 or uint8(0) == 0x0A or uint8(0) == 0x0D or uint8(0) == 0x09) and
+        $jnlp in (0..1024)
+}
+
+rule plist_file
+{
+    meta:
+        description = "Apple property list: binary (bplist00) or XML (a plist DOCTYPE or <plist> element in the first 1 KiB)"
+        mime = "application/x-plist"
+    strings:
+        $doctype = "<!DOCTYPE plist"
+        $plist = /<plist[\s>]/
+    condition:
+        (uint32be(0) == 0x62706C69 and uint32be(4) == 0x73743030) or
+        ((uint8(0) == 0x3C or uint8(0) == 0xEF or uint8(0) == 0x20 or uint8(0) == 0x0A or uint8(0) == 0x0D or uint8(0) == 0x09) and
+         ($doctype in (0..1024) or $plist in (0..1024)))
+}
+
 rule email_file
 {
     meta:

@@ -294,7 +294,8 @@ Deno.test("typing.yar: every real file gets exactly its flavors", async () => {
   deepEqual(wrong, []);
   // Every flavor has a real file behind it, except RAR (tested below from the format's bytes),
   // the certificate flavors (their files are built and typed in tests/plugins/x509_test.ts) and
-  // OneNote (no Debian tool writes it: tested below on the constructed section).
+  // OneNote (no Debian tool writes it: tested below on the constructed section), and the small
+  // text formats (built and typed in tests/plugins/text_typing_test.ts).
   const covered = new Set(
     [
       ...Object.values(FLAVORS),
@@ -310,6 +311,10 @@ Deno.test("typing.yar: every real file gets exactly its flavors", async () => {
     "x509_pem_file",
     "rar_file",
     "onenote_file",
+    "url_shortcut_file",
+    "iqy_file",
+    "jnlp_file",
+    "plist_file",
   ]);
 });
 

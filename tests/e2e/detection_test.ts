@@ -100,7 +100,8 @@ Deno.test("default pipeline on real files: each file reaches the workers its typ
   const doc = byName.get("report.doc")!;
   deepEqual(
     ran(doc),
-    [...always, "clamav", "encrypted_office", "exif", "hash_ssdeep", "ole", "vba"].sort(),
+    [...always, "clamav", "encrypted_office", "exif", "hash_ssdeep", "ole", "textreader", "vba"]
+      .sort(),
   );
   deepEqual(doc.results[0].workers.encrypted_office, { encrypted: false, container: "doc" });
   equal(doc.results[0].workers.exif.FileType, "DOC");

@@ -292,3 +292,60 @@ const TWIN_FROM = 64 * 1024;
 
 let fflate: Promise<typeof import("fflate")> | undefined;
 const loadFflate = () => fflate ??= import("fflate");
+
+/** The members {@link readZipMembers} read, and those it left out. */
+export interface ZipMembers {
+  members: { name: string; data: Uint8Array }[];
+  /** Members selected but not read, with the reason (too large, encrypted, unreadable). */
+  skipped: { name: string; reason: string }[];
+}
+
+/**
+ * Reads the regular members whose names `select` accepts (at most `maxMembers`, each at most
+ * `maxSize` bytes once inflated) in archive order. For readers of zip-based documents (OOXML,
+ * ODF) that need a few named parts, not an extraction. Throws when zip.js cannot read the
+ * archive's directory.
+ */
+export async function readZipMembers(
+  content: Uint8Array,
+  select: (name: string) => boolean,
+  limits: { maxMembers: number; maxSize: number },
+  signal: AbortSignal,
+): Promise<ZipMembers> {
+  const zip = await loadZip();
+  const reader = new zip.ZipReader(new zip.Uint8ArrayReader(content), {
+    filenameValidation: "tolerant",
+    strictness: "tolerant",
+  });
+  const out: ZipMembers = { members: [], skipped: [] };
+  try {
+    const entries = await reader.getEntries();
+    for (const entry of entries) {
+      throwIfAborted(signal);
+      if (entry.directory || !select(entry.filename)) continue;
+      const name = entry.filename;
+      if (out.members.length >= limits.maxMembers) {
+        out.skipped.push({ name, reason: `more than ${limits.maxMembers} parts` });
+      } else if (entry.encrypted) out.skipped.push({ name, reason: "encrypted" });
+      else if (!SUPPORTED_METHODS.has(entry.compressionMethod)) {
+        out.skipped.push({ name, reason: `compression method ${entry.compressionMethod}` });
+      } else if (entry.uncompressedSize > limits.maxSize) {
+        out.skipped.push({ name, reason: `larger than ${limits.maxSize} bytes` });
+      } else {
+        const r = await readEntry(zip, entry, undefined, limits.maxSize, signal);
+        if (r.kind === "ok") out.members.push({ name, data: r.data });
+        else {out.skipped.push({
+            name,
+            reason: r.kind === "cap"
+              ? `larger than ${limits.maxSize} bytes`
+              : r.kind === "error"
+              ? r.message
+              : "encrypted",
+          });}
+      }
+    }
+    return out;
+  } finally {
+    await reader.close().catch(() => {});
+  }
+}
