@@ -57,9 +57,8 @@ for (const [name, format] of [["launch.plist", "xml"], ["launch.bplist", "binary
 
 Deno.test("plist: a reference bomb (2^40 visits) stops at the object budget with a named error", async () => {
   const files = await textFiles();
-  const t = performance.now();
+  // Bounded by the object budget, not by a clock: the named error below says where it stopped.
   const out = await scan(await Deno.readFile(files["bomb.bplist"]));
-  ok(performance.now() - t < 30_000);
   equal(out.results.format, "binary");
   ok(out.errors[0].startsWith("plist: malformed binary plist"), out.errors[0]);
   ok(out.errors[0].includes("more than 20000 objects visited"), out.errors[0]);

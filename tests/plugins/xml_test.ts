@@ -86,16 +86,13 @@ Deno.test("xml: entity declarations, root and namespaces of an XXE file equal ex
 Deno.test("xml: a billion-laughs file is reported, not expanded, and costs little", async () => {
   const files = await textFiles();
   const bytes = await Deno.readFile(files["bomb.xml"]);
-  const t = performance.now();
   const out = await scan(bytes);
-  const ms = performance.now() - t;
   const r = out.results;
   equal(r.doctype.entity_count, 10);
   equal(r.doctype.max_expansion, 3 * 10 ** 9, "lol9 = 10^9 times 'lol'");
   deepEqual(r.findings.map((f: Any) => f.id), ["entity_expansion"]);
   // The plugin never holds an expansion: its whole result is a few KiB.
   ok(JSON.stringify(out).length < 10_000, `result size ${JSON.stringify(out).length}`);
-  ok(ms < 60_000, "it finished");
   // expat, which does expand, refuses the same file (amplification limit) or expands it: either
   // way it declares the same ten entities.
   const want = JSON.parse(await sh("python3", ["-c", EXPAT, files["bomb.xml"]]));
