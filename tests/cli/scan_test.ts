@@ -418,11 +418,15 @@ Deno.test("-a replaces the configured workers; comma and space lists both work",
   for (const r of [only, comma, spaced]) equal(r.code, 0, show(r));
   const e = parseDoc(only.stdout).results;
   equal(e.length, 1);
-  deepEqual(Object.keys(e[0].workers), ["hash", "iocextract"]);
-  deepEqual(e[0].plugins_run.workers, ["hash", "iocextract"], "route sends text to iocextract");
+  deepEqual(Object.keys(e[0].workers), ["hash", "iocextract", "keywords"]);
+  deepEqual(
+    e[0].plugins_run.workers,
+    ["hash", "iocextract", "keywords"],
+    "route sends text to iocextract and keywords",
+  );
   for (const r of [comma, spaced]) {
     const doc = parseDoc(r.stdout);
-    deepEqual(doc.results[0].plugins_run.workers, ["entropy", "hash", "iocextract"]);
+    deepEqual(doc.results[0].plugins_run.workers, ["entropy", "hash", "iocextract", "keywords"]);
     equal(doc.results[0].payload_meta.extra_data.filename, "text.txt");
   }
 });
@@ -520,7 +524,7 @@ Deno.test("a list flag right before a file does not swallow the file", async () 
   equal(rel.code, 0, show(rel));
   const doc = parseDoc(rel.stdout);
   equal(hashes(doc.results[0]).sha256, (await sums(text)).sha256);
-  deepEqual(doc.results[0].plugins_run.workers, ["entropy", "hash", "iocextract"]);
+  deepEqual(doc.results[0].plugins_run.workers, ["entropy", "hash", "iocextract", "keywords"]);
 });
 
 Deno.test("-A filedir archives a payload; -S filedir SHA256 re-scans it with the same hashes", async () => {
