@@ -83,9 +83,26 @@ export const CoreConfigSchema = z.object({
 }).strict();
 export type CoreConfig = z.output<typeof CoreConfigSchema>;
 
+/** Shortest bearer token `stoq serve` accepts: a guessable token is no protection. */
+export const MIN_TOKEN_LENGTH = 16;
+
+/** The `[serve]` table: `stoq serve`'s listener, tokens, result store and scan bound. */
+export const ServeConfigSchema = z.object({
+  listen: z.string().min(1).default("127.0.0.1:8080"),
+  tokens: z.array(
+    z.string().min(MIN_TOKEN_LENGTH, `a token has at least ${MIN_TOKEN_LENGTH} characters`),
+  ).default([]),
+  store: z.string().min(1).default("sqlite"),
+  // Scans at once; more are refused with 429. 0: twice the scan threads.
+  max_scans: z.number().int().min(0).max(10_000).default(0),
+}).strict();
+export type ServeConfig = z.output<typeof ServeConfigSchema>;
+
 /** A loaded configuration: validated `[core]` and the raw plugin tables. */
 export interface Config {
   core: CoreConfig;
+  /** `stoq serve`'s settings (`[serve]`). */
+  serve: ServeConfig;
   /** Plugin name → options from the config file (validated later against the plugin's schema). */
   plugins: Record<string, Record<string, unknown>>;
   /** Where it came from: a path, or "built-in defaults". */
@@ -105,9 +122,22 @@ export function parseConfig(text: string, source: string): Config {
     const line = e instanceof TomlError ? ` line ${e.line}, column ${e.column}:` : "";
     throw new UserError(`config ${source}:${line} ${msg}`);
   }
-  const { core = {}, ...rest } = raw;
+  const { core = {}, serve = {}, ...rest } = raw;
   if (typeof core !== "object" || core === null || Array.isArray(core)) {
     throw new UserError(`config ${source}: [core] must be a table`);
+  }
+  if (typeof serve !== "object" || serve === null || Array.isArray(serve)) {
+    throw new UserError(`config ${source}: [serve] must be a table`);
+  }
+  const served = ServeConfigSchema.safeParse(serve, { reportInput: true });
+  if (!served.success) {
+    throw new UserError(
+      describeIssues(
+        served.error,
+        `config ${source} [serve]`,
+        (path) => keysAt(ServeConfigSchema, path),
+      ),
+    );
   }
   const parsed = CoreConfigSchema.safeParse(core, { reportInput: true });
   if (!parsed.success) {
@@ -128,7 +158,7 @@ export function parseConfig(text: string, source: string): Config {
     }
     plugins[name] = table as Record<string, unknown>;
   }
-  return { core: parsed.data, plugins, source };
+  return { core: parsed.data, serve: served.data, plugins, source };
 }
 
 /** `$STOQ_HOME`, defaulting to `~/.stoq`. It need not exist. */
