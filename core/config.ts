@@ -101,8 +101,8 @@ export type ServeConfig = z.output<typeof ServeConfigSchema>;
 /** A loaded configuration: validated `[core]` and the raw plugin tables. */
 export interface Config {
   core: CoreConfig;
-  /** `stoq serve`'s settings (`[serve]`). */
-  serve: ServeConfig;
+  /** `stoq serve`'s settings (`[serve]`; every key's default when absent). */
+  serve?: ServeConfig;
   /** Plugin name → options from the config file (validated later against the plugin's schema). */
   plugins: Record<string, Record<string, unknown>>;
   /** Where it came from: a path, or "built-in defaults". */

@@ -2,7 +2,7 @@
  * `stoq serve`: one process keeps a pool of scan threads and the result store open, and answers
  * the HTTP API and the web page (./http.ts) on a loopback address, or beyond it with a token.
  */
-import { MIN_TOKEN_LENGTH } from "../../config.ts";
+import { MIN_TOKEN_LENGTH, ServeConfigSchema } from "../../config.ts";
 import { UsageError, UserError } from "../../errors.ts";
 import { getLogger, logSettings } from "../../log.ts";
 import { metrics } from "../../metrics.ts";
@@ -52,15 +52,16 @@ export async function serveCommand(args: CliArgs): Promise<number> {
   const { config, home, sources } = await setup(args);
   if (args.max_recursion !== undefined) config.core.max_recursion = args.max_recursion;
   const core = config.core;
-  const listen = parseListen(args.listen ?? config.serve.listen);
-  const tokens = tokensFrom(args, config.serve.tokens);
+  const serve = config.serve ?? ServeConfigSchema.parse({});
+  const listen = parseListen(args.listen ?? serve.listen);
+  const tokens = tokensFrom(args, serve.tokens);
   if (!isLoopback(listen.hostname) && !tokens.length) {
     throw new UsageError(
       `listening on ${listen.hostname} reaches beyond this machine: give a token (--token, ` +
         `$STOQ_SERVE_TOKEN or [serve] tokens) that clients send as Authorization: Bearer`,
     );
   }
-  const storeName = args.store ?? config.serve.store;
+  const storeName = args.store ?? serve.store;
   const cliOptions = structuredClone(args.plugin_opts);
   if (args.db !== undefined) (cliOptions[storeName] ??= {}).path = args.db;
   metrics.enabled = true;
@@ -145,7 +146,7 @@ export async function serveCommand(args: CliArgs): Promise<number> {
     const hosts = tokens.length ? undefined : new Set<string>();
     const handler = makeHandler(backend, {
       maxBytes: core.max_payload_size,
-      maxScans: config.serve.max_scans || threads * 2,
+      maxScans: serve.max_scans || threads * 2,
       tokens,
       hosts,
       threads,
