@@ -1,8 +1,10 @@
 /*
    stoq worker rules: a small set that is useful out of the box and quiet on ordinary files.
-   Each rule names what it found; none of them is a verdict on its own: its meta.severity (and
-   meta.mitre) make the match a finding, which the verdict decorator weighs with the others. Add
-   your own rule files next to this one (see the README, "YARA rules").
+   Each rule names what it found; none of them is a verdict on its own. meta.severity (and
+   meta.mitre) make a match a finding, which the verdict decorator weighs with the others: these
+   rules corroborate what the analyzers (pe, vba, pdf, rtf, powershell...) report in detail, so
+   they say "low", except EICAR, which no analyzer reports. Add your own rule files next to this
+   one (see the README, "YARA rules").
 */
 
 import "pe"
@@ -53,7 +55,7 @@ rule pe_process_injection_imports
         description = "PE importing the classic remote-process injection trio: VirtualAllocEx, WriteProcessMemory, CreateRemoteThread"
         author = "stoq"
         reference = "https://attack.mitre.org/techniques/T1055/"
-        severity = "medium"
+        severity = "low"
         mitre = "T1055"
     condition:
         pe.is_pe and
@@ -100,7 +102,7 @@ rule office_autoexec_macro
         description = "VBA project with a macro that runs by itself (AutoOpen, Document_Open, Workbook_Open, ...)"
         author = "stoq"
         reference = "https://learn.microsoft.com/en-us/office/vba/word/concepts/customizing-word/auto-macros"
-        severity = "medium"
+        severity = "low"
         mitre = "T1204.002"
     strings:
         $vba_project = "_VBA_PROJECT" wide
@@ -122,7 +124,7 @@ rule pdf_javascript
         description = "PDF with JavaScript (a /JavaScript action or a /JS entry)"
         author = "stoq"
         reference = "https://opensource.adobe.com/dc-acrobat-sdk-docs/pdfstandards/PDF32000_2008.pdf"
-        severity = "medium"
+        severity = "low"
         mitre = "T1059.007"
     strings:
         $pdf = "%PDF-"
@@ -138,7 +140,7 @@ rule pdf_auto_action
         description = "PDF with an automatic action (/OpenAction or /AA) and something for it to run (JavaScript or /Launch); a bare /OpenAction is only a view"
         author = "stoq"
         reference = "https://opensource.adobe.com/dc-acrobat-sdk-docs/pdfstandards/PDF32000_2008.pdf"
-        severity = "high"
+        severity = "low"
         mitre = "T1204.002"
     strings:
         $pdf = "%PDF-"
@@ -157,7 +159,7 @@ rule pdf_launch_action
         description = "PDF with a /Launch action (opens a program or file)"
         author = "stoq"
         reference = "https://opensource.adobe.com/dc-acrobat-sdk-docs/pdfstandards/PDF32000_2008.pdf"
-        severity = "high"
+        severity = "low"
         mitre = "T1204.002"
     strings:
         $pdf = "%PDF-"
@@ -201,7 +203,7 @@ rule rtf_objupdate
         description = "RTF object with \\objupdate: Word refreshes it on open, no click needed (used by CVE-2017-0199 style documents)"
         author = "stoq"
         reference = "https://www.microsoft.com/en-us/download/details.aspx?id=10725"
-        severity = "high"
+        severity = "low"
         mitre = "T1203"
     strings:
         $objupdate = "\\objupdate" nocase
@@ -215,7 +217,7 @@ rule powershell_encoded_command
         description = "PowerShell started with an encoded command: -EncodedCommand, or an abbreviation of it after powershell/pwsh (ASCII or UTF-16LE)"
         author = "stoq"
         reference = "https://learn.microsoft.com/en-us/powershell/module/microsoft.powershell.core/about/about_powershell_exe"
-        severity = "medium"
+        severity = "low"
         mitre = "T1059.001, T1027.010"
     strings:
         $full = /[-\/]EncodedCommand\s+["']?[A-Za-z0-9+\/]{16,}/ nocase ascii wide
