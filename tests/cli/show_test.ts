@@ -37,7 +37,7 @@ function fixture() {
 Deno.test("show RESULT.json: the tree of a result file", async () => {
   const f = await fixture();
   const lines = f.treeText.split("\n");
-  match(lines[0], /^sample\.tar\.gz  application\/gzip  469 B  [0-9a-f]{12}$/);
+  match(lines[0], /^sample\.tar\.gz {2}application\/gzip {2}469 B {2}[0-9a-f]{12}$/);
   equal(lines.filter((l) => /^\s*(?:[│ ]\s*)*(?:[├└]─ )?\S+\s{2}\S+\/\S+/.test(l)).length, 7);
   ok(lines.includes("verdict: CLEAN  score 0  (no plugin reported a finding)"), f.treeText);
   ok(lines.some((l) => l.startsWith(`scan ${f.id}  `)), f.treeText);

@@ -49,7 +49,10 @@ Deno.test("scan --format tree: the sample's seven payloads, each under its paren
     "",
   ]);
   equal(lines[9], "verdict: CLEAN  score 0  (no plugin reported a finding)");
-  match(lines[10], /^scan [0-9a-f-]{36}  \d{4}-\d\d-\d\dT[\d:.]+Z  7 payload\(s\), 0 error\(s\)$/);
+  match(
+    lines[10],
+    /^scan [0-9a-f-]{36} {2}\d{4}-\d\d-\d\dT[\d:.]+Z {2}7 payload\(s\), 0 error\(s\)$/,
+  );
   equal(lines.length, 12);
   // The same scan as JSON holds the same seven payloads.
   const json = parseDoc((await runStoq(["scan", "--format", "json", SAMPLE])).stdout);
@@ -69,8 +72,8 @@ Deno.test("scan --format tree: findings under their payload, then the verdict an
   const r = await runStoq(["scan", "--format", "tree", eicar]);
   equal(r.code, 0, show(r));
   const lines = r.stdout.split("\n");
-  match(lines[0], /^eicar\.com  text\/plain  68 B  275a021bbfb6$/);
-  match(lines[1], /^   ! critical yara eicar_test_file: EICAR anti-malware test file/);
+  match(lines[0], /^eicar\.com {2}text\/plain {2}68 B {2}275a021bbfb6$/);
+  match(lines[1], /^ {3}! critical yara eicar_test_file: EICAR anti-malware test file/);
   ok(
     lines.includes(
       "verdict: MALICIOUS  score 100  (score 100 reaches malicious (100); 1 finding, each counted)",
@@ -105,7 +108,7 @@ Deno.test("scan --format tree: coloured on a terminal, plain with NO_COLOR", asy
     NO_COLOR: "1",
   });
   ok(!plain.includes("\x1b["), JSON.stringify(plain.slice(0, 300)));
-  match(plain, /^sample\.tar\.gz  application\/gzip/);
+  match(plain, /^sample\.tar\.gz {2}application\/gzip/);
 });
 
 Deno.test("scan --format json|jsonl chooses the JSON shape whatever the number of inputs", async () => {
