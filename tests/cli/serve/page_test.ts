@@ -57,9 +57,9 @@ async function open(browser: Browser, url: string) {
   return { page, requests, problems };
 }
 
-async function shot(page: Page, name: string): Promise<void> {
+async function shot(page: Page, name: string, fullPage = true): Promise<void> {
   await Deno.mkdir(ARTEFACTS, { recursive: true });
-  await page.screenshot({ path: `${ARTEFACTS}${name}.png`, fullPage: true });
+  await page.screenshot({ path: `${ARTEFACTS}${name}.png`, fullPage });
 }
 
 async function rowNames(page: Page): Promise<string[]> {
@@ -125,6 +125,24 @@ Deno.test({
       equal(raw.results[0].workers.hash.sha256, sha256(await Deno.readFile(real["macro.xls"])));
       await shot(page, "serve-result-macro");
 
+      // A phishing message with the macro workbook attached: malicious, for reasons in the
+      // message (email) and in its attachment (vba), each with its path.
+      const { viewFiles } = await import("../../fixtures/view_files.ts");
+      await page.goto(served.url);
+      await page.setInputFiles("#file", (await viewFiles())["phish.eml"]);
+      await page.waitForURL(/#\/scan\//);
+      await page.waitForSelector("#result h1 .verdict");
+      equal(await page.textContent("#result h1 .verdict"), "malicious");
+      const reasons = await page.locator(".why table.top tbody tr").allTextContents();
+      ok(reasons.some((t) => t.includes("email:") && t.includes("phish.eml")), reasons.join("\n"));
+      ok(
+        reasons.some((t) =>
+          t.includes("vba:autoexec_macro") && t.includes("phish.eml › invoice.xls")
+        ),
+        reasons.join("\n"),
+      );
+      await shot(page, "serve-result-phish", false);
+
       // The bundled sample: seven payloads in the tree.
       await page.goto(served.url);
       await page.setInputFiles("#file", SAMPLE);
@@ -162,18 +180,26 @@ Deno.test({
         uploads.join("|"),
       );
       await page.waitForFunction(() =>
-        document.querySelectorAll("#scans tbody tr[data-scan]").length === 4
+        document.querySelectorAll("#scans tbody tr[data-scan]").length === 5
       );
-      deepEqual(await rowNames(page), ["eicar.com", "macro.xls", "report.pdf", "sample.tar.gz"]);
+      deepEqual(await rowNames(page), [
+        "eicar.com",
+        "macro.xls",
+        "phish.eml",
+        "report.pdf",
+        "sample.tar.gz",
+      ]);
       await shot(page, "serve-list");
 
       // Search by sha256, filename glob, rule and verdict.
       const xlsSha = sha256(await Deno.readFile(real["macro.xls"]));
-      deepEqual(await search(page, "hash", xlsSha), ["macro.xls"]);
+      // The workbook is a file of its own and the attachment of the message.
+      deepEqual(await search(page, "hash", xlsSha), ["macro.xls", "phish.eml"]);
       deepEqual(await search(page, "filename", "*.gz"), ["sample.tar.gz"]);
       deepEqual(await search(page, "filename", "notes.txt"), ["sample.tar.gz"]);
       deepEqual(await search(page, "rule", "eicar_test_file"), ["eicar.com"]);
-      deepEqual(await search(page, "hash", "", "malicious"), ["eicar.com"]);
+      deepEqual(await search(page, "hash", "", "malicious"), ["eicar.com", "phish.eml"]);
+      deepEqual(await search(page, "filename", "invoice.xls"), ["phish.eml"]);
       deepEqual(await search(page, "hash", "", "clean"), ["report.pdf", "sample.tar.gz"]);
       deepEqual(await search(page, "filename", "*.xls", "clean"), []);
       deepEqual(await search(page, "hash", "", "suspicious"), ["macro.xls"]);
