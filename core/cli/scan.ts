@@ -18,6 +18,7 @@ import { createStoq, type Stoq, type StoqInit } from "../run/stoq.ts";
 import { type CliArgs, isFolder, usesThreads } from "./args.ts";
 import { onStdoutClosed, writeAll } from "./output.ts";
 import { setup } from "./setup.ts";
+import { readCapped } from "../stream.ts";
 
 const log = getLogger("stoq");
 
@@ -63,33 +64,12 @@ async function expandPath(path: string, recursive: boolean, top = true): Promise
  * cap (memory stays bounded by it) and is an error, since its size cannot be known.
  */
 async function readStdin(max: number): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const reader = Deno.stdin.readable.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > max) {
-        throw new UserError(
-          `stdin is over max_payload_size (${max} bytes): stopped reading there, nothing was ` +
-            `scanned (raise [core] max_payload_size to scan it, or scan the file by its path)`,
-        );
-      }
-      chunks.push(value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  if (total === 0) throw new UsageError("stdin was empty: nothing to scan");
-  if (chunks.length === 1) return chunks[0];
-  const data = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    data.set(c, off);
-    off += c.length;
-  }
+  const data = await readCapped(Deno.stdin.readable, max, () =>
+    new UserError(
+      `stdin is over max_payload_size (${max} bytes): stopped reading there, nothing was ` +
+        `scanned (raise [core] max_payload_size to scan it, or scan the file by its path)`,
+    ));
+  if (data.length === 0) throw new UsageError("stdin was empty: nothing to scan");
   return data;
 }
 

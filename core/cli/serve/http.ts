@@ -7,6 +7,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { SearchQuery, StoqResponse, StoredScan } from "../../engine/plugin.ts";
 import { UserError } from "../../errors.ts";
+import { readCapped } from "../../stream.ts";
 import { VERSION } from "../../version.ts";
 import { LIST_FLAGS, parseSearchArgs } from "../search.ts";
 import { type AnyDoc, summarize } from "../view/facts.ts";
@@ -106,30 +107,7 @@ async function readBody(req: Request, max: number): Promise<Uint8Array> {
   const declared = Number(req.headers.get("content-length") ?? NaN);
   if (declared > max) throw tooBig();
   if (!req.body) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const reader = req.body.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > max) {
-        await reader.cancel().catch(() => {});
-        throw tooBig();
-      }
-      chunks.push(value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
+  return await readCapped(req.body, max, tooBig);
 }
 
 /** A filename from a request: metadata only, so just kept short and free of control characters. */
