@@ -123,32 +123,10 @@ export function parseConfig(text: string, source: string): Config {
     throw new UserError(`config ${source}:${line} ${msg}`);
   }
   const { core = {}, serve = {}, ...rest } = raw;
-  if (typeof core !== "object" || core === null || Array.isArray(core)) {
-    throw new UserError(`config ${source}: [core] must be a table`);
-  }
-  if (typeof serve !== "object" || serve === null || Array.isArray(serve)) {
-    throw new UserError(`config ${source}: [serve] must be a table`);
-  }
-  const served = ServeConfigSchema.safeParse(serve, { reportInput: true });
-  if (!served.success) {
-    throw new UserError(
-      describeIssues(
-        served.error,
-        `config ${source} [serve]`,
-        (path) => keysAt(ServeConfigSchema, path),
-      ),
-    );
-  }
-  const parsed = CoreConfigSchema.safeParse(core, { reportInput: true });
-  if (!parsed.success) {
-    throw new UserError(
-      describeIssues(
-        parsed.error,
-        `config ${source} [core]`,
-        (path) => keysAt(CoreConfigSchema, path),
-      ),
-    );
-  }
+  const parsed = {
+    core: table(CoreConfigSchema, core, "core"),
+    serve: table(ServeConfigSchema, serve, "serve"),
+  };
   const plugins: Record<string, Record<string, unknown>> = {};
   for (const [name, table] of Object.entries(rest)) {
     if (typeof table !== "object" || table === null || Array.isArray(table)) {
@@ -158,7 +136,21 @@ export function parseConfig(text: string, source: string): Config {
     }
     plugins[name] = table as Record<string, unknown>;
   }
-  return { core: parsed.data, serve: served.data, plugins, source };
+  return { ...parsed, plugins, source };
+
+  /** A stoq table (`[core]`, `[serve]`) checked against its schema. */
+  function table<S extends z.ZodObject>(schema: S, value: unknown, name: string): z.output<S> {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new UserError(`config ${source}: [${name}] must be a table`);
+    }
+    const out = schema.safeParse(value, { reportInput: true });
+    if (!out.success) {
+      throw new UserError(
+        describeIssues(out.error, `config ${source} [${name}]`, (path) => keysAt(schema, path)),
+      );
+    }
+    return out.data;
+  }
 }
 
 /** `$STOQ_HOME`, defaulting to `~/.stoq`. It need not exist. */

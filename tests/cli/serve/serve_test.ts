@@ -343,6 +343,15 @@ Deno.test("serve: beyond loopback only with a token; short tokens and stray flag
     await runStoq(["scan", "--listen", "1:2", "x"]),
     /--listen belongs to stoq serve/,
   );
+  // [serve] is checked like [core]: a typo names the valid keys.
+  const cwd = await tempDir();
+  await writeText(cwd, "stoq.toml", '[serve]\nlisten = "127.0.0.1:0"\ntoken = ["x"]\n');
+  const typo = await runStoq(["serve"], { cwd });
+  equal(typo.code, 1, show(typo));
+  match(
+    typo.stderr,
+    /\[serve\]: unknown option "token" \(did you mean "tokens"\?\); valid options: listen, tokens, store, max_scans/,
+  );
 });
 
 Deno.test({
