@@ -83,9 +83,26 @@ export const CoreConfigSchema = z.object({
 }).strict();
 export type CoreConfig = z.output<typeof CoreConfigSchema>;
 
+/** Shortest bearer token `stoq serve` accepts: a guessable token is no protection. */
+export const MIN_TOKEN_LENGTH = 16;
+
+/** The `[serve]` table: `stoq serve`'s listener, tokens, result store and scan bound. */
+export const ServeConfigSchema = z.object({
+  listen: z.string().min(1).default("127.0.0.1:8080"),
+  tokens: z.array(
+    z.string().min(MIN_TOKEN_LENGTH, `a token has at least ${MIN_TOKEN_LENGTH} characters`),
+  ).default([]),
+  store: z.string().min(1).default("sqlite"),
+  // Scans at once; more are refused with 429. 0: twice the scan threads.
+  max_scans: z.number().int().min(0).max(10_000).default(0),
+}).strict();
+export type ServeConfig = z.output<typeof ServeConfigSchema>;
+
 /** A loaded configuration: validated `[core]` and the raw plugin tables. */
 export interface Config {
   core: CoreConfig;
+  /** `stoq serve`'s settings (`[serve]`; every key's default when absent). */
+  serve?: ServeConfig;
   /** Plugin name → options from the config file (validated later against the plugin's schema). */
   plugins: Record<string, Record<string, unknown>>;
   /** Where it came from: a path, or "built-in defaults". */
@@ -105,20 +122,11 @@ export function parseConfig(text: string, source: string): Config {
     const line = e instanceof TomlError ? ` line ${e.line}, column ${e.column}:` : "";
     throw new UserError(`config ${source}:${line} ${msg}`);
   }
-  const { core = {}, ...rest } = raw;
-  if (typeof core !== "object" || core === null || Array.isArray(core)) {
-    throw new UserError(`config ${source}: [core] must be a table`);
-  }
-  const parsed = CoreConfigSchema.safeParse(core, { reportInput: true });
-  if (!parsed.success) {
-    throw new UserError(
-      describeIssues(
-        parsed.error,
-        `config ${source} [core]`,
-        (path) => keysAt(CoreConfigSchema, path),
-      ),
-    );
-  }
+  const { core = {}, serve = {}, ...rest } = raw;
+  const parsed = {
+    core: table(CoreConfigSchema, core, "core"),
+    serve: table(ServeConfigSchema, serve, "serve"),
+  };
   const plugins: Record<string, Record<string, unknown>> = {};
   for (const [name, table] of Object.entries(rest)) {
     if (typeof table !== "object" || table === null || Array.isArray(table)) {
@@ -128,7 +136,21 @@ export function parseConfig(text: string, source: string): Config {
     }
     plugins[name] = table as Record<string, unknown>;
   }
-  return { core: parsed.data, plugins, source };
+  return { ...parsed, plugins, source };
+
+  /** A stoq table (`[core]`, `[serve]`) checked against its schema. */
+  function table<S extends z.ZodObject>(schema: S, value: unknown, name: string): z.output<S> {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new UserError(`config ${source}: [${name}] must be a table`);
+    }
+    const out = schema.safeParse(value, { reportInput: true });
+    if (!out.success) {
+      throw new UserError(
+        describeIssues(out.error, `config ${source} [${name}]`, (path) => keysAt(schema, path)),
+      );
+    }
+    return out.data;
+  }
 }
 
 /** `$STOQ_HOME`, defaulting to `~/.stoq`. It need not exist. */

@@ -3,7 +3,13 @@
  * clamd answers on its default socket, else with one `clamscan` run per payload. A clamscan
  * without signatures is found out once: logged once, named once per scan, and not run again.
  */
-import type { CallContext, Request, StoqAPI, WorkerResponse } from "../core/engine/plugin.ts";
+import type {
+  CallContext,
+  Finding,
+  Request,
+  StoqAPI,
+  WorkerResponse,
+} from "../core/engine/plugin.ts";
 
 /** Where Debian's clamd listens by default (LocalSocket in /etc/clamav/clamd.conf). */
 export const DEFAULT_SOCKETS = ["/run/clamav/clamd.ctl", "/var/run/clamav/clamd.ctl"];
@@ -38,6 +44,28 @@ export interface ClamavResult {
   infected: boolean;
   /** Signature names as ClamAV prints them, first match first, without repeats. */
   signatures: string[];
+  findings: Finding[];
+}
+
+/**
+ * What ClamAV's signatures mean for an analyst: a malware signature is critical, a potentially
+ * unwanted program (`PUA.`) medium, a heuristic (`Heuristics.`: encrypted archive, broken
+ * executable...) low. One finding per kind, naming its signatures.
+ */
+export function clamavFindings(signatures: string[]): Finding[] {
+  const kinds = [
+    { id: "infected", severity: "critical", title: "ClamAV: malware signature", sigs: [] },
+    { id: "pua", severity: "medium", title: "ClamAV: potentially unwanted program", sigs: [] },
+    { id: "heuristic", severity: "low", title: "ClamAV: heuristic detection", sigs: [] },
+  ] as (Omit<Finding, "detail"> & { sigs: string[] })[];
+  for (const sig of signatures) {
+    const i = /^PUA\./i.test(sig) ? 1 : /^Heuristics?\./i.test(sig) ? 2 : 0;
+    kinds[i].sigs.push(sig);
+  }
+  return kinds.filter((k) => k.sigs.length).map(({ sigs, ...k }) => ({
+    ...k,
+    detail: sigs.join(", "),
+  }));
 }
 
 /** Where `socket` points: a unix socket path, or `host:port` (`[v6]:port`) for TCP. */
@@ -66,7 +94,7 @@ export function parseReport(text: string): ClamavResult | { errors: string[] } {
     }
   }
   if (errors.length) return { errors };
-  return { infected: signatures.length > 0, signatures };
+  return { infected: signatures.length > 0, signatures, findings: clamavFindings(signatures) };
 }
 
 /**

@@ -56,6 +56,7 @@ import upx from "./upx.ts";
 import urlShortcut from "./url_shortcut.ts";
 import vba from "./vba.ts";
 import vbscript from "./vbscript.ts";
+import verdict from "./verdict.ts";
 import x509 from "./x509.ts";
 import xml from "./xml.ts";
 import xordecode from "./xordecode.ts";
@@ -116,6 +117,7 @@ export const BUILTIN_PLUGINS: readonly PluginFactory[] = [
   urlShortcut,
   vba,
   vbscript,
+  verdict,
   x509,
   xml,
   xordecode,

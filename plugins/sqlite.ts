@@ -1,10 +1,11 @@
 /**
  * `sqlite`: the embedded result store. Every result is kept whole (JSON) in one SQLite file,
- * indexed by scan id, time, payload hashes, MIME type, filename and matching YARA rule, so that
- * `stoq search` finds it. WAL mode and a busy timeout let several stoq processes write at once.
+ * indexed by scan id, time, verdict, payload hashes, MIME type, filename and matching YARA rule,
+ * so that `stoq search` (and `stoq show`, `stoq serve`) find it. WAL mode and a busy timeout let several stoq processes write at once.
  */
 import type { StoqAPI } from "../core/engine/plugin.ts";
 import {
+  getScan,
   openStore,
   openStoreForReading,
   searchScans,
@@ -39,6 +40,7 @@ export default (stoq: StoqAPI) =>
             throw new Error(`sqlite: the store ${path} was opened read-only`);
           },
           search: (query) => searchScans(store, query),
+          get_result: (scanId) => getScan(store, scanId),
           location: path,
           close: () => store.close(),
         };
@@ -61,6 +63,7 @@ export default (stoq: StoqAPI) =>
           store.save(response);
         },
         search: (query) => searchScans(store, query),
+        get_result: (scanId) => getScan(store, scanId),
         location: path,
         close() {
           store.close();

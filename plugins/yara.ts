@@ -1,9 +1,9 @@
 /**
- * YARA-X matching (stoQ's `yara`): as a worker it reports every worker-rule match; as a
- * dispatcher it routes payloads by dispatch rules' `meta.plugin`, stops archiving on
+ * YARA-X matching (stoQ's `yara`): as a worker it reports every worker-rule match, and a finding
+ * for each matching rule whose meta says its `severity`; as a dispatcher it routes payloads by dispatch rules' `meta.plugin`, stops archiving on
  * `meta.save = "false"` and derives XOR keys from `xor_plaintext_for_string_<id>` meta.
  */
-import type { Payload, StoqAPI } from "../core/engine/plugin.ts";
+import type { Finding, Payload, Severity, StoqAPI } from "../core/engine/plugin.ts";
 import { resolveRules } from "./lib/yara/bundled_rules.ts";
 import {
   type CompiledRules,
@@ -62,14 +62,29 @@ export default (stoq: StoqAPI) => {
         ),
       });
 
+      const warned = new Set<string>();
+      const badSeverity = (m: RuleMatch) => {
+        if (warned.has(m.rule) || warned.size > 1000) return;
+        warned.add(m.rule);
+        ctx.log.warn(
+          `rule ${m.rule}: meta.severity ${JSON.stringify(m.meta.severity)} is none of ` +
+            `${SEVERITIES.join(", ")}: the match is reported, but not as a finding`,
+        );
+      };
+
       return {
         dispatch_targets: dispatch ? targetsOf(dispatch) : [],
         scan(payload: Payload) {
           if (!worker) return { errors: ["yara: no worker_rules configured"] };
+          const found = worker.scan(payload.content);
+          const findings: Finding[] = [];
+          for (const m of found) {
+            const f = findingOf(m);
+            if (f) findings.push(f);
+            else if (m.meta.severity !== undefined) badSeverity(m);
+          }
           return {
-            results: {
-              matches: worker.scan(payload.content).map((m) => report(m, payload.content)),
-            },
+            results: { matches: found.map((m) => report(m, payload.content)), findings },
           };
         },
         get_dispatches(payload: Payload) {
@@ -112,6 +127,31 @@ export default (stoq: StoqAPI) => {
     },
   });
 };
+
+const SEVERITIES: readonly Severity[] = ["info", "low", "medium", "high", "critical"];
+
+/**
+ * A match as a finding, when its rule's meta names a `severity`: id from the rule name, title
+ * from `description`, ATT&CK ids from `mitre` (or `attack`), the first strings as evidence.
+ */
+export function findingOf(m: RuleMatch): Finding | undefined {
+  const severity = String(m.meta.severity ?? "").trim().toLowerCase() as Severity;
+  if (!SEVERITIES.includes(severity)) return undefined;
+  const id = m.rule.toLowerCase().replace(/[^a-z0-9_.-]/g, "_").replace(/^[^a-z0-9]+/, "");
+  const where = m.strings.slice(0, 3).map((s) => `${s.identifier} at 0x${s.offset.toString(16)}`);
+  if (m.strings.length > 3) where.push(`${m.strings.length - 3} more`);
+  const described = typeof m.meta.description === "string" ? m.meta.description.trim() : "";
+  const f: Finding = {
+    id: id || "rule",
+    severity,
+    title: described || `YARA rule ${m.rule} matched`,
+    detail: `${m.rule} (${m.namespace}) matched` + (where.length ? `: ${where.join(", ")}` : ""),
+  };
+  const mitre = String(m.meta.mitre ?? m.meta.attack ?? "").split(/[\s,;]+/)
+    .filter((t) => /^T[A]?\d{4}(?:\.\d{3})?$/.test(t));
+  if (mitre.length) f.mitre = mitre;
+  return f;
+}
 
 /** Worker names in a rule's `meta.plugin` ("a, b"), lower-cased as stoQ does. */
 function pluginNames(m: RuleMatch): string[] {

@@ -1,11 +1,11 @@
 /**
  * Every option name the README gives exists: in the plugin table's option column, in the option
  * tables of each plugin's section, in `--plugin-opts plugin:option=` examples and in the TOML
- * examples (`[core]` and plugin tables), checked against the plugins' own zod schemas. Every
+ * examples (`[core]`, `[serve]` and plugin tables), checked against the plugins' own zod schemas. Every
  * built-in plugin has a row in the plugin table.
  */
 import { deepEqual, ok } from "node:assert/strict";
-import { CoreConfigSchema } from "../core/config.ts";
+import { CoreConfigSchema, ServeConfigSchema } from "../core/config.ts";
 import { stoqAPI } from "../core/engine/api.ts";
 import { BUILTIN_PLUGINS } from "../plugins/index.ts";
 
@@ -20,6 +20,8 @@ const OPTIONS = new Map(
   }),
 );
 const CORE = new Set(Object.keys(CoreConfigSchema.shape));
+/** `[serve]`: stoq serve's table, not a plugin's. */
+const SERVE = new Set(Object.keys(ServeConfigSchema.shape));
 /** Plugins the README's own examples define (a user's plugin folder): not built-in. */
 const EXAMPLES = new Set([...README.matchAll(/^\s*name: "([a-z0-9_]+)"/gm)].map((m) => m[1]));
 
@@ -35,7 +37,7 @@ let checked = 0;
 function check(problems: string[], plugin: string, option: string, where: string): void {
   if (EXAMPLES.has(plugin)) return;
   checked++;
-  const known = plugin === "core" ? CORE : OPTIONS.get(plugin);
+  const known = plugin === "core" ? CORE : plugin === "serve" ? SERVE : OPTIONS.get(plugin);
   if (!known) problems.push(`${where}: no plugin "${plugin}"`);
   else if (!known.has(option)) problems.push(`${where}: ${plugin} has no option "${option}"`);
 }

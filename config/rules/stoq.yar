@@ -1,7 +1,10 @@
 /*
    stoq worker rules: a small set that is useful out of the box and quiet on ordinary files.
-   Each rule names what it found; none of them is a verdict on its own. Add your own rule files
-   next to this one (see the README, "YARA rules").
+   Each rule names what it found; none of them is a verdict on its own. meta.severity (and
+   meta.mitre) make a match a finding, which the verdict decorator weighs with the others: these
+   rules corroborate what the analyzers (pe, vba, pdf, rtf, powershell...) report in detail, so
+   they say "low", except EICAR, which no analyzer reports. Add your own rule files next to this
+   one (see the README, "YARA rules").
 */
 
 import "pe"
@@ -12,6 +15,7 @@ rule eicar_test_file
         description = "EICAR anti-malware test file: the 68-byte string at offset 0, optionally followed by whitespace, 128 bytes at most"
         author = "stoq"
         reference = "https://www.eicar.org/download-anti-malware-testfile/"
+        severity = "critical"
     strings:
         $eicar = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
     condition:
@@ -29,6 +33,8 @@ rule embedded_pe
         description = "A PE image (MZ header whose e_lfanew leads to a PE signature) somewhere after offset 0; decoy MZ bytes before it do not hide it"
         author = "stoq"
         reference = "https://learn.microsoft.com/en-us/windows/win32/debug/pe-format"
+        severity = "low"
+        mitre = "T1027.009"
     strings:
         // Any MZ: linkers and packers write different DOS headers after it.
         $mz = "MZ"
@@ -49,6 +55,8 @@ rule pe_process_injection_imports
         description = "PE importing the classic remote-process injection trio: VirtualAllocEx, WriteProcessMemory, CreateRemoteThread"
         author = "stoq"
         reference = "https://attack.mitre.org/techniques/T1055/"
+        severity = "low"
+        mitre = "T1055"
     condition:
         pe.is_pe and
         pe.imports("kernel32.dll", "VirtualAllocEx") and
@@ -62,6 +70,8 @@ rule office_ole_vba_macros
         description = "OLE2 document (or an extracted vbaProject.bin) holding a VBA project (_VBA_PROJECT stream)"
         author = "stoq"
         reference = "https://learn.microsoft.com/en-us/openspecs/office_file_formats/ms-ovba/"
+        severity = "low"
+        mitre = "T1059.005"
     strings:
         // Directory entry names are UTF-16LE.
         $vba_project = "_VBA_PROJECT" wide
@@ -75,6 +85,8 @@ rule office_ooxml_vba_macros
         description = "Office Open XML document (.docm/.xlsm/.pptm) with a VBA project part (vbaProject.bin or vbaData.xml)"
         author = "stoq"
         reference = "https://learn.microsoft.com/en-us/openspecs/office_standards/ms-offmacro/"
+        severity = "low"
+        mitre = "T1059.005"
     strings:
         $content_types = "[Content_Types].xml"
         // Member names are stored uncompressed in the ZIP headers.
@@ -90,6 +102,8 @@ rule office_autoexec_macro
         description = "VBA project with a macro that runs by itself (AutoOpen, Document_Open, Workbook_Open, ...)"
         author = "stoq"
         reference = "https://learn.microsoft.com/en-us/office/vba/word/concepts/customizing-word/auto-macros"
+        severity = "low"
+        mitre = "T1204.002"
     strings:
         $vba_project = "_VBA_PROJECT" wide
         // Office keeps procedure names in plain text in the VBA project's tables.
@@ -110,6 +124,8 @@ rule pdf_javascript
         description = "PDF with JavaScript (a /JavaScript action or a /JS entry)"
         author = "stoq"
         reference = "https://opensource.adobe.com/dc-acrobat-sdk-docs/pdfstandards/PDF32000_2008.pdf"
+        severity = "low"
+        mitre = "T1059.007"
     strings:
         $pdf = "%PDF-"
         $javascript = /\/JavaScript[\s\/<>\[\]()]/
@@ -124,6 +140,8 @@ rule pdf_auto_action
         description = "PDF with an automatic action (/OpenAction or /AA) and something for it to run (JavaScript or /Launch); a bare /OpenAction is only a view"
         author = "stoq"
         reference = "https://opensource.adobe.com/dc-acrobat-sdk-docs/pdfstandards/PDF32000_2008.pdf"
+        severity = "low"
+        mitre = "T1204.002"
     strings:
         $pdf = "%PDF-"
         $open_action = "/OpenAction"
@@ -141,6 +159,8 @@ rule pdf_launch_action
         description = "PDF with a /Launch action (opens a program or file)"
         author = "stoq"
         reference = "https://opensource.adobe.com/dc-acrobat-sdk-docs/pdfstandards/PDF32000_2008.pdf"
+        severity = "low"
+        mitre = "T1204.002"
     strings:
         $pdf = "%PDF-"
         $launch = /\/Launch[\s\/<>]/
@@ -154,6 +174,8 @@ rule pdf_embedded_file
         description = "PDF with an embedded file (/EmbeddedFile stream or /EmbeddedFiles name tree)"
         author = "stoq"
         reference = "https://opensource.adobe.com/dc-acrobat-sdk-docs/pdfstandards/PDF32000_2008.pdf"
+        severity = "low"
+        mitre = "T1027.009"
     strings:
         $pdf = "%PDF-"
         $embedded = /\/EmbeddedFiles?[\s\/<>]/
@@ -167,6 +189,8 @@ rule rtf_embedded_object
         description = "RTF with an embedded OLE object (\\objdata)"
         author = "stoq"
         reference = "https://www.microsoft.com/en-us/download/details.aspx?id=10725"
+        severity = "low"
+        mitre = "T1027.009"
     strings:
         $objdata = "\\objdata" nocase
     condition:
@@ -179,6 +203,8 @@ rule rtf_objupdate
         description = "RTF object with \\objupdate: Word refreshes it on open, no click needed (used by CVE-2017-0199 style documents)"
         author = "stoq"
         reference = "https://www.microsoft.com/en-us/download/details.aspx?id=10725"
+        severity = "low"
+        mitre = "T1203"
     strings:
         $objupdate = "\\objupdate" nocase
     condition:
@@ -191,6 +217,8 @@ rule powershell_encoded_command
         description = "PowerShell started with an encoded command: -EncodedCommand, or an abbreviation of it after powershell/pwsh (ASCII or UTF-16LE)"
         author = "stoq"
         reference = "https://learn.microsoft.com/en-us/powershell/module/microsoft.powershell.core/about/about_powershell_exe"
+        severity = "low"
+        mitre = "T1059.001, T1027.010"
     strings:
         $full = /[-\/]EncodedCommand\s+["']?[A-Za-z0-9+\/]{16,}/ nocase ascii wide
         $abbreviated = /(powershell|pwsh)(\.exe)?["']?(\s[^\r\n]{0,200})?\s[-\/](e|ec|en|enc|enco|encod|encode|encoded|encodedc|encodedco|encodedcom|encodedcomm|encodedcomma|encodedcomman)\s+["']?[A-Za-z0-9+\/]{16,}/ nocase ascii wide

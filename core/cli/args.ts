@@ -16,9 +16,15 @@ export type Command =
   | "config"
   | "search"
   | "deadletter"
+  | "show"
+  | "serve"
   | "plugin"
   | "help"
   | "version";
+
+/** How results are printed: today's JSON (indented for one input), JSON lines, or a tree. */
+export type OutputFormat = "json" | "jsonl" | "tree";
+const FORMATS: OutputFormat[] = ["json", "jsonl", "tree"];
 
 /** Everything the command line can say. */
 export interface CliArgs {
@@ -54,6 +60,15 @@ export interface CliArgs {
   yes?: boolean;
   /** The own flags of `stoq search` and `stoq deadletter`, parsed by their modules. */
   command_argv?: string[];
+  /** `--format` of scan, run and show. */
+  format?: OutputFormat;
+  /** `stoq serve --listen HOST:PORT`. */
+  listen?: string;
+  /** `stoq serve --token T` (repeatable). */
+  tokens?: string[];
+  /** `stoq show` and `stoq serve`: the result store plugin, and its file. */
+  store?: string;
+  db?: string;
 }
 
 const LIST_FLAGS: Record<string, ListKey> = {
@@ -86,6 +101,11 @@ const VALUE_FLAGS = [
   "--threads",
   "--metrics",
   "--name",
+  "--format",
+  "--listen",
+  "--token",
+  "--store",
+  "--db",
 ] as const;
 const BOOL_FLAGS = [
   "-r",
@@ -107,6 +127,8 @@ const COMMANDS: Command[] = [
   "config",
   "search",
   "deadletter",
+  "show",
+  "serve",
   "plugin",
   "help",
   "version",
@@ -176,7 +198,7 @@ export function parseArgs(argv: string[]): CliArgs {
     throw new UsageError(
       `unknown command "${first}"${
         didYouMean(first, COMMANDS)
-      }; commands: scan, run, route explain, list, config, search, deadletter, plugin (stoq --help)`,
+      }; commands: scan, run, route explain, list, config, search, show, serve, deadletter, plugin (stoq --help)`,
     );
   }
   args.command = first as Command;
@@ -274,6 +296,24 @@ export function parseArgs(argv: string[]): CliArgs {
         case "--name":
           args.plugin_name = v;
           break;
+        case "--format":
+          if (!(FORMATS as string[]).includes(v)) {
+            throw new UsageError(`--format must be one of ${FORMATS.join(", ")}, not "${v}"`);
+          }
+          args.format = v as OutputFormat;
+          break;
+        case "--listen":
+          args.listen = v;
+          break;
+        case "--token":
+          args.tokens = [...(args.tokens ?? []), v];
+          break;
+        case "--store":
+          args.store = v;
+          break;
+        case "--db":
+          args.db = v;
+          break;
         case "--request-source":
           args.request_source = v;
           break;
@@ -341,6 +381,27 @@ export function parseArgs(argv: string[]): CliArgs {
       `unknown option ${tok}${didYouMean(tok, all)} (stoq ${args.command} --help)`,
     );
   }
+  const only: [keyof CliArgs, string, Command[]][] = [
+    ["format", "--format", ["scan", "run", "show"]],
+    ["listen", "--listen", ["serve"]],
+    ["tokens", "--token", ["serve"]],
+    ["store", "--store", ["show", "serve"]],
+    ["db", "--db", ["show", "serve"]],
+  ];
+  for (const [key, flag, commands] of only) {
+    if (args[key] !== undefined && !commands.includes(args.command)) {
+      throw new UsageError(
+        `${flag} belongs to ${
+          commands.map((c) => `stoq ${c}`).join(", ")
+        }, not stoq ${args.command}`,
+      );
+    }
+  }
+  if (args.command === "serve" && args.paths.length) {
+    throw new UsageError(
+      `stoq serve takes no paths (got "${args.paths[0]}"); files are sent to it over HTTP`,
+    );
+  }
   if (args.command !== "plugin" && (args.plugin_name !== undefined || args.yes)) {
     throw new UsageError(
       `${args.plugin_name !== undefined ? "--name" : "--yes"} belongs to stoq plugin add/update`,
@@ -366,10 +427,13 @@ export function isFolder(path: string): boolean {
 }
 
 /**
- * Whether the command scans on pool threads: `run`, `--threads`, several inputs, or a folder.
+ * Whether the command scans on pool threads: `serve`, `run`, or a scan with `--threads`, several
+ * inputs or a folder.
  * A single input is scanned on the main thread, which starts fastest.
  */
 export function usesThreads(args: CliArgs): boolean {
-  return args.command === "run" || args.threads !== undefined || args.paths.length > 1 ||
+  if (args.command === "serve" || args.command === "run") return true;
+  if (args.command !== "scan") return false;
+  return args.threads !== undefined || args.paths.length > 1 ||
     (args.paths.length === 1 && !args.source_archivers && isFolder(args.paths[0]));
 }

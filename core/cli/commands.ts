@@ -30,6 +30,10 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import("./search.ts")).searchCommand(args);
       case "deadletter":
         return await (await import("./deadletter.ts")).deadletterCommand(args);
+      case "show":
+        return await (await import("./show.ts")).showCommand(args);
+      case "serve":
+        return await (await import("./serve/command.ts")).serveCommand(args);
       case "plugin":
         return await (await import("./plugin_cmd.ts")).pluginCommand(args);
       case "scan":

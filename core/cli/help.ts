@@ -36,13 +36,16 @@ Commands:
   list           list plugins with their classes, options and defaults
   config         print the configuration in use (--default: the built-in one)
   plugin         add, list, update, remove or check plugins published at a URL (pinned)
-  search         find stored scans by hash, YARA rule, type, filename or time (sqlite store)
+  search         find stored scans by hash, YARA rule, type, filename, verdict or time
+  show           render a stored result (a file, a scan id in the store, or stdin) as a tree
+  serve          an HTTP API and a web page to scan files and browse results (127.0.0.1:8080)
   deadletter     list the results connectors could not save, and replay them once they can
 
 Options: --help on any command, --version.
 
 Examples:
   stoq scan sample.doc
+  stoq scan --format tree invoice.zip
   cat x.bin | stoq scan -
   stoq scan -r /cases/1234 -C filedir --plugin-opts filedir:results_dir=/cases/1234.results
   stoq run -P filedir --plugin-opts filedir:source_dir=/var/spool/zeek filedir:recursive=true -C filedir
@@ -56,6 +59,9 @@ input, one JSON object per line for several (in the order the scans finish). PAT
 (its files; with -r, recursively) or - for stdin.
 
   -r, --recursive                 descend into sub-folders
+      --format json|jsonl|tree    json: indented documents; jsonl: one per line; tree: the
+                                  payload tree with findings and verdict, coloured on a
+                                  terminal (default: json for one input, jsonl for several)
       --progress / --no-progress  progress on stderr (default: on when stderr is a terminal)
 
 ${PIPELINE_FLAGS}
@@ -65,6 +71,7 @@ for filedir: stoq scan -S filedir 5cac4f98...
 
 Examples:
   stoq scan invoice.zip
+  stoq scan --format tree invoice.zip
   stoq scan -a hash -s decompress bundle.7z --plugin-opts decompress:passwords=infected
   cat payload.bin | stoq scan - --request-source sensor1 --request-extra case=1234
   stoq scan -r ./samples -C filedir --plugin-opts filedir:results_dir=./results
@@ -78,6 +85,7 @@ finishes what is queued and in flight, runs their connectors and exits; a second
 the queued ones (they are named in the log).
 
   -P, --providers NAME...         providers to run
+      --format json|jsonl|tree    how results printed on stdout look (default jsonl)
 
 ${PIPELINE_FLAGS}
 
@@ -128,11 +136,13 @@ must all match. Nothing found is not an error: "no scans match" goes to stderr, 
       --rule NAME                 a YARA rule that matched (yara worker); * and ? are globs
       --type MIME-GLOB            the payload's MIME type (mimetype worker), e.g. 'application/x-*'
       --filename GLOB             the payload's filename, e.g. '*.exe' (case-insensitive)
+      --verdict VERDICT           the verdict decorator's verdict: clean, suspicious,
+                                  malicious or unknown
       --since TIME, --until TIME  scan time: ISO (2026-11-22, 2026-11-22T10:00:00Z) or an age
                                   (90s, 30m, 24h, 7d, 2w)
       --limit N                   at most N scans (default 100)
       --summary                   one tab-separated line per scan: time, scan id, payloads,
-                                  errors, filename, sha256, rules
+                                  errors, filename, sha256, rules, verdict(score)
       --db PATH                   the store's file (default: [sqlite] path, else $STOQ_HOME/stoq.sqlite)
       --store NAME                the result store plugin to ask (default sqlite)
       --config PATH, --log-level LEVEL, --log-format text|json
@@ -141,6 +151,7 @@ Examples:
   stoq scan -r ./samples -C sqlite
   stoq search --hash 44d88612fea8a8f36de82e1278abb02f
   stoq search --rule eicar_test_file --since 24h --summary
+  stoq search --verdict malicious --verdict suspicious --since 7d --summary
   stoq search --type 'application/x-msdownload' --filename '*.exe' | jq .scan_id`,
   deadletter: `Usage: stoq deadletter list [--json] [--dir DIR]
        stoq deadletter replay [--connector NAME...] [--dir DIR]
@@ -163,6 +174,52 @@ Examples:
   stoq deadletter list
   stoq deadletter replay
   stoq deadletter replay --connector postgres --dir /var/lib/stoq/dead-letter`,
+  show:
+    `Usage: stoq show RESULT.json|SCAN_ID|- ... [--format tree|json|jsonl] [--store NAME] [--db PATH]
+
+Renders stored results: each payload once under the one it was extracted from, with its type,
+size, short sha256, findings, YARA rules, IOCs and errors, then the verdict and the findings that
+made it. A reference that names a file is read (a result document, JSON lines of them, or a
+dead-letter file); - reads stdin; anything else is a scan id looked up in the result store.
+
+      --format tree|json|jsonl    tree (default; coloured on a terminal unless NO_COLOR is set),
+                                  indented JSON, or one JSON document per line
+      --store NAME                the result store plugin to ask (default sqlite)
+      --db PATH                   the store's file (default: [sqlite] path, else $STOQ_HOME/stoq.sqlite)
+      --config PATH, --log-level LEVEL, --log-format text|json
+
+Examples:
+  stoq scan sample.doc > sample.json && stoq show sample.json
+  stoq scan -C sqlite sample.doc && stoq show 7c0c2a4e-0b0e-4f51-9d4c-3f1f0f8b9a11
+  stoq search --verdict malicious --limit 1 | stoq show -`,
+  serve: `Usage: stoq serve [--listen HOST:PORT] [--token TOKEN] [OPTIONS]
+
+Serves an HTTP API and a web page from this process, with one pool of scan threads:
+  POST /api/v1/scan?filename=NAME   scan the request body (raw bytes, or multipart with one file);
+                                    answers the result document
+  GET  /api/v1/results/SCAN_ID      a stored result
+  GET  /api/v1/search?...           stored scans, by the filters of stoq search (sha256, md5,
+                                    sha1, hash, rule, type, filename, verdict, since, until, limit)
+  GET  /api/v1/health               liveness and load
+  GET  /metrics                     Prometheus metrics
+  GET  /                            the web page: drop files, recent scans, results, search
+Results are saved in the result store (sqlite by default) and by [core] connectors.
+
+      --listen HOST:PORT          where to listen (default [serve] listen, 127.0.0.1:8080)
+      --token TOKEN               a bearer token clients must send (Authorization: Bearer);
+                                  required to listen beyond loopback (also [serve] tokens and
+                                  $STOQ_SERVE_TOKEN)
+      --store NAME, --db PATH     the result store and its file (default sqlite,
+                                  $STOQ_HOME/stoq.sqlite)
+      --threads N                 scan threads (default [core] scan_threads, else one per core)
+
+Uploads larger than [core] max_payload_size are refused (413); more scans at once than
+[serve] max_scans are refused (429). Pipeline flags (-a, -D, -C, --plugin-opts...) apply.
+
+Examples:
+  stoq serve
+  curl --data-binary @sample.doc 'http://127.0.0.1:8080/api/v1/scan?filename=sample.doc'
+  STOQ_SERVE_TOKEN=s3cret stoq serve --listen 0.0.0.0:8080`,
   plugin: PLUGIN_HELP.plugin,
   version: `Usage: stoq --version`,
 };

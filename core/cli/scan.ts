@@ -18,6 +18,7 @@ import { createStoq, type Stoq, type StoqInit } from "../run/stoq.ts";
 import { type CliArgs, isFolder, usesThreads } from "./args.ts";
 import { onStdoutClosed, writeAll } from "./output.ts";
 import { setup } from "./setup.ts";
+import { readCapped } from "../stream.ts";
 
 const log = getLogger("stoq");
 
@@ -63,33 +64,12 @@ async function expandPath(path: string, recursive: boolean, top = true): Promise
  * cap (memory stays bounded by it) and is an error, since its size cannot be known.
  */
 async function readStdin(max: number): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const reader = Deno.stdin.readable.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > max) {
-        throw new UserError(
-          `stdin is over max_payload_size (${max} bytes): stopped reading there, nothing was ` +
-            `scanned (raise [core] max_payload_size to scan it, or scan the file by its path)`,
-        );
-      }
-      chunks.push(value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  if (total === 0) throw new UsageError("stdin was empty: nothing to scan");
-  if (chunks.length === 1) return chunks[0];
-  const data = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    data.set(c, off);
-    off += c.length;
-  }
+  const data = await readCapped(Deno.stdin.readable, max, () =>
+    new UserError(
+      `stdin is over max_payload_size (${max} bytes): stopped reading there, nothing was ` +
+        `scanned (raise [core] max_payload_size to scan it, or scan the file by its path)`,
+    ));
+  if (data.length === 0) throw new UsageError("stdin was empty: nothing to scan");
   return data;
 }
 
@@ -121,7 +101,7 @@ function reclaimPaths(stoq: Stoq, args: CliArgs): void {
 }
 
 /** Names given on the command line must exist: a typo there is a usage error. */
-function checkCliNames(stoq: Stoq, args: CliArgs): void {
+export function checkCliNames(stoq: Stoq, args: CliArgs): void {
   for (const key of LIST_KEYS) {
     for (const name of args[key] ?? []) {
       if (!stoq.registry.get(name)) {
@@ -283,10 +263,23 @@ async function runWith(
   // stoQ prints results unless -C was given; with -C they go only to the connectors.
   const print = args.connectors === undefined &&
     (args.command === "scan" || connectors.length === 0);
-  // One input named on the command line prints indented JSON; several (or a folder) print JSONL.
+  // One input named on the command line prints indented JSON; several (or a folder) print JSONL,
+  // unless --format says which.
   const single = args.command === "scan" && args.paths.length <= 1 &&
     !(args.paths[0] && isFolder(args.paths[0]));
-  const indent = single ? 4 : undefined;
+  const format = args.format ?? (single ? "json" : "jsonl");
+  const indent = format === "json" ? 4 : undefined;
+  let emit = (r: StoqResponse) => writeAll(JSON.stringify(r, null, indent) + "\n");
+  if (format === "tree") {
+    const { renderTree, useColor } = await import("./view/tree.ts");
+    const color = useColor(Deno.stdout.isTerminal());
+    let first = true;
+    emit = (r) => {
+      const gap = first ? "" : "\n";
+      first = false;
+      return writeAll(gap + renderTree(r, color));
+    };
+  }
   const progress = await makeProgress(args, items?.length);
   const requestMeta = RequestMetaSchema.parse({
     source: args.request_source ?? null,
@@ -296,8 +289,9 @@ async function runWith(
     stoq,
     scanner,
     connectors,
-    emit: print ? (r: StoqResponse) => writeAll(JSON.stringify(r, null, indent) + "\n") : undefined,
-    emitText: print ? writeAll : undefined,
+    emit: print ? emit : undefined,
+    // The tree is drawn from the document: the scan threads hand over documents then.
+    emitText: print && format !== "tree" ? writeAll : undefined,
     textIndent: indent,
     request_meta: requestMeta,
     start_dispatch: startDispatch,

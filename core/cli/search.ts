@@ -2,15 +2,16 @@
  * `stoq search`: asks a result store plugin (sqlite by default: any connector with `search`) for
  * the scans that match, and prints their stored results.
  */
+import { VERDICTS } from "../engine/model.ts";
 import type { SearchQuery } from "../engine/plugin.ts";
-import { PluginHost, PluginLoadError } from "../engine/host.ts";
 import { UsageError, UserError } from "../errors.ts";
-import { Registry } from "../loading/registry.ts";
 import { LOG_LEVELS, type LogLevel } from "../log.ts";
 import { didYouMean } from "../suggest.ts";
 import type { CliArgs } from "./args.ts";
 import { writeAll } from "./output.ts";
 import { setup } from "./setup.ts";
+import { openResultStore } from "./store.ts";
+import { type AnyDoc, summarize } from "./view/facts.ts";
 
 /** The flags of `stoq search`, parsed. */
 export interface SearchArgs {
@@ -23,7 +24,17 @@ export interface SearchArgs {
   log_format?: "text" | "json";
 }
 
-const LIST_FLAGS = ["--sha256", "--md5", "--sha1", "--hash", "--rule", "--type", "--filename"];
+/** The flags that filter (the HTTP API's search takes the same, as query parameters). */
+export const LIST_FLAGS = [
+  "--sha256",
+  "--md5",
+  "--sha1",
+  "--hash",
+  "--rule",
+  "--type",
+  "--filename",
+  "--verdict",
+];
 const VALUE_FLAGS = [
   "--since",
   "--until",
@@ -89,6 +100,12 @@ export function parseSearchArgs(argv: string[], now = new Date()): SearchArgs {
           );
         }
         (q[kind] ??= []).push(v);
+      } else if (flag === "--verdict") {
+        const verdict = v.toLowerCase();
+        if (!(VERDICTS as readonly string[]).includes(verdict)) {
+          throw new UsageError(`--verdict must be one of ${VERDICTS.join(", ")}, not "${v}"`);
+        }
+        (q.verdict ??= []).push(verdict);
       } else {
         const key = flag.slice(2) as "sha256" | "md5" | "sha1" | "rule" | "type" | "filename";
         const hexLen = { sha256: 64, sha1: 40, md5: 32 }[key as string];
@@ -154,34 +171,21 @@ export function parseSearchArgs(argv: string[], now = new Date()): SearchArgs {
   return out;
 }
 
-/** One line about a stored scan: time, scan id, payloads, errors, root filename, sha256, rules. */
+/**
+ * One line about a stored scan: time, scan id, payloads, errors, root filename, sha256, rules,
+ * verdict.
+ */
 export function summaryLine(result: string): string {
-  const doc = JSON.parse(result) as {
-    time: string;
-    scan_id: string;
-    errors: unknown[];
-    results: {
-      payload_meta?: { extra_data?: { filename?: unknown } };
-      workers?: Record<string, { sha256?: unknown; matches?: { rule?: unknown }[] }>;
-    }[];
-  };
-  const root = doc.results[0];
-  const rules = new Set<string>();
-  for (const p of doc.results) {
-    for (const m of p.workers?.yara?.matches ?? []) {
-      if (typeof m?.rule === "string") rules.add(m.rule);
-    }
-  }
-  const filename = root?.payload_meta?.extra_data?.filename;
-  const sha256 = root?.workers?.hash?.sha256;
+  const s = summarize(JSON.parse(result) as AnyDoc);
   return [
-    doc.time,
-    doc.scan_id,
-    `${doc.results.length} payload(s)`,
-    `${doc.errors.length} error(s)`,
-    typeof filename === "string" ? filename : "-",
-    typeof sha256 === "string" ? sha256 : "-",
-    rules.size ? [...rules].join(",") : "-",
+    s.time,
+    s.scan_id,
+    `${s.payloads} payload(s)`,
+    `${s.errors} error(s)`,
+    s.filename ?? "-",
+    s.sha256 ?? "-",
+    s.rules.length ? s.rules.join(",") : "-",
+    s.verdict ? `${s.verdict}(${s.score})` : "-",
   ].join("\t");
 }
 
@@ -194,42 +198,20 @@ export async function searchCommand(args: CliArgs): Promise<number> {
     log_level: s.log_level,
     log_format: s.log_format,
   });
-  const registry = await Registry.load(sources, { home, core: config.core });
-  const def = registry.get(s.store)?.definition;
-  if (!def) throw new UsageError(`--store: no plugin "${s.store}"${registry.hint(s.store)}`);
-  // The store is opened to read only, where it can be (a result store's `read_only` option).
-  const shape = def.optionsSchema.shape as Record<string, unknown>;
-  const opts: Record<string, unknown> = "read_only" in shape ? { read_only: true } : {};
-  if (s.db !== undefined) {
-    if (!("path" in shape)) throw new UsageError(`--db: the store ${s.store} has no path option`);
-    opts.path = s.db;
-  }
-  const host = new PluginHost(registry, {
-    core: config.core,
-    fileOptions: config.plugins,
-    configSource: config.source,
-    cliOptions: { [s.store]: opts },
+  const { host, store, where } = await openResultStore({
+    config,
     home,
+    sources,
+    store: s.store,
+    db: s.db,
+    readOnly: true,
+    command: "search",
   });
   try {
-    let store;
-    try {
-      store = await host.load(s.store, "connector");
-    } catch (e) {
-      // What the store itself said (no such store, a newer schema) is the message.
-      const cause = e instanceof PluginLoadError && e.cause instanceof Error ? e.cause : e;
-      throw new UserError(`stoq search: ${(cause as Error).message}`);
-    }
-    const search = store.instance.search;
-    if (!search) {
-      throw new UsageError(
-        `--store: ${s.store} is a connector that cannot search results (try sqlite)`,
-      );
-    }
+    const search = store.instance.search!;
     const found = await host.invoke(store, (call) => search(s.query, call));
     if (!found.ok) throw new UserError(`stoq search: ${found.error}`);
     if (!found.value.length) {
-      const where = store.instance.location ? ` (in ${store.instance.location})` : "";
       Deno.stderr.writeSync(new TextEncoder().encode(`stoq: no scans match${where}\n`));
       return 0;
     }

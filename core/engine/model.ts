@@ -50,6 +50,41 @@ export const FindingSchema = z.object({
 });
 export type Finding = z.output<typeof FindingSchema>;
 
+/** A whole scan's judgement, least to most worrying; `unknown` when nothing could judge it. */
+export const VERDICTS = ["clean", "suspicious", "malicious", "unknown"] as const;
+export type VerdictName = typeof VERDICTS[number];
+
+/**
+ * A finding as a verdict counts it: which plugin reported it on which payload (`path`: the
+ * payload names from the root down), the points it gave and why. A finding reported again on
+ * other payloads counts once; `occurrences` says on how many payloads it was seen.
+ */
+export const ScoredFindingSchema = FindingSchema.extend({
+  plugin: z.string(),
+  points: z.number(),
+  why: z.string(),
+  payload_id: z.string(),
+  path: z.array(z.string()),
+  occurrences: z.number().int().min(1),
+});
+export type ScoredFinding = z.output<typeof ScoredFindingSchema>;
+
+/**
+ * What the `verdict` decorator puts in `decorators.verdict`: the score (sum of the counted
+ * findings' points), the verdict it gives against the thresholds, and the top findings. Viewers
+ * (the tree, the web page, result stores) read it through this schema.
+ */
+export const VerdictSchema = z.object({
+  score: z.number(),
+  verdict: z.enum(VERDICTS),
+  reason: z.string(),
+  thresholds: z.object({ suspicious: z.number(), malicious: z.number() }),
+  findings: z.array(ScoredFindingSchema),
+  findings_total: z.number().int().min(0),
+  errors: z.number().int().min(0),
+});
+export type Verdict = z.output<typeof VerdictSchema>;
+
 /** What the result document says about one payload. */
 export interface PayloadResults {
   size: number;

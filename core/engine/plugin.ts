@@ -38,8 +38,11 @@ export type {
   Request,
   RequestMeta,
   RequestMetaInput,
+  ScoredFinding,
   Severity,
   StoqResponse,
+  Verdict,
+  VerdictName,
 } from "./model.ts";
 import type { ExecOptions, ExecResult, SpawnedProcess, SpawnOptions } from "../exec.ts";
 import type { Logger } from "../log.ts";
@@ -222,6 +225,8 @@ export interface ConnectorRole {
    * search command open it without writing.
    */
   search?(query: SearchQuery, call: CallContext): Awaitable<StoredScan[]>;
+  /** A result store's one stored scan by its id (`stoq show SCAN_ID`, the HTTP API), or null. */
+  get_result?(scan_id: string, call: CallContext): Awaitable<StoredScan | null | undefined>;
   /** For messages: where a result store keeps its results (a path or a URL). */
   location?: string;
 }
@@ -237,6 +242,8 @@ export interface SearchQuery {
   type?: string[];
   /** Filename globs. */
   filename?: string[];
+  /** The scan's verdict (`decorators.verdict.verdict`): clean, suspicious, malicious, unknown. */
+  verdict?: string[];
   /** ISO times, inclusive. */
   since?: string;
   until?: string;

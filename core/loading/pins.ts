@@ -5,6 +5,7 @@
  */
 import { nodeCrypto } from "../engine/api.ts";
 import { UserError } from "../errors.ts";
+import { readCapped } from "../stream.ts";
 
 /** A plugin module named by URL and the sha256 its bytes must have. */
 export interface PinnedRef {
@@ -152,22 +153,12 @@ export async function fetchModule(url: string): Promise<Uint8Array> {
     await res.body?.cancel();
     throw new UserError(`cannot fetch ${url}: HTTP ${res.status} ${res.statusText}`.trim());
   }
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of res.body ?? new ReadableStream<Uint8Array>()) {
-    total += chunk.length;
-    if (total > MAX_MODULE_BYTES) {
-      throw new UserError(`cannot fetch ${url}: larger than ${MAX_MODULE_BYTES} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  if (!res.body) return new Uint8Array();
+  return await readCapped(
+    res.body,
+    MAX_MODULE_BYTES,
+    () => new UserError(`cannot fetch ${url}: larger than ${MAX_MODULE_BYTES} bytes`),
+  );
 }
 
 /** Stores verified bytes in the cache under their sha256. */

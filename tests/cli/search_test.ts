@@ -168,8 +168,28 @@ Deno.test("search: by time, ISO or relative; --limit; --summary", async () => {
     "eicar.com",
     sha,
     "eicar_test_file",
+    "malicious(100)",
   ]);
   ok(!Number.isNaN(Date.parse(eicar[0])));
+});
+
+Deno.test("search: by the verdict decorator's verdict (an indexed column), alone or with others", async () => {
+  // EICAR matches the bundled eicar_test_file rule (critical): malicious, here and in the zip.
+  deepEqual(await found(["--verdict", "malicious"]), ["bundle.zip", "eicar.com"]);
+  deepEqual(await found(["--verdict", "CLEAN"]), ["Later.TXT", "notes.txt"]);
+  deepEqual(await found(["--verdict", "clean", "--verdict", "malicious"]), [
+    "Later.TXT",
+    "bundle.zip",
+    "eicar.com",
+    "notes.txt",
+  ]);
+  deepEqual(await found(["--verdict", "suspicious"]), []);
+  deepEqual(await found(["--verdict", "malicious", "--type", "application/zip"]), ["bundle.zip"]);
+  const f = await setup();
+  assertUsageError(
+    await search(f.home, f.cwd, ["--verdict", "evil"]),
+    /--verdict must be one of clean, suspicious, malicious, unknown, not "evil"/,
+  );
 });
 
 Deno.test("search: --db and [sqlite] path pick the store; a missing store and bad flags are errors", async () => {

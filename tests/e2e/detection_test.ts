@@ -28,6 +28,7 @@ const CASE: RealFileName[] = [
 interface Doc {
   results: (ResultEntry & { workers: Record<string, Record<string, unknown>> })[];
   errors: unknown[];
+  decorators: Record<string, unknown>;
 }
 
 /** Runs the default pipeline (plus a clamav database and one extra rule folder) on the case. */
@@ -87,14 +88,24 @@ Deno.test("default pipeline on real files: each file reaches the workers its typ
   deepEqual(exe.results[0].workers.clamav, {
     infected: true,
     signatures: ["Stoq.Test.HelloPE.UNOFFICIAL"],
+    findings: [{
+      id: "infected",
+      severity: "critical",
+      title: "ClamAV: malware signature",
+      detail: "Stoq.Test.HelloPE.UNOFFICIAL",
+    }],
   });
+  // A malware signature is critical: the verdict says malicious, and why.
+  const verdict = exe.decorators.verdict as { verdict: string; findings: { plugin: string }[] };
+  equal(verdict.verdict, "malicious");
+  equal(verdict.findings[0].plugin, "clamav");
   equal(exe.results[0].workers.exif.FileType, "Win64 EXE");
   const ssdeep = (await sh("ssdeep", ["-b", files["hello.exe"]])).trim().split("\n").pop()!;
   equal(exe.results[0].workers.hash_ssdeep.ssdeep, ssdeep.split(",")[0]);
 
   const elf = byName.get("hello.elf")!;
   deepEqual(ran(elf), [...always, "clamav", "elf", "exif", "hash_ssdeep", "hash_tlsh"].sort());
-  deepEqual(elf.results[0].workers.clamav, { infected: false, signatures: [] });
+  deepEqual(elf.results[0].workers.clamav, { infected: false, signatures: [], findings: [] });
   equal(elf.results[0].workers.elf.interpreter, "/lib64/ld-linux-x86-64.so.2");
 
   const doc = byName.get("report.doc")!;

@@ -95,6 +95,19 @@ async function reference(db: string, path: string, allmatch = false): Promise<st
   return [...new Set(names)];
 }
 
+/** The result for `names`: every signature here is a malware signature (one critical finding). */
+function verdict(names: string[]) {
+  const findings = names.length
+    ? [{
+      id: "infected",
+      severity: "critical",
+      title: "ClamAV: malware signature",
+      detail: names.join(", "),
+    }]
+    : [];
+  return { infected: names.length > 0, signatures: names, findings };
+}
+
 Deno.test("clamav: parseSocket and parseReport", () => {
   deepEqual(parseSocket("/run/clamav/clamd.ctl"), {
     transport: "unix",
@@ -104,11 +117,53 @@ Deno.test("clamav: parseSocket and parseReport", () => {
   deepEqual(parseSocket("127.0.0.1:3310"), { hostname: "127.0.0.1", port: 3310 });
   deepEqual(parseSocket("[::1]:3310"), { hostname: "::1", port: 3310 });
   deepEqual(parseSocket("av.example:3310"), { hostname: "av.example", port: 3310 });
-  deepEqual(parseReport("stream: OK\0"), { infected: false, signatures: [] });
+  deepEqual(parseReport("stream: OK\0"), { infected: false, signatures: [], findings: [] });
   deepEqual(parseReport("stdin: A.B FOUND\nstdin: C FOUND\nstdin: A.B FOUND\n"), {
     infected: true,
     signatures: ["A.B", "C"],
+    findings: [{
+      id: "infected",
+      severity: "critical",
+      title: "ClamAV: malware signature",
+      detail: "A.B, C",
+    }],
   });
+  // Potentially unwanted programs and heuristics weigh less than a malware signature.
+  deepEqual(
+    parseReport(
+      "stdin: PUA.Win.Tool.Packed-1 FOUND\nstdin: Heuristics.Encrypted.Zip FOUND\n" +
+        "stdin: Win.Trojan.Agent-1 FOUND\nstdin: PUA.Doc.Tool.X FOUND\n",
+    ),
+    {
+      infected: true,
+      signatures: [
+        "PUA.Win.Tool.Packed-1",
+        "Heuristics.Encrypted.Zip",
+        "Win.Trojan.Agent-1",
+        "PUA.Doc.Tool.X",
+      ],
+      findings: [
+        {
+          id: "infected",
+          severity: "critical",
+          title: "ClamAV: malware signature",
+          detail: "Win.Trojan.Agent-1",
+        },
+        {
+          id: "pua",
+          severity: "medium",
+          title: "ClamAV: potentially unwanted program",
+          detail: "PUA.Win.Tool.Packed-1, PUA.Doc.Tool.X",
+        },
+        {
+          id: "heuristic",
+          severity: "low",
+          title: "ClamAV: heuristic detection",
+          detail: "Heuristics.Encrypted.Zip",
+        },
+      ],
+    },
+  );
   deepEqual(parseReport("INSTREAM size limit exceeded. ERROR\0"), {
     errors: ["INSTREAM size limit exceeded. ERROR"],
   });
@@ -125,13 +180,13 @@ Deno.test("clamav: clamscan with a built database agrees with clamscan on the fi
   };
   for (const [kind, names] of Object.entries(expected)) {
     const res = await scan({ database: db }, await Deno.readFile(files[kind]));
-    deepEqual(res, { results: { infected: names.length > 0, signatures: names } }, kind);
+    deepEqual(res, { results: verdict(names) }, kind);
     deepEqual(await reference(db, files[kind]), names, `${kind}: clamscan on the file`);
   }
   deepEqual(await scan({ database: join(db, "stoq.ndb") }, await Deno.readFile(files.marked)), {
-    results: { infected: true, signatures: ["Stoq.Test.Hex.UNOFFICIAL"] },
+    results: verdict(["Stoq.Test.Hex.UNOFFICIAL"]),
   }, "a single database file");
-  deepEqual(await scan({ database: db }, ""), { results: { infected: false, signatures: [] } });
+  deepEqual(await scan({ database: db }, ""), { results: verdict([]) });
 });
 
 Deno.test("clamav: all_matches lists every signature, as clamscan --allmatch", async () => {
@@ -142,7 +197,7 @@ Deno.test("clamav: all_matches lists every signature, as clamscan --allmatch", a
   const all = await scan({ database: db, all_matches: true }, content);
   const names = await reference(db, files.both, true);
   deepEqual(names.toSorted(), ["Stoq.Test.Hex.UNOFFICIAL", "Stoq.Test.Hex2.UNOFFICIAL"]);
-  deepEqual(all, { results: { infected: true, signatures: names } });
+  deepEqual(all, { results: verdict(names) });
 });
 
 Deno.test("clamav: clamscan errors: no database, a malformed one, no clamscan", async () => {
@@ -270,7 +325,7 @@ Deno.test("clamav: through clamd (unix socket and TCP): same verdicts, size limi
           `${kind} via ${socket}`,
         );
       }
-      deepEqual(await scan({ socket }, ""), { results: { infected: false, signatures: [] } });
+      deepEqual(await scan({ socket }, ""), { results: verdict([]) });
       // 1 MiB is clamd's StreamMaxLength here; a bit more is refused with its own message.
       const big = new Uint8Array((1 << 20) + 4096).fill(0x41);
       deepEqual(await scan({ socket }, big), {
@@ -287,12 +342,12 @@ Deno.test("clamav: through clamd (unix socket and TCP): same verdicts, size limi
       Deno.kill(clamd.pid, "SIGCONT");
     }
     deepEqual(await scan({ socket: sock }, EICAR), {
-      results: { infected: true, signatures: ["Eicar-Test-Signature.UNOFFICIAL"] },
+      results: verdict(["Eicar-Test-Signature.UNOFFICIAL"]),
     });
     // No socket set: clamd is used when it answers on one of clamd_sockets (its database
     // finds EICAR; clamscan with Debian's empty signature folder could not).
     deepEqual(await scan({ clamd_sockets: [join(run, "absent.sock"), sock] }, EICAR), {
-      results: { infected: true, signatures: ["Eicar-Test-Signature.UNOFFICIAL"] },
+      results: verdict(["Eicar-Test-Signature.UNOFFICIAL"]),
     });
   } finally {
     try {

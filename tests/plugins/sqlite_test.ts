@@ -41,6 +41,9 @@ Deno.test("sqlite: a scan's whole result and its index rows land in $STOQ_HOME/s
     equal(scans[0].time, saved.time);
     equal(scans[0].payloads, 1);
     equal(scans[0].errors, 0);
+    // EICAR matches the bundled eicar_test_file rule, a critical finding: 100 points, malicious.
+    equal(scans[0].verdict, "malicious");
+    equal(scans[0].score, 100);
     deepEqual(JSON.parse(String(scans[0].result)), saved, "the same document filedir wrote");
     const { sha256, md5 } = await sums(eicar);
     deepEqual(
@@ -64,6 +67,7 @@ Deno.test("sqlite: a scan's whole result and its index rows land in $STOQ_HOME/s
       "rules_rule",
       "rules_scan",
       "scans_time",
+      "scans_verdict",
     ]);
   } finally {
     db.close();
@@ -212,4 +216,56 @@ Deno.test("sqlite: a store of schema version 1 is migrated, its filenames search
   ]);
   equal(rows(store.db, "PRAGMA user_version")[0].user_version, SCHEMA_VERSION);
   store.close();
+});
+
+Deno.test("sqlite: a store of schema version 2 is migrated, the verdicts of its results indexed", async () => {
+  const path = join(await tempDir(), "v2.sqlite");
+  const v2 = new DatabaseSync(path);
+  v2.exec(MIGRATIONS[0]);
+  v2.exec(MIGRATIONS[1]);
+  v2.exec("PRAGMA user_version = 2");
+  const insert = v2.prepare("INSERT INTO scans VALUES (?, ?, '', NULL, 1, 0, ?)");
+  const doc = (verdict: unknown) => JSON.stringify({ decorators: { verdict } });
+  insert.run("judged", "2026-01-01T00:00:00.000Z", doc({ verdict: "suspicious", score: 45 }));
+  insert.run("fraction", "2026-01-02T00:00:00.000Z", doc({ verdict: "clean", score: 2.5 }));
+  insert.run("none", "2026-01-03T00:00:00.000Z", "{}");
+  insert.run("odd", "2026-01-04T00:00:00.000Z", doc({ verdict: "evil", score: "high" }));
+  insert.run("broken", "2026-01-05T00:00:00.000Z", "{not json");
+  v2.close();
+  const store = await openStore(path, { busyTimeoutMs: 1000, synchronous: "full" });
+  deepEqual(rows(store.db, "SELECT scan_id, verdict, score FROM scans ORDER BY time"), [
+    { scan_id: "judged", verdict: "suspicious", score: 45 },
+    { scan_id: "fraction", verdict: "clean", score: 2.5 },
+    { scan_id: "none", verdict: null, score: null },
+    { scan_id: "odd", verdict: null, score: null },
+    { scan_id: "broken", verdict: null, score: null },
+  ]);
+  store.close();
+});
+
+Deno.test("sqlite: get_result finds one stored scan by id; search filters by verdict", async () => {
+  const path = join(await tempDir(), "s.sqlite");
+  const { instance, call } = await instantiate(sqlite, { path, synchronous: "normal" });
+  const judged = (id: string, verdict: string, score: number) => {
+    const r = response(id, 1);
+    r.decorators = { verdict: { verdict, score } };
+    return r;
+  };
+  await instance.save!(judged("a", "malicious", 150), call);
+  await instance.save!(judged("b", "clean", 0), call);
+  await instance.save!(response("c", 1), call);
+  const got = await instance.get_result!("a", call);
+  equal(got?.scan_id, "a");
+  equal(JSON.parse(got!.result).decorators.verdict.score, 150);
+  equal(await instance.get_result!("nope", call), null);
+  const ids = async (verdict: string[]) =>
+    (await instance.search!({ verdict, limit: 10 }, call)).map((s) => s.scan_id).sort();
+  deepEqual(await ids(["malicious"]), ["a"]);
+  deepEqual(await ids(["clean", "MALICIOUS"]), ["a", "b"]);
+  deepEqual(await ids(["unknown"]), []);
+  await instance.close!();
+  // Read-only, as stoq show opens it.
+  const ro = await instantiate(sqlite, { path, read_only: true });
+  equal((await ro.instance.get_result!("b", ro.call))?.scan_id, "b");
+  await ro.instance.close!();
 });

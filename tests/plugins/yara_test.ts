@@ -5,7 +5,15 @@ import hash from "../../plugins/hash.ts";
 import xordecode from "../../plugins/xordecode.ts";
 import yara, { periodicKey } from "../../plugins/yara.ts";
 import { input, testEngine } from "../engine/harness.ts";
-import { makeCall, makePayload, makeRequest, sh, sha256, tempDir } from "../helpers.ts";
+import {
+  instantiate,
+  makeCall,
+  makePayload,
+  makeRequest,
+  sh,
+  sha256,
+  tempDir,
+} from "../helpers.ts";
 
 const WORKER_RULES = `
 rule greeting : tag1 tag2 {
@@ -101,7 +109,63 @@ Deno.test("yara worker: reports rule, namespace, tags, meta and strings as stoQ 
       },
       { tags: [], namespace: "mine.yar", rule: "mz_at_zero", meta: {}, strings: [] },
     ],
+    findings: [],
   });
+});
+
+Deno.test("yara worker: a rule's meta.severity makes its match a finding (mitre from meta)", async () => {
+  const dir = await ruleFiles({
+    "sev.yar": `
+rule Dropper_Strings { meta: severity = "HIGH" description = "drops a payload" mitre = "T1105, T1204.002, bogus" strings: $a = "drop" $b = "payload" condition: all of them }
+rule quiet { meta: severity = "info" condition: true }
+rule no_severity { meta: description = "only a match" condition: true }
+rule typo { meta: severity = "severe" condition: true }
+rule many { meta: severity = "low" strings: $x = "x" condition: $x }`,
+  });
+  const { instance, call, logged } = await instantiate(yara, {
+    worker_rules: [dir],
+    dispatch_rules: [],
+  });
+  const p = makePayload("drop the payload xxxxx");
+  const res = await instance.scan!(p, makeRequest(p), call) as {
+    results: { matches: { rule: string }[]; findings: unknown[] };
+  };
+  deepEqual(res.results.matches.map((m) => m.rule).sort(), [
+    "Dropper_Strings",
+    "many",
+    "no_severity",
+    "quiet",
+    "typo",
+  ]);
+  const byId = Object.fromEntries(
+    (res.results.findings as { id: string }[]).map((f) => [f.id, f]),
+  );
+  deepEqual(Object.keys(byId).sort(), ["dropper_strings", "many", "quiet"]);
+  deepEqual(byId.dropper_strings, {
+    id: "dropper_strings",
+    severity: "high",
+    title: "drops a payload",
+    detail: "Dropper_Strings (sev.yar) matched: $a at 0x0, $b at 0x9",
+    mitre: ["T1105", "T1204.002"],
+  });
+  deepEqual(byId.quiet, {
+    id: "quiet",
+    severity: "info",
+    title: "YARA rule quiet matched",
+    detail: "quiet (sev.yar) matched",
+  });
+  deepEqual(byId.many, {
+    id: "many",
+    severity: "low",
+    title: "YARA rule many matched",
+    detail: "many (sev.yar) matched: $x at 0x11, $x at 0x12, $x at 0x13, 2 more",
+  });
+  // A severity that is no severity is said once, not turned into a finding.
+  const warned = logged.filter((l) => l.includes("rule typo"));
+  equal(warned.length, 1);
+  match(warned[0], /^warn: rule typo: meta.severity "severe" is none of info, low, medium/);
+  await instance.scan!(p, makeRequest(p), call);
+  equal(logged.filter((l) => l.includes("rule typo")).length, 1);
 });
 
 Deno.test("yara worker: strings_limit and string_bytes cap what is reported", async () => {

@@ -8,7 +8,7 @@ import type { SearchQuery, StoqResponse, StoredScan } from "../../../core/engine
 import { payloadNames } from "./result_fields.ts";
 
 /** The schema version this code writes (kept in `PRAGMA user_version`). */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 // One entry per schema version; a store at version N gets the entries after N, in one
 // transaction. Never edit a released entry: add the next one.
@@ -59,6 +59,19 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX names_scan ON names(scan_id);
    INSERT INTO names (scan_id, idx, name)
      SELECT scan_id, idx, filename FROM payloads WHERE filename IS NOT NULL;`,
+  // Version 3: the verdict decorator's verdict and score, searched by --verdict; stored results
+  // are read for theirs (a result without a verdict keeps NULL).
+  `ALTER TABLE scans ADD COLUMN verdict TEXT;
+   ALTER TABLE scans ADD COLUMN score REAL;
+   CREATE INDEX scans_verdict ON scans(verdict, time);
+   UPDATE scans SET
+     verdict = CASE json_extract(result, '$.decorators.verdict.verdict')
+       WHEN 'clean' THEN 'clean' WHEN 'suspicious' THEN 'suspicious'
+       WHEN 'malicious' THEN 'malicious' WHEN 'unknown' THEN 'unknown' END,
+     score = CASE json_type(result, '$.decorators.verdict.score')
+       WHEN 'integer' THEN json_extract(result, '$.decorators.verdict.score')
+       WHEN 'real' THEN json_extract(result, '$.decorators.verdict.score') END
+   WHERE json_valid(result);`,
 ];
 
 /** How hard SQLite makes a commit durable: `full` survives power loss, `normal` a crash. */
@@ -85,6 +98,21 @@ export interface IndexRows {
     sha256: string | null;
   }[];
   rules: { idx: number; rule: string; namespace: string | null }[];
+  /** The verdict decorator's verdict and score, when the result has them. */
+  verdict: string | null;
+  score: number | null;
+}
+
+const VERDICT_NAMES = new Set(["clean", "suspicious", "malicious", "unknown"]);
+
+/** `decorators.verdict`'s verdict and score, when they are there and well-formed. */
+export function verdictOf(
+  response: StoqResponse,
+): { verdict: string | null; score: number | null } {
+  const v = response.decorators?.verdict as { verdict?: unknown; score?: unknown } | undefined;
+  const verdict = typeof v?.verdict === "string" && VERDICT_NAMES.has(v.verdict) ? v.verdict : null;
+  const score = typeof v?.score === "number" && Number.isFinite(v.score) ? v.score : null;
+  return { verdict, score };
 }
 
 const str = (v: unknown): string | null => typeof v === "string" && v !== "" ? v : null;
@@ -96,7 +124,7 @@ const lower = (v: unknown): string | null => str(v)?.toLowerCase() ?? null;
  * worker); and every YARA rule the `yara` worker matched.
  */
 export function indexRows(response: StoqResponse): IndexRows {
-  const rows: IndexRows = { payloads: [], rules: [] };
+  const rows: IndexRows = { payloads: [], rules: [], ...verdictOf(response) };
   response.results.forEach((p, idx) => {
     const w = (p.workers ?? {}) as Record<string, Record<string, unknown> | undefined>;
     const hash = w.hash ?? {};
@@ -145,8 +173,9 @@ export class Store {
   save(response: StoqResponse): void {
     const s = this.#stmts ??= {
       scan: this.#db.prepare(
-        `INSERT OR REPLACE INTO scans (scan_id, time, saved_at, source, payloads, errors, result)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR REPLACE INTO scans
+           (scan_id, time, saved_at, source, payloads, errors, result, verdict, score)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       payload: this.#db.prepare(
         `INSERT INTO payloads (scan_id, idx, payload_id, size, filename, mimetype, md5, sha1, sha256)
@@ -179,6 +208,8 @@ export class Store {
         response.results.length,
         response.errors.length,
         json,
+        rows.verdict,
+        rows.score,
       );
       for (const p of rows.payloads) {
         s.payload.run(
@@ -334,6 +365,10 @@ export function searchScans(store: Store, q: SearchQuery): StoredScan[] {
   }
   globIn("payloads", "mimetype", q.type);
   globIn("names", "name", q.filename);
+  if (q.verdict?.length) {
+    where.push(`s.verdict IN (${q.verdict.map(() => "?").join(", ")})`);
+    params.push(...q.verdict.map((v) => v.toLowerCase()));
+  }
   if (q.since) {
     where.push("s.time >= ?");
     params.push(q.since);
@@ -347,4 +382,12 @@ export function searchScans(store: Store, q: SearchQuery): StoredScan[] {
     ORDER BY s.time DESC, s.scan_id LIMIT ?`;
   params.push(q.limit);
   return store.db.prepare(sql).all(...params) as unknown as StoredScan[];
+}
+
+/** One stored scan by its id, or null. */
+export function getScan(store: Store, scanId: string): StoredScan | null {
+  const row = store.db.prepare(
+    "SELECT scan_id, time, result FROM scans WHERE scan_id = ?",
+  ).get(scanId);
+  return (row as unknown as StoredScan | undefined) ?? null;
 }
