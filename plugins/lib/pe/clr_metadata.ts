@@ -108,6 +108,7 @@ const SCHEMA: string[] = [
   "MethodDefOrRef B", // 2b MethodSpec
   "#2a TypeDefOrRef", // 2c GenericParamConstraint
 ];
+const COLUMNS = SCHEMA.map((t) => t.split(" "));
 const MODULE = 0x00, MODULEREF = 0x1a, IMPLMAP = 0x1c, ASSEMBLY = 0x20, ASSEMBLYREF = 0x23;
 const MANIFESTRESOURCE = 0x28;
 
@@ -200,6 +201,7 @@ function readTables(r: Reader, t: Heap, heaps: Record<string, Heap>, out: ClrMet
   if (heapSizes & 0x40) p += 4; // "#-" streams: an extra dword after the row counts
   const big = (bits: number, tables: number[]) =>
     tables.some((x) => rows[x] >= 1 << (16 - bits)) ? 4 : 2;
+  // Only tables that have rows need their column widths: their row sizes place the next ones.
   const size = (col: string): number => {
     if (col === "2" || col === "4") return Number(col);
     if (col === "S") return heapSizes & 1 ? 4 : 2;
@@ -209,12 +211,12 @@ function readTables(r: Reader, t: Heap, heaps: Record<string, Heap>, out: ClrMet
     const [bits, tables] = CODED[col];
     return big(bits, tables);
   };
-  const layouts = SCHEMA.map((s) => s.split(" ").map(size));
+  const layouts = COLUMNS.map((cols, i) => rows[i] ? cols.map(size) : []);
   const tableEnd = t.start + t.size;
   const starts: number[] = [];
   for (let i = 0; i < SCHEMA.length; i++) {
     starts.push(p);
-    p += rows[i] * layouts[i].reduce((a, b) => a + b, 0);
+    for (const w of layouts[i]) p += rows[i] * w;
   }
   // A table present past 0x2c would need a schema this reader does not have; the ones read all
   // come before it, so only the overrun of the tables read matters.
@@ -228,13 +230,17 @@ function readTables(r: Reader, t: Heap, heaps: Record<string, Heap>, out: ClrMet
     if (n && starts[table] + n * rowSize > tableEnd) {
       throw FormatError.field(name, starts[table], "table runs past the #~ stream");
     }
+    const offs: number[] = [];
+    for (let i = 0, o = 0; i < widths.length; o += widths[i++]) offs.push(o);
+    // The whole table lies inside the stream (checked above), so cells are read unchecked.
+    let base = 0;
+    const cell = (i: number) =>
+      widths[i] === 2
+        ? r.view.getUint16(base + offs[i], true)
+        : r.view.getUint32(base + offs[i], true);
     for (let row = 0; row < n; row++) {
-      const base = starts[table] + row * rowSize;
-      f((i) => {
-        let off = base;
-        for (let k = 0; k < i; k++) off += widths[k];
-        return widths[i] === 2 ? r.u16(off, name) : r.u32(off, name);
-      });
+      base = starts[table] + row * rowSize;
+      f(cell);
     }
   };
   each(MODULE, "Module", (c) => {
@@ -295,9 +301,11 @@ const utf8 = new TextDecoder();
 function heapString(r: Reader, h: Heap | undefined, idx: number): string {
   if (!h || idx >= h.size) return "";
   const start = h.start + idx, end = Math.min(h.start + h.size, start + 1024);
-  let i = start;
-  while (i < end && r.data[i] !== 0) i++;
-  return utf8.decode(r.data.subarray(start, i));
+  let i = start, ascii = true;
+  for (; i < end && r.data[i] !== 0; i++) if (r.data[i] >= 0x80) ascii = false;
+  // Names are nearly always ASCII; TextDecoder costs more than the string for a few bytes.
+  if (i === start) return "";
+  return ascii ? r.cstring(start, i - start) : utf8.decode(r.data.subarray(start, i));
 }
 
 /** A #Blob entry: a compressed length (§24.2.4) then the bytes, cut at the heap's end. */

@@ -3,7 +3,6 @@
  * names (clr_metadata.ts): the assembly, its references, P/Invoke imports and embedded
  * resources, which become children.
  */
-import { createHash } from "node:crypto";
 import { directory, offsetOf, type PeHeaders, rvaToOffset } from "./headers.ts";
 import { flagNames } from "./constants.ts";
 import { hex, type Reader } from "../bytes/reader.ts";
@@ -35,10 +34,7 @@ export interface DotNet {
   assembly_refs?: ClrMetadata["assembly_refs"];
   module_refs?: string[];
   pinvoke?: ClrMetadata["pinvoke"];
-  manifest_resources?: (ClrMetadata["manifest_resources"][number] & {
-    size?: number;
-    sha256?: string;
-  })[];
+  manifest_resources?: (ClrMetadata["manifest_resources"][number] & { size?: number })[];
   truncated_tables?: string[];
 }
 
@@ -107,7 +103,7 @@ export function parseDotNet(
       const data = r.data.subarray(p + 4, Math.min(r.size, p + 4 + size));
       if (data.length < size) errors.push(`CLR resource ${m.name}: cut at the end of the file`);
       resources.push({ name: m.name, offset: p + 4, data });
-      return { ...m, size, sha256: createHash("sha256").update(data).digest("hex") };
+      return { ...m, size }; // the child's sha256 is the hash worker's
     });
   }
   return { dotnet, resources };
