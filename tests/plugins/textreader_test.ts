@@ -35,8 +35,8 @@ const norm = (s: string) => s.replace(/\s+/g, " ").trim();
 const childText = (out: Any) =>
   new TextDecoder().decode(new TextEncoder().encode(out.extracted[0].content));
 
-/** LibreOffice's export of `path` to `filter` (txt:Text, csv), read back as text. */
-async function libreOffice(path: string, filter: string, ext: string): Promise<string> {
+/** LibreOffice's export of `path` to `filter` (txt:Text, csv, pdf): the file it wrote. */
+async function libreOfficeFile(path: string, filter: string, ext: string): Promise<string> {
   const dir = await tempDir("lo-");
   await sh("soffice", [
     `-env:UserInstallation=file://${dir}/profile`,
@@ -48,7 +48,12 @@ async function libreOffice(path: string, filter: string, ext: string): Promise<s
     path,
   ]);
   const base = path.slice(path.lastIndexOf("/") + 1).replace(/\.[^.]+$/, "");
-  return await Deno.readTextFile(`${dir}/${base}.${ext}`);
+  return `${dir}/${base}.${ext}`;
+}
+
+/** LibreOffice's export of `path` to `filter` (txt:Text, csv), read back as text. */
+async function libreOffice(path: string, filter: string, ext: string): Promise<string> {
+  return await Deno.readTextFile(await libreOfficeFile(path, filter, ext));
 }
 
 Deno.test("textreader: PDF text equals the source text and pdftotext's, with the child's metadata", async () => {
@@ -163,18 +168,8 @@ Deno.test("textreader: its own child is not read again (no loop), damaged docume
 
 /** pdftotext's pages of LibreOffice's PDF export of `path` (`filter` e.g. "pdf"). */
 async function pdfPages(path: string, filter = "pdf"): Promise<string[]> {
-  const dir = await tempDir("lo-pdf-");
-  await sh("soffice", [
-    `-env:UserInstallation=file://${dir}/profile`,
-    "--headless",
-    "--convert-to",
-    filter,
-    "--outdir",
-    dir,
-    path,
-  ]);
-  const base = path.slice(path.lastIndexOf("/") + 1).replace(/\.[^.]+$/, "");
-  const text = await sh("pdftotext", ["-enc", "UTF-8", `${dir}/${base}.pdf`, "-"]);
+  const pdf = await libreOfficeFile(path, filter, "pdf");
+  const text = await sh("pdftotext", ["-enc", "UTF-8", pdf, "-"]);
   return text.split("\f").slice(0, -1).map(norm);
 }
 
