@@ -28,7 +28,7 @@ export default (stoq: StoqAPI) => {
       const { CompoundFile, CfbError } = await import("./lib/office/cfb.ts");
       const { parsePropertySets } = await import("./lib/office/oleps.ts");
       const { ole10Native, packageFinding, parsePackage } = await import("./lib/office/ole1.ts");
-      const { decodeMsiName, isMsiName } = await import("./lib/office/msi.ts");
+      const { decodeMsiName } = await import("./lib/office/msi.ts");
       const { default: pm } = await import("picomatch");
       const skip = opts.skip_streams.length
         ? pm(opts.skip_streams, { nocase: true, dot: true })
@@ -55,8 +55,7 @@ export default (stoq: StoqAPI) => {
           };
           // Windows Installer packs its stream names; they are decoded, the stored name kept.
           const msi = results.application === "windows_installer";
-          const readable = (path: string) =>
-            msi && isMsiName(path) ? path.split("/").map(decodeMsiName).join("/") : path;
+          const readable = (path: string) => msi ? decodeMsiName(path) : path;
           const root = cfb.entries[0];
           if (root?.clsid) results.root_clsid = root.clsid;
           let total = 0, index = 0, skipped = 0, capped = 0;

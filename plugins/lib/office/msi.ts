@@ -5,27 +5,25 @@
  * table ("!" in msitools and oledump). Decoded as Wine's msi/table.c decode_streamname does.
  */
 
-const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._";
+const ALPHABET = [..."0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._"].map((c) =>
+  c.charCodeAt(0)
+);
+const BANG = 0x21;
 
-/** True when a stream name uses the MSI packing (any unit in 0x3800-0x4840). */
-export function isMsiName(name: string): boolean {
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    if (c >= 0x3800 && c <= 0x4840) return true;
-  }
-  return false;
-}
-
-/** The readable name: "!" for the table marker, other characters kept as they are. */
+/** The readable name: "!" for the table marker, other characters (and "/") kept as they are. */
 export function decodeMsiName(name: string): string {
-  let out = "";
+  const out: number[] = [];
+  let changed = false;
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
-    if (c === 0x4840) out += "!";
-    else if (c >= 0x4800 && c < 0x4840) out += ALPHABET[c - 0x4800];
-    else if (c >= 0x3800 && c < 0x4800) {
-      out += ALPHABET[(c - 0x3800) & 0x3f] + ALPHABET[((c - 0x3800) >> 6) & 0x3f];
-    } else out += name[i];
+    if (c < 0x3800 || c > 0x4840) {
+      out.push(c);
+      continue;
+    }
+    changed = true;
+    if (c === 0x4840) out.push(BANG);
+    else if (c >= 0x4800) out.push(ALPHABET[c - 0x4800]);
+    else out.push(ALPHABET[(c - 0x3800) & 0x3f], ALPHABET[((c - 0x3800) >> 6) & 0x3f]);
   }
-  return out;
+  return changed ? String.fromCharCode(...out) : name;
 }
