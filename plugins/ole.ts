@@ -28,6 +28,7 @@ export default (stoq: StoqAPI) => {
       const { CompoundFile, CfbError } = await import("./lib/office/cfb.ts");
       const { parsePropertySets } = await import("./lib/office/oleps.ts");
       const { ole10Native, packageFinding, parsePackage } = await import("./lib/office/ole1.ts");
+      const { decodeMsiName } = await import("./lib/office/msi.ts");
       const { default: pm } = await import("picomatch");
       const skip = opts.skip_streams.length
         ? pm(opts.skip_streams, { nocase: true, dot: true })
@@ -52,13 +53,16 @@ export default (stoq: StoqAPI) => {
             sector_size: cfb.sectorSize,
             application: application(cfb.entries.map((e) => e.path)),
           };
+          // Windows Installer packs its stream names; they are decoded, the stored name kept.
+          const msi = results.application === "windows_installer";
+          const readable = (path: string) => msi ? decodeMsiName(path) : path;
           const root = cfb.entries[0];
           if (root?.clsid) results.root_clsid = root.clsid;
           let total = 0, index = 0, skipped = 0, capped = 0;
           for (const e of cfb.entries) {
             if (e.type === "storage") {
               storages.push({
-                path: e.path,
+                path: readable(e.path),
                 clsid: e.clsid,
                 created: e.created,
                 modified: e.modified,
@@ -66,10 +70,17 @@ export default (stoq: StoqAPI) => {
               continue;
             }
             if (e.type !== "stream") continue;
-            const row: Record<string, unknown> = { index, path: e.path, size: e.size, sid: e.sid };
+            const path = readable(e.path);
+            const raw = path === e.path ? {} : { raw_name: e.path };
+            const row: Record<string, unknown> = { index, path, ...raw, size: e.size, sid: e.sid };
             if (e.orphan) row.orphan = true;
             streams.push(row);
-            const meta = { name: e.path, filename: clean(e.name) || `stream_${e.sid}`, index };
+            const meta = {
+              name: path,
+              filename: clean(path.slice(path.lastIndexOf("/") + 1)) || `stream_${e.sid}`,
+              ...raw,
+              index,
+            };
             index++;
             if (e.size === 0) continue;
             if (skip?.(e.path)) {

@@ -3,8 +3,9 @@
  * and keywords read what a reader sees rather than the container's bytes:
  * - PDF: pdftotext (poppler-utils), in its own killable process, at most pdf_max_pages pages;
  * - OOXML (docx, xlsx, pptx) and OpenDocument: the XML parts, in-process (lib/text/office.ts);
- * - legacy Office: catdoc (.doc), xls2csv (.xls), catppt (.ppt) from Debian's catdoc package
- *   (antiword rejects the .doc files LibreOffice writes: "text stream too small");
+ * - legacy Office: catdoc (.doc), xls2csv (.xls) from Debian's catdoc package (antiword rejects
+ *   the .doc files LibreOffice writes: "text stream too small"); .ppt in-process
+ *   (lib/office/ppt.ts: catppt finds no text in the .ppt files LibreOffice writes);
  * HTML is left to the html worker, whose visible-text child serves the same purpose.
  * The text is capped at max_bytes (the result says when it was cut). The child is never read
  * again by this plugin, so a document whose text is itself HTML cannot make a loop.
@@ -22,6 +23,32 @@ interface Extracted {
   pages?: number;
   parts?: string[];
   skipped?: { name: string; reason: string }[];
+  slides?: number;
+  errors?: string[];
+}
+
+/** Slides' then notes' text of a PowerPoint 97-2003 file, read in-process (lib/office/ppt.ts). */
+async function pptText(content: Uint8Array, maxBytes: number): Promise<Extracted> {
+  const { CompoundFile } = await import("./lib/office/cfb.ts");
+  const { readPpt } = await import("./lib/office/ppt.ts");
+  const cfb = new CompoundFile(content);
+  const stream = cfb.find("PowerPoint Document");
+  if (!stream) throw new Error("no PowerPoint Document stream in the directory");
+  const user = cfb.find("Current User");
+  const ppt = readPpt(cfb.read(stream), user && cfb.read(user), {
+    maxVbaSize: 0,
+    maxChars: maxBytes,
+  });
+  const pages = [...ppt.slides, ...ppt.notes].map((p) => p.text.join("\n")).filter(Boolean);
+  const { text, truncated } = capUtf8(pages.join("\n\n"), maxBytes);
+  return {
+    format: "ppt",
+    extractor: "ppt",
+    text,
+    truncated: truncated || ppt.truncated,
+    slides: ppt.slides.length,
+    errors: [...cfb.errors, ...ppt.errors],
+  };
 }
 
 const utf16 = (s: string) => {
@@ -33,7 +60,7 @@ const utf16 = (s: string) => {
 const OLE_READERS: [Uint8Array, string, string][] = [
   [utf16("WordDocument"), "doc", "catdoc"],
   [utf16("Workbook"), "xls", "xls2csv"],
-  [utf16("PowerPoint Document"), "ppt", "catppt"],
+  [utf16("PowerPoint Document"), "ppt", "ppt"],
 ];
 
 function indexOf(hay: Uint8Array, needle: Uint8Array): number {
@@ -72,7 +99,7 @@ export default (stoq: StoqAPI) => {
     description:
       "Text of PDF and Office (OOXML, ODF, .doc/.xls/.ppt) documents as a text child for iocextract and keywords",
     classes: ["worker"],
-    tools: { pdftotext: "poppler-utils", catdoc: "catdoc", xls2csv: "catdoc", catppt: "catdoc" },
+    tools: { pdftotext: "poppler-utils", catdoc: "catdoc", xls2csv: "catdoc" },
     options: {
       max_bytes: z.number().int().positive().default(1024 * 1024),
       pdf_max_pages: z.number().int().positive().default(500),
@@ -137,11 +164,10 @@ export default (stoq: StoqAPI) => {
           const reader = OLE_READERS.find(([name]) => indexOf(c, name) >= 0);
           if (!reader) return "an OLE file that is not a Word, Excel or PowerPoint document";
           const [, format, tool] = reader;
+          if (format === "ppt") return await pptText(c, opts.max_bytes);
           const raw = await run(
             tool,
-            tool === "catppt"
-              ? ["-d", "utf-8"]
-              : ["-d", "utf-8", ...(tool === "catdoc" ? ["-w"] : [])],
+            ["-d", "utf-8", ...(tool === "catdoc" ? ["-w"] : [])],
             c,
             call,
           );
@@ -189,12 +215,15 @@ export default (stoq: StoqAPI) => {
             truncated: got.truncated,
           };
           if (got.pages !== undefined) results.pages = got.pages;
+          if (got.slides !== undefined) results.slides = got.slides;
           if (got.parts) results.parts = got.parts;
           if (got.skipped) results.skipped_parts = got.skipped;
-          if (!text) return { results };
+          const errors = (got.errors ?? []).map((e) => `textreader: ${e}`);
+          if (!text) return { results, errors };
           const name = payload.results.payload_meta.extra_data.filename;
           return {
             results,
+            errors,
             extracted: [{
               content: text + "\n",
               payload_meta: {

@@ -1,5 +1,5 @@
 /**
- * Macros of OLE2 Office files (.doc/.xls and a bare vbaProject.bin from .docm/.xlsm/.pptm):
+ * Macros of OLE2 Office files (.doc/.xls/.ppt and a bare vbaProject.bin from .docm/.xlsm/.pptm):
  * each VBA module's source as a child ([MS-OVBA] decompression), olevba's auto-exec and
  * suspicious keywords, IOCs, encoded strings and MacroRaptor's A/W/X verdict (stoQ's `mraptor`,
  * Strelka's ScanVba), plus Excel 4 (XLM) macro sheets of BIFF8 workbooks with their formulas
@@ -33,6 +33,8 @@ export default (stoq: StoqAPI) => {
       const { CompoundFile, CfbError } = await import("./lib/office/cfb.ts");
       const { extractVba } = await import("./lib/office/ovba.ts");
       const { readWorkbook } = await import("./lib/office/biff.ts");
+      const { readPpt } = await import("./lib/office/ppt.ts");
+      const { createHash } = await import("node:crypto");
       const scan = await import("./lib/office/vba_scan.ts");
       const ioc = await import("./lib/ioc/extract.ts");
       const domains = new ioc.DomainValidator();
@@ -46,7 +48,35 @@ export default (stoq: StoqAPI) => {
             if (e instanceof CfbError) return { errors: [`vba: ${e.message}`] };
             throw e;
           }
+          const results: Record<string, unknown> = {};
           const projects = extractVba(cfb, opts.max_source_size);
+          // PowerPoint 97-2003 keeps its project as a compressed storage in a record.
+          const pptErrors: string[] = [];
+          const pptStream = cfb.find("PowerPoint Document");
+          if (pptStream) {
+            const user = cfb.find("Current User");
+            const ppt = readPpt(cfb.read(pptStream), user && cfb.read(user), {
+              maxVbaSize: opts.max_source_size * 4,
+              maxChars: 0,
+            });
+            pptErrors.push(...ppt.errors.filter((e) => e.startsWith("VBA")));
+            if (ppt.vba) {
+              const { offset, compressed, storage } = ppt.vba;
+              const sha256 = createHash("sha256").update(storage).digest("hex");
+              results.ppt_vba_storage = { offset, compressed, size: storage.length, sha256 };
+              try {
+                const inner = new CompoundFile(ppt.vba.storage);
+                const where = `PowerPoint Document@${ppt.vba.offset}`;
+                for (const p of extractVba(inner, opts.max_source_size)) {
+                  projects.push({ ...p, storage: p.storage ? `${where}/${p.storage}` : where });
+                }
+                pptErrors.push(...inner.errors.map((e) => `VBA project storage: ${e}`));
+              } catch (e) {
+                if (!(e instanceof CfbError)) throw e;
+                pptErrors.push(`VBA project storage: ${e.message}`);
+              }
+            }
+          }
           const book = cfb.find("Workbook") ?? cfb.find("Book");
           const xlm = book
             ? readWorkbook(cfb.read(book), {
@@ -54,10 +84,11 @@ export default (stoq: StoqAPI) => {
             })
             : undefined;
           const macroSheets = xlm?.sheets.filter((s) => s.type === "macro_sheet") ?? [];
-          const errors = [...projects.flatMap((p) => p.errors), ...(xlm?.errors ?? [])].map((m) =>
-            `vba: ${m}`
-          );
-          const results: Record<string, unknown> = {};
+          const errors = [
+            ...projects.flatMap((p) => p.errors),
+            ...pptErrors,
+            ...(xlm?.errors ?? []),
+          ].map((m) => `vba: ${m}`);
           const findings: Finding[] = [];
           const extracted: ExtractedPayload[] = [];
 

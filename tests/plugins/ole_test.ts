@@ -9,7 +9,8 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import type { WorkerResponse } from "../../core/engine/plugin.ts";
 import ole from "../../plugins/ole.ts";
 import { CompoundFile } from "../../plugins/lib/office/cfb.ts";
-import { runStoq, show } from "../cli_helpers.ts";
+import { parseDoc, runStoq, show } from "../cli_helpers.ts";
+import { archiveFiles, SOURCES } from "../fixtures/archive_files.ts";
 import { instantiate, makePayload, makeRequest, sh, sha256 } from "../helpers.ts";
 import { realFiles } from "../realfiles.ts";
 import {
@@ -216,4 +217,54 @@ Deno.test("ole: stoq scan with no flags gives streams, properties and the packag
   ok(exe, "invoice.exe is a child");
   equal(exe.workers.hash.sha256, sha256(await Deno.readFile(real["hello.exe"])));
   ok(exe.plugins_run.workers.includes("exif"), "the child is scanned as a PE");
+});
+
+Deno.test("ole: an MSI's packed stream names are decoded as msiinfo lists them; the cabinet still gives its files", async () => {
+  const msi = (await archiveFiles((await realFiles())["hello.exe"]))["a.msi"];
+  const out = await scan(await Deno.readFile(msi));
+  const rows = (out.results as Record<string, unknown>).streams as Record<string, unknown>[];
+  const ref = await olefile(msi);
+  // Every stream, in olefile's order, its stored name kept beside the readable one.
+  deepEqual(
+    rows.map((r) => r.raw_name ?? r.path).sort(),
+    ref.streams.map((s: { path: string }) => s.path).sort(),
+  );
+  const streams = (await sh("msiinfo", ["streams", msi])).trim().split("\n");
+  const tables = (await sh("msiinfo", ["tables", msi])).trim().split("\n");
+  const plain = rows.map((r) => r.path as string).filter((p) => !p.startsWith("!"));
+  deepEqual(plain.sort(), streams.sort()); // product.cab and \u0005SummaryInformation
+  // Table streams: each is a table msiinfo lists, or one of the database's own tables.
+  const own = ["_Tables", "_Columns", "_StringPool", "_StringData", "_Validation"];
+  const decoded = rows.map((r) => r.path as string).filter((p) => p.startsWith("!"));
+  for (const t of decoded) ok(tables.includes(t.slice(1)) || own.includes(t.slice(1)), t);
+  ok(decoded.includes("!_StringPool") && decoded.includes("!File") && decoded.includes("!Media"));
+  for (const r of rows.filter((r) => r.raw_name)) match(r.raw_name as string, /^[\u3800-\u4840]+$/);
+  // Children carry the readable name and file name, and the stored name.
+  const cab = out.extracted!.find((c) => c.payload_meta?.extra_data?.name === "product.cab")!;
+  ok(cab, "product.cab child");
+  equal(cab.payload_meta!.extra_data!.filename, "product.cab");
+  match(cab.payload_meta!.extra_data!.raw_name as string, /^[\u3800-\u483f]+$/);
+  const cabRef = ref.streams.find((s: { path: string }) =>
+    s.path === cab.payload_meta!.extra_data!.raw_name
+  );
+  equal(sha256(cab.content as Uint8Array), cabRef?.sha256);
+});
+
+Deno.test("ole: ./stoq scan a.msi names the cabinet product.cab and the cabinet's files come out", async () => {
+  const real = await realFiles();
+  const msi = (await archiveFiles(real["hello.exe"]))["a.msi"];
+  const run = await runStoq(["scan", msi]);
+  equal(run.code, 0, show(run));
+  const doc = parseDoc(run.stdout);
+  const cab = doc.results.find((e) => e.payload_meta.extra_data.name === "product.cab")!;
+  ok(cab, show(run));
+  equal(cab.payload_meta.extra_data.filename, "product.cab");
+  equal(cab.workers.decompress?.format, "cab");
+  const files = doc.results.filter((e) => e.extracted_from.includes(cab.payload_id));
+  deepEqual(
+    files.map((e) => (e.workers.hash as Record<string, string>).sha256).sort(),
+    [sha256(await Deno.readFile(real["hello.exe"])), sha256(SOURCES["notes.txt"])].sort(),
+  );
+  const tables = doc.results.filter((e) => String(e.payload_meta.extra_data.name).startsWith("!"));
+  ok(tables.some((e) => e.payload_meta.extra_data.filename === "!_StringData"), show(run));
 });

@@ -9,6 +9,7 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import pe from "../../plugins/pe.ts";
 import upx from "../../plugins/upx.ts";
 import { parsePe } from "../../plugins/lib/pe/index.ts";
+import { upxEvidence } from "../../plugins/lib/pe/upx.ts";
 import { parseSignedData } from "../../plugins/lib/x509/pkcs7.ts";
 import { parseDoc, type ResultEntry, runStoq, show } from "../cli_helpers.ts";
 import { instantiate, makePayload, makeRequest, sh, sha256, withoutTools } from "../helpers.ts";
@@ -498,4 +499,16 @@ Deno.test("pe: ./stoq scan with no flags on a signed PE reports the fields and t
   const notes = doc.results.filter((e) => e.payload_meta.extra_data.filename === "notes.txt");
   ok(notes.length >= 1, "the zip in the resource was unpacked");
   deepEqual(doc.errors.filter((e) => e.plugin_name === "pe"), []);
+});
+
+Deno.test('upx: the "UPX!" pack header is found in the first 4 KiB only, at its offset', () => {
+  const at = (offset: number) => {
+    const d = new Uint8Array(8192).fill(0x55); // "U" everywhere: every candidate is checked
+    d.set([0x55, 0x50, 0x58, 0x21], offset);
+    return upxEvidence([], d);
+  };
+  deepEqual(at(1000), ['"UPX!" pack header at offset 1000']);
+  deepEqual(at(4092), ['"UPX!" pack header at offset 4092']);
+  deepEqual(at(4093), []);
+  deepEqual(upxEvidence(["UPX0", ".text"], new Uint8Array(3)), ["section names UPX0"]);
 });

@@ -1,8 +1,8 @@
 /**
  * The text reader on documents LibreOffice wrote from one known text, compared with that text
  * and with independent extractors: pdftotext for the PDF, LibreOffice's own text and CSV export
- * for DOCX, DOC, ODT, XLSX and XLS (white space normalised). Caps, the no-loop rule and
- * damaged files are checked too.
+ * for DOCX, DOC, ODT, XLSX and XLS, pdftotext of LibreOffice's PDF export for PPT, slide by slide
+ * (white space normalised). Caps, the no-loop rule and damaged files are checked too.
  */
 import { deepEqual, equal, ok } from "node:assert/strict";
 import textreader, { capUtf8 } from "../../plugins/textreader.ts";
@@ -14,6 +14,9 @@ import {
   type TextFileName,
   textFiles,
 } from "../fixtures/text_files.ts";
+import { PPT_NOTES, PPT_SLIDES, pptFiles } from "../fixtures/ppt_files.ts";
+import { CompoundFile } from "../../plugins/lib/office/cfb.ts";
+import { readPpt } from "../../plugins/lib/office/ppt.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -32,8 +35,8 @@ const norm = (s: string) => s.replace(/\s+/g, " ").trim();
 const childText = (out: Any) =>
   new TextDecoder().decode(new TextEncoder().encode(out.extracted[0].content));
 
-/** LibreOffice's export of `path` to `filter` (txt:Text, csv), read back as text. */
-async function libreOffice(path: string, filter: string, ext: string): Promise<string> {
+/** LibreOffice's export of `path` to `filter` (txt:Text, csv, pdf): the file it wrote. */
+async function libreOfficeFile(path: string, filter: string, ext: string): Promise<string> {
   const dir = await tempDir("lo-");
   await sh("soffice", [
     `-env:UserInstallation=file://${dir}/profile`,
@@ -45,7 +48,12 @@ async function libreOffice(path: string, filter: string, ext: string): Promise<s
     path,
   ]);
   const base = path.slice(path.lastIndexOf("/") + 1).replace(/\.[^.]+$/, "");
-  return await Deno.readTextFile(`${dir}/${base}.${ext}`);
+  return `${dir}/${base}.${ext}`;
+}
+
+/** LibreOffice's export of `path` to `filter` (txt:Text, csv), read back as text. */
+async function libreOffice(path: string, filter: string, ext: string): Promise<string> {
+  return await Deno.readTextFile(await libreOfficeFile(path, filter, ext));
 }
 
 Deno.test("textreader: PDF text equals the source text and pdftotext's, with the child's metadata", async () => {
@@ -156,4 +164,109 @@ Deno.test("textreader: its own child is not read again (no loop), damaged docume
     text: false,
     reason: "an OLE file that is not a Word, Excel or PowerPoint document",
   });
+});
+
+/** pdftotext's pages of LibreOffice's PDF export of `path` (`filter` e.g. "pdf"). */
+async function pdfPages(path: string, filter = "pdf"): Promise<string[]> {
+  const pdf = await libreOfficeFile(path, filter, "pdf");
+  const text = await sh("pdftotext", ["-enc", "UTF-8", pdf, "-"]);
+  return text.split("\f").slice(0, -1).map(norm);
+}
+
+Deno.test("textreader: .ppt slides equal pdftotext of LibreOffice's PDF, slide by slide, then the notes", async () => {
+  const ppt = await pptFiles();
+  const out = await scan(await Deno.readFile(ppt["text.ppt"]), {}, { filename: "text.ppt" });
+  deepEqual(out.errors, []);
+  deepEqual(out.results, {
+    format: "ppt",
+    extractor: "ppt",
+    characters: childText(out).trim().length,
+    bytes: new TextEncoder().encode(childText(out).trim()).length,
+    truncated: false,
+    slides: 3,
+  });
+  deepEqual(out.extracted[0].payload_meta.extra_data, {
+    filename: "text.ppt.txt",
+    source: "textreader",
+    text_of: "ppt",
+    extractor: "ppt",
+  });
+  // One block a slide, then the notes pages that have text.
+  const blocks = childText(out).trim().split("\n\n").map(norm);
+  const pages = await pdfPages(ppt["text.ppt"]);
+  equal(pages.length, 3);
+  deepEqual(blocks.slice(0, 3), pages);
+  deepEqual(pages, PPT_SLIDES.map((s) => norm(s.join(" "))));
+  const notes = await pdfPages(
+    ppt["text.ppt"],
+    'pdf:impress_pdf_Export:{"ExportNotesPages":{"type":"boolean","value":"true"},' +
+      '"ExportOnlyNotesPages":{"type":"boolean","value":"true"}}',
+  );
+  deepEqual(blocks.slice(3), [PPT_NOTES]);
+  ok(notes[0].includes(PPT_NOTES), notes[0]);
+  // The .ppt of the text fixtures (LibreOffice too): what catppt could not read.
+  const files = await textFiles();
+  const slides = await scan(await Deno.readFile(files["slides.ppt"]));
+  deepEqual(
+    childText(slides).trim().split("\n\n").map(norm),
+    await pdfPages(files["slides.ppt"]),
+  );
+  equal(norm(childText(slides)), norm(SLIDE_LINES.flat().join("\n")));
+});
+
+Deno.test("textreader: .ppt cap, broken Current User (stream order), truncated and corrupted copies", async () => {
+  const whole = await Deno.readFile((await pptFiles())["text.ppt"]);
+  const capped = await scan(whole, { max_bytes: 30 });
+  equal(capped.results.truncated, true);
+  ok(new TextEncoder().encode(childText(capped)).length <= 31);
+  const cfb = new CompoundFile(whole);
+  const stream = cfb.read(cfb.find("PowerPoint Document")!);
+  const user = cfb.read(cfb.find("Current User")!);
+  const limits = { maxVbaSize: 1 << 20, maxChars: 1 << 20 };
+  const good = readPpt(stream, user, limits);
+  // Without the Current User stream the slides are read in the order the stream holds them.
+  const fallback = readPpt(stream, undefined, limits);
+  deepEqual(fallback.slides.map((s) => s.text), good.slides.map((s) => s.text));
+  deepEqual(fallback.errors, ["no Current User stream: slides read in stream order"]);
+  // A Current User pointing nowhere: a named error, then the fallback.
+  const badUser = user.slice();
+  new DataView(badUser.buffer).setUint32(16, stream.length + 100, true);
+  const lost = readPpt(stream, badUser, limits);
+  ok(lost.errors[0].startsWith("no UserEditAtom at offset"), lost.errors.join());
+  // Truncated streams and flipped bytes: values or named errors, never a throw.
+  for (let cut = 0; cut < stream.length; cut += 211) {
+    const r = readPpt(stream.subarray(0, cut), user, limits);
+    for (const e of r.errors) ok(/UserEditAtom|persist|slide|DocumentContainer|records/.test(e), e);
+  }
+  let seed = 7;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  for (let n = 0; n < 300; n++) {
+    const copy = stream.slice();
+    for (let k = 0; k < 4; k++) copy[Math.floor(rnd() * copy.length)] = Math.floor(rnd() * 256);
+    JSON.stringify(readPpt(copy, user, limits));
+  }
+  // A record claiming 4 GiB ends the walk at its parent instead of reading past it.
+  const huge = stream.slice();
+  new DataView(huge.buffer).setUint32(4, 0xffffffff, true);
+  JSON.stringify(readPpt(huge, user, limits));
+  // A compound file cut inside its directory (LibreOffice writes it last): one named error.
+  const broken = await scan(whole.subarray(0, whole.length - 300));
+  deepEqual(broken.errors, ["textreader: no PowerPoint Document stream in the directory"]);
+});
+
+Deno.test("textreader: a TextBytesAtom (latin1, as PowerPoint writes ASCII text) is read too", () => {
+  // [MS-PPT] 2.13.24 record headers: a SlideContainer holding a TextBytesAtom, no Current User.
+  const rec = (inst: number, type: number, body: Uint8Array, container = false) => {
+    const h = new Uint8Array(8 + body.length);
+    const v = new DataView(h.buffer);
+    v.setUint16(0, (inst << 4) | (container ? 0xf : 0), true);
+    v.setUint16(2, type, true);
+    v.setUint32(4, body.length, true);
+    h.set(body, 8);
+    return h;
+  };
+  const latin1 = Uint8Array.from("Caf\xe9 menu\rsecond line", (c) => c.charCodeAt(0));
+  const slide = rec(0, 0x03ee, rec(0, 0x0fa8, latin1), true);
+  const r = readPpt(slide, undefined, { maxVbaSize: 0, maxChars: 1000 });
+  deepEqual(r.slides.map((s) => s.text), [["Café menu", "second line"]]);
 });

@@ -2,7 +2,9 @@
  * The vba worker on real VBA projects written by LibreOffice's VBA exporter (.xls, .xlsm's
  * vbaProject.bin, and a .doc assembled from them): the module source must hold the exact text the
  * fixture put in; MacroRaptor's verdicts follow from oletools' regexes. Excel 4 macros: the BIFF8
- * workbook constructed per [MS-XLS], compared with how LibreOffice itself reads it.
+ * workbook constructed per [MS-XLS], compared with how LibreOffice itself reads it. PowerPoint
+ * 97-2003: a .ppt constructed per [MS-PPT] around LibreOffice's project gives back the same
+ * storage and module text, and LibreOffice still reads the constructed file's slides.
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import type { WorkerResponse } from "../../core/engine/plugin.ts";
@@ -10,9 +12,12 @@ import vba from "../../plugins/vba.ts";
 import { decompress, parseDir } from "../../plugins/lib/office/ovba.ts";
 import { macroRaptor } from "../../plugins/lib/office/vba_scan.ts";
 import { runStoq, show } from "../cli_helpers.ts";
-import { instantiate, makePayload, makeRequest, sha256 } from "../helpers.ts";
+import { instantiate, makePayload, makeRequest, sh, sha256, tempDir } from "../helpers.ts";
 import { realFiles } from "../realfiles.ts";
 import { EVIL_MACRO, officeFiles, WORD_MACRO } from "../fixtures/office_files.ts";
+import { pptFiles } from "../fixtures/ppt_files.ts";
+import { CompoundFile } from "../../plugins/lib/office/cfb.ts";
+import { readPpt } from "../../plugins/lib/office/ppt.ts";
 
 type Results = Record<string, unknown> & {
   vba_projects: { modules: { name: string; stream: string }[] }[];
@@ -234,4 +239,95 @@ Deno.test("vba: stoq scan with no flags gives macro source children and verdicts
   const root = JSON.parse(run.stdout).results[0];
   ok(root.workers.vba.findings.some((f: { id: string }) => f.id === "xlm_macro_sheet"), show(run));
   equal(root.workers.vba.xlm_macros.Macro1[2].formula, '=EXEC("C:\\Users\\Public\\p.exe")');
+});
+
+Deno.test("vba: a .ppt's project (compressed ExOleObjStg) round-trips: the storage and the module text", async () => {
+  // macro.ppt is constructed (no free tool writes VBA into a .ppt): see tests/fixtures/ppt_files.ts.
+  const ppt = await pptFiles();
+  const office = await officeFiles();
+  const { res, r } = await scan(await Deno.readFile(ppt["macro.ppt"]));
+  deepEqual(res.errors, []);
+  const bin = await Deno.readFile(office["vbaProject.bin"]);
+  const storage = r.ppt_vba_storage as Record<string, unknown>;
+  equal(storage.sha256, sha256(bin), "the decompressed storage is LibreOffice's vbaProject.bin");
+  equal(storage.size, bin.length);
+  equal(storage.compressed, true);
+  const project = (r.vba_projects as unknown as Record<string, unknown>[])[0];
+  equal(project.storage, `PowerPoint Document@${storage.offset}`);
+  const kid = res.extracted!.find((k) => k.payload_meta?.extra_data?.vba_module === "Module1")!;
+  ok(lf(kid.content as string).includes(EVIL_MACRO));
+  // The same module as the vbaProject.bin itself gives, byte for byte.
+  const direct = (await scan(bin)).res.extracted!.find((k) =>
+    k.payload_meta?.extra_data?.vba_module === "Module1"
+  )!;
+  equal(kid.content, direct.content);
+  equal(r.mraptor!.flags, "AWX");
+  // LibreOffice follows the appended edit: its PDF export of macro.ppt has text.ppt's slides.
+  const dir = await tempDir("ppt-pdf-");
+  for (const name of ["macro.ppt", "text.ppt"] as const) {
+    await sh("soffice", [
+      `-env:UserInstallation=file://${dir}/profile`,
+      "--headless",
+      "--convert-to",
+      "pdf",
+      "--outdir",
+      dir,
+      ppt[name],
+    ]);
+  }
+  const text = (n: string) => sh("pdftotext", ["-enc", "UTF-8", `${dir}/${n}.pdf`, "-"]);
+  equal(await text("macro"), await text("text"));
+  // A .ppt without a project: nothing, no errors.
+  const plain = await scan(await Deno.readFile(ppt["text.ppt"]));
+  deepEqual(plain.res.errors, []);
+  equal(plain.r.macros, false);
+});
+
+Deno.test("vba: a .ppt whose project record is damaged gives a named error", async () => {
+  const ppt = await Deno.readFile((await pptFiles())["macro.ppt"]);
+  const cfb = new CompoundFile(ppt);
+  const stream = cfb.read(cfb.find("PowerPoint Document")!);
+  const user = cfb.read(cfb.find("Current User")!);
+  const limits = { maxVbaSize: 1 << 20, maxChars: 0 };
+  const good = readPpt(stream, user, limits);
+  const at = good.vba!.offset;
+  // zlib data overwritten: a zlib error naming the record's offset.
+  const bad = stream.slice();
+  bad.fill(0x41, at + 14, at + 40);
+  deepEqual(readPpt(bad, user, limits).errors.map((e) => e.split(":")[0]), [
+    `VBA project at offset ${at}`,
+  ]);
+  // A decompressed size over the limit is refused before inflating.
+  const big = readPpt(stream, user, { maxVbaSize: 100, maxChars: 0 });
+  match(big.errors[0], /^VBA project: \d+ bytes decompressed, over the 100 limit$/);
+  // A size field smaller than the data: inflate stops at the stated size.
+  const lying = stream.slice();
+  new DataView(lying.buffer).setUint32(at + 8, 64, true);
+  match(readPpt(lying, user, limits).errors[0], /^VBA project at offset \d+: zlib: /);
+});
+
+Deno.test("vba: ./stoq scan macro.ppt with no flags gives the module child and the slides' text", async () => {
+  const ppt = await pptFiles();
+  const run = await runStoq(["scan", ppt["macro.ppt"]]);
+  equal(run.code, 0, show(run));
+  const doc = JSON.parse(run.stdout);
+  const root = doc.results[0];
+  equal(root.workers.vba.mraptor.flags, "AWX", show(run));
+  const kid = doc.results.find((r: { payload_meta: { extra_data: Record<string, unknown> } }) =>
+    r.payload_meta.extra_data.vba_module === "Module1"
+  );
+  const { res } = await scan(await Deno.readFile(ppt["macro.ppt"]));
+  const code = res.extracted!.find((k) => k.payload_meta?.extra_data?.vba_module === "Module1")!;
+  equal(kid.workers.hash.sha256, sha256(code.content as string));
+  const text = doc.results.find((r: { payload_meta: { extra_data: Record<string, unknown> } }) =>
+    r.payload_meta.extra_data.source === "textreader"
+  );
+  equal(root.workers.textreader.slides, 3);
+  ok(text.workers.iocextract.url.includes("https://pay.example.com/ppt/4471"), show(run));
+  deepEqual(
+    doc.errors.filter((e: { plugin_name: string }) =>
+      ["vba", "textreader"].includes(e.plugin_name)
+    ),
+    [],
+  );
 });

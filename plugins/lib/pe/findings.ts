@@ -125,7 +125,12 @@ export function peFindings(f: PeFacts, now: Date): Finding[] {
       ["T1106"],
     );
   }
-  const allFns = new Set(f.imports.flatMap((i) => i.functions));
+  // P/Invoke declarations of a .NET assembly call the same APIs as an import table.
+  const pinvoke = f.dotnet?.pinvoke ?? [];
+  const allFns = new Set([
+    ...f.imports.flatMap((i) => i.functions),
+    ...pinvoke.map((p) => p.function),
+  ]);
   if (INJECTION.every((fn) => allFns.has(fn))) {
     add(
       "process_injection_imports",
@@ -280,8 +285,24 @@ export function peFindings(f: PeFacts, now: Date): Finding[] {
       );
     }
   }
-  if (f.dotnet) {
-    add("dotnet", "info", ".NET assembly", "has a CLR header; use a .NET decompiler for the code");
+  const clr = f.dotnet;
+  if (clr && !clr.flags.names.includes("ILONLY")) {
+    add(
+      "dotnet_mixed_mode",
+      "low",
+      "mixed-mode .NET assembly (native code beside IL)",
+      `CLR flags ${clr.flags.value} lack ILONLY: the image holds native code a .NET decompiler does not show`,
+    );
+  }
+  if (clr?.entry_point_rva !== undefined) {
+    add(
+      "dotnet_native_entry_point",
+      "medium",
+      ".NET assembly starts in native code",
+      `NATIVE_ENTRYPOINT: the runtime calls native code at RVA 0x${
+        clr.entry_point_rva.toString(16)
+      } instead of a managed method`,
+    );
   }
   return out;
 }

@@ -15,7 +15,7 @@ import { shannon } from "../text/entropy.ts";
 import { detectArchive } from "../archive/detect.ts";
 import { checkAuthenticode } from "./authenticode.ts";
 import { parseDebug } from "./debug.ts";
-import { parseDotNet } from "./dotnet.ts";
+import { type DotNet, parseDotNet } from "./dotnet.ts";
 import { describeExports, parseExports } from "./exports.ts";
 import {
   describeHeaders,
@@ -80,7 +80,7 @@ export interface PeFacts {
   isRepro: boolean;
   rich?: { checksum_valid: boolean };
   signature?: ReturnType<typeof checkAuthenticode>;
-  dotnet: boolean;
+  dotnet?: DotNet;
   /** Why UPX seems to have packed the image (lib/pe/upx.ts). */
   upx: string[];
   kind: string;
@@ -225,7 +225,8 @@ export function parsePe(data: Uint8Array, opts: PeOptions): PeParse {
   if (res) errors.push(...res.errors.map((e) => `resources: ${e}`));
   const debug = attempt("debug directory", () => parseDebug(r, h)) ?? [];
   const tls = attempt("TLS directory", () => parseTls(r, h));
-  const dotnet = attempt("CLR header", () => parseDotNet(r, h));
+  const clr = attempt("CLR header", () => parseDotNet(r, h, errors));
+  const dotnet = clr?.dotnet;
   const rich = attempt("Rich header", () => parseRich(r, h.e_lfanew));
   let signature;
   try {
@@ -276,6 +277,23 @@ export function parsePe(data: Uint8Array, opts: PeOptions): PeParse {
         },
       });
     }
+  }
+
+  // .NET embedded resources: packers and loaders keep their next stage there.
+  for (const m of clr?.resources ?? []) {
+    const embedded = embeddedKind(m.data);
+    facts.push({ type: ".NET", name: m.name, embedded });
+    if (!opts.extract_resources || children.length >= opts.max_children) continue;
+    children.push({
+      content: m.data,
+      extra_data: {
+        filename: m.name,
+        source: "dotnet_resource",
+        offset: m.offset,
+        size: m.data.length,
+        ...(embedded ? { embedded } : {}),
+      },
+    });
   }
 
   // Overlay: data after the last section, not counting a COFF symbol table right after it (GNU
@@ -384,7 +402,7 @@ export function parsePe(data: Uint8Array, opts: PeOptions): PeParse {
       isRepro,
       rich: rich ? { checksum_valid: rich.checksum_valid } : undefined,
       signature,
-      dotnet: dotnet !== undefined,
+      dotnet,
       upx,
       kind,
     },
