@@ -18,16 +18,17 @@ export function entryModule(): string {
   return entry;
 }
 
-// Sees the threads' messages that are not the pool's: a thread asks the main thread to start
-// plugin sandboxes, since a Worker started by a Worker takes a second to answer in Deno 2.9.
-let threadHook: ((e: MessageEvent) => void) | undefined;
+// See the threads' messages that are not the pool's: a thread asks the main thread to start
+// plugin sandboxes (a Worker started by a Worker takes a second to answer in Deno 2.9), or to
+// connect it to a plugin's shared part.
+const threadHooks: ((e: MessageEvent) => void)[] = [];
 
-/** Sets the handler of the threads' own messages (core/loading/isolate.ts sets it). */
-export function setThreadHook(hook: (e: MessageEvent) => void): void {
-  threadHook = hook;
+/** Adds a handler of the threads' own messages (core/loading/isolate.ts, core/run/shared.ts). */
+export function addThreadHook(hook: (e: MessageEvent) => void): void {
+  if (!threadHooks.includes(hook)) threadHooks.push(hook);
 }
 
-/** Hands a thread's message to the hook, if one is set (the pool calls it for every message). */
+/** Hands a thread's message to the hooks (the pool calls it for every message). */
 export function threadMessage(e: MessageEvent): void {
-  threadHook?.(e);
+  for (const hook of threadHooks) hook(e);
 }

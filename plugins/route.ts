@@ -28,9 +28,9 @@
 import type { z } from "zod";
 import type picomatch from "picomatch";
 import type { CallContext, Payload, StoqAPI } from "../core/engine/plugin.ts";
-import { resolveRules } from "./lib/yara/bundled_rules.ts";
 import { detectFor } from "./lib/magic/magic.ts";
-import { type CompiledRules, compileRules, describeProblem } from "./lib/yara/rules.ts";
+import type { RuleSet } from "./lib/yara/compile.ts";
+import { loadRuleSet, logReport, scanSync } from "./lib/yara/rules.ts";
 
 /** What conditions are tested against. A new kind of condition adds its fact here. */
 interface Facts {
@@ -132,15 +132,12 @@ export default (stoq: StoqAPI) =>
       const union = (list: CompiledRule[]) => [...new Set(list.flatMap((r) => r.workers))];
       // Typing rules are compiled on first need: a pipeline without flavor conditions (and no
       // explain) never pays for them.
-      let typing: Promise<CompiledRules> | undefined;
+      let typing: Promise<RuleSet> | undefined;
       const loadTyping = () =>
         typing ??= (async () => {
-          const { sources, problems } = await resolveRules(opts.typing_rules);
-          const compiled = await compileRules(sources);
-          for (const p of [...problems, ...compiled.problems]) {
-            ctx.log.error(`typing rule file skipped: ${describeProblem(p)}`);
-          }
-          return compiled;
+          const set = await loadRuleSet("typing_rules", opts.typing_rules, { externals: {} });
+          logReport(ctx.log, "typing rules", opts.typing_rules, set);
+          return set;
         })();
       const needFlavors = rules.some((r) => r.usesFlavors);
       if (needFlavors) await loadTyping();
@@ -181,14 +178,14 @@ export default (stoq: StoqAPI) =>
 async function factsOf(
   payload: Payload,
   call: CallContext,
-  typing?: CompiledRules,
+  typing?: RuleSet,
 ): Promise<Facts> {
   const { filename } = payload.results.payload_meta.extra_data;
   const base = typeof filename === "string"
     ? filename.slice(Math.max(filename.lastIndexOf("/"), filename.lastIndexOf("\\")) + 1)
     : "";
   const { mimetype } = await detectFor(payload, call);
-  const typed = typing ? typing.scan(payload.content).map((m) => m.rule) : [];
+  const typed = typing ? scanSync(typing, payload.content).map((m) => m.rule) : [];
   return {
     mimetype,
     flavors: [mimetype, ...typed.filter((t) => t !== mimetype)],

@@ -1,58 +1,157 @@
 /**
  * YARA-X matching (stoQ's `yara`): as a worker it reports every worker-rule match, and a finding
- * for each matching rule whose meta says its `severity`; as a dispatcher it routes payloads by dispatch rules' `meta.plugin`, stops archiving on
- * `meta.save = "false"` and derives XOR keys from `xor_plaintext_for_string_<id>` meta.
+ * for each matching rule whose meta says its `severity`; as a dispatcher it routes payloads by
+ * dispatch rules' `meta.plugin`, stops archiving on `meta.save = "false"` and derives XOR keys
+ * from `xor_plaintext_for_string_<id>` meta.
+ * The rules are compiled once per process, in its shared part (main thread), which every scan
+ * thread's instance calls; scans run on native threads under YARA-X's own time budget.
  */
-import type { Finding, Payload, Severity, StoqAPI } from "../core/engine/plugin.ts";
-import { resolveRules } from "./lib/yara/bundled_rules.ts";
+import type { z as zod } from "zod";
+import type {
+  CallContext,
+  Finding,
+  Payload,
+  PluginContext,
+  Severity,
+  SharedLink,
+  SharedPart,
+  StoqAPI,
+} from "../core/engine/plugin.ts";
+import { detectFor } from "./lib/magic/magic.ts";
+import { CHECK_HELP, rulesCheck } from "./lib/yara/check.ts";
+import type { RuleSet } from "./lib/yara/compile.ts";
+import { misread, payloadExternals } from "./lib/yara/externals.ts";
 import {
-  type CompiledRules,
-  compileRules,
-  describeProblem,
+  loadRuleSet,
+  logReport,
+  noRulesReason,
   type RuleMatch,
+  scanAsync,
+  type ScanOutcome,
 } from "./lib/yara/rules.ts";
 
 const XOR_PREFIX = "xor_plaintext_for_string_";
+/** Matched strings a dispatch match keeps for XOR key recovery. */
+const DISPATCH_STRINGS = 1000;
+
+/** What the shared part tells each instance. */
+interface Described {
+  worker: boolean;
+  dispatch: { targets: string[] } | null;
+}
 
 export default (stoq: StoqAPI) => {
   const z = stoq.z;
   const paths = (def: string[]) =>
     z.array(z.string().min(1, "a path must not be empty")).default(def);
+  const options = {
+    worker_rules: paths(["builtin:stoq.yar"]),
+    dispatch_rules: paths(["builtin:dispatch.yar"]),
+    externals: z.record(
+      z.string().regex(/^[A-Za-z_]\w*$/, "an external variable's name is a YARA identifier"),
+      z.union([
+        z.string().refine((v) => !misread(v), {
+          error: "YARA-X's binding reads this text as a number or true/false: give it as one",
+        }),
+        z.number(),
+        z.boolean(),
+      ]),
+    ).default({}),
+    scan_timeout: z.number().positive().max(86400).default(30),
+    compiled_cache: z.boolean().default(true),
+    strings_limit: z.number().int().min(0).default(100),
+    string_bytes: z.number().int().min(0).default(64),
+    xor_first_match: z.boolean().default(true),
+  };
+  type Options = zod.output<zod.ZodObject<typeof options>>;
+
+  /** Compiles both rule sets (once per process) and scans for every scan thread's instance. */
+  async function shared(opts: Options, ctx: PluginContext): Promise<SharedPart> {
+    const cacheDir = opts.compiled_cache ? `${ctx.home}/cache/yara` : undefined;
+    const load = async (what: string, list: string[]): Promise<RuleSet | undefined> => {
+      if (!list.length) return undefined;
+      const set = await loadRuleSet(`${what}_rules`, list, { externals: opts.externals, cacheDir });
+      logReport(ctx.log, `${what} rules`, list, set, "[yara] externals");
+      if (!set.rules) throw new Error(`none of the ${what} rules loaded (${noRulesReason(set)})`);
+      set.rules.setTimeout(opts.scan_timeout * 1000);
+      return set;
+    };
+    const worker = await load("worker", opts.worker_rules);
+    const dispatch = await load("dispatch", opts.dispatch_rules);
+    const described: Described = {
+      worker: worker !== undefined,
+      dispatch: dispatch ? { targets: targetsOf(dispatch) } : null,
+    };
+    return {
+      call(method, args) {
+        if (method === "describe") return described;
+        const [which, data, vars, limit] = args as [
+          string,
+          Uint8Array,
+          Record<string, string>,
+          number,
+        ];
+        const set = which === "worker" ? worker : dispatch;
+        if (method !== "scan" || !set) throw new Error(`yara: no such call: ${method} ${which}`);
+        return scanAsync(set, data, vars, limit);
+      },
+    };
+  }
+
   return stoq.plugin({
     name: "yara",
-    version: "1.0.0",
+    version: "2.0.0",
     description: "Matches YARA-X rules (worker) and routes payloads by rule meta (dispatcher)",
     classes: ["worker", "dispatcher"],
-    options: {
-      worker_rules: paths(["builtin:stoq.yar"]),
-      dispatch_rules: paths(["builtin:dispatch.yar"]),
-      strings_limit: z.number().int().min(0).default(100),
-      string_bytes: z.number().int().min(0).default(64),
-      xor_first_match: z.boolean().default(true),
-    },
-    async create(opts, ctx) {
-      const load = async (what: string, list: string[]): Promise<CompiledRules | undefined> => {
-        if (!list.length) return undefined;
-        const { sources, problems } = await resolveRules(list);
-        const rules = await compileRules(sources);
-        const all = [...problems, ...rules.problems];
-        for (const p of all) ctx.log.error(`${what} rule file skipped: ${describeProblem(p)}`);
-        if (!rules.loaded.length) {
-          throw new Error(
-            `yara: none of the ${what} rules loaded (${all.map(describeProblem).join("; ")})`,
+    options,
+    shared,
+    commands: [{
+      name: "rules check",
+      summary: "say what YARA rule files load, what is skipped and why, and the warnings",
+      help: CHECK_HELP,
+      run: ({ words, json }, opts, ctx) => {
+        if (!words.length) {
+          ctx.log.error(
+            "stoq rules check needs one or more rule files or folders (stoq rules check --help)",
           );
+          return 2;
         }
-        return rules;
+        return rulesCheck(words, opts.externals, json, ctx.write);
+      },
+    }],
+    async create(opts, ctx) {
+      // Outside an engine (a test, a sandbox) the instance builds the shared part itself.
+      const part = ctx.shared ? undefined : await shared(opts, ctx);
+      const link: SharedLink = ctx.shared ??
+        { call: async (method, args = []) => await part!.call(method, args) as never };
+      const info = await link.call<Described>("describe");
+      const wantsType = typeof opts.externals.filetype === "string";
+
+      /** The payload's matches in rule set `which`, scanned in the shared part. */
+      const scan = async (which: string, payload: Payload, limit: number, call?: CallContext) => {
+        const facts = {
+          extra_data: payload.results.payload_meta.extra_data,
+          detectedExtension: wantsType ? (await detectFor(payload, call)).extension : null,
+        };
+        const { values, unset } = payloadExternals(opts.externals, facts);
+        // A copy of its own, moved (not copied again) to the main thread.
+        const data = new Uint8Array(payload.content);
+        const out = await link.call<ScanOutcome>("scan", [which, data, values, limit], [
+          data.buffer,
+        ]);
+        return { out, unset };
       };
-      const worker = await load("worker", opts.worker_rules);
-      const dispatch = await load("dispatch", opts.dispatch_rules);
+      const timedOut = (payload: Payload, which: string) =>
+        `yara: the ${which} rules timed out after ${opts.scan_timeout} s (scan_timeout) on this ` +
+        `${payload.content.length}-byte payload; YARA-X reports no partial matches. The other ` +
+        `payloads keep their results`;
 
       /** A match in stoQ's shape: strings are `[offset, identifier, matched bytes]`. */
       const report = (m: RuleMatch, content: Uint8Array) => ({
         tags: m.tags,
         namespace: m.namespace,
         rule: m.rule,
-        meta: m.meta as Record<string, unknown>,
+        meta: m.meta,
         strings: m.strings.slice(0, opts.strings_limit).map((s) =>
           [
             s.offset,
@@ -73,25 +172,40 @@ export default (stoq: StoqAPI) => {
       };
 
       return {
-        dispatch_targets: dispatch ? targetsOf(dispatch) : [],
-        scan(payload: Payload) {
-          if (!worker) return { errors: ["yara: no worker_rules configured"] };
-          const found = worker.scan(payload.content);
+        dispatch_targets: info.dispatch?.targets ?? [],
+        async scan(payload: Payload, _request, call) {
+          if (!info.worker) return { errors: ["yara: no worker_rules configured"] };
+          const { out, unset } = await scan("worker", payload, opts.strings_limit, call);
+          // Externals the binding cannot take as text (a file named "123"): the rules saw the
+          // configured value, which the result says.
+          const note = unset.length ? { externals_not_set: unset } : {};
+          if ("timed_out" in out) {
+            return {
+              results: { matches: [], timed_out: true, ...note },
+              errors: [timedOut(payload, "worker")],
+            };
+          }
           const findings: Finding[] = [];
-          for (const m of found) {
+          for (const m of out.matches) {
             const f = findingOf(m);
             if (f) findings.push(f);
             else if (m.meta.severity !== undefined) badSeverity(m);
           }
           return {
-            results: { matches: found.map((m) => report(m, payload.content)), findings },
+            results: {
+              matches: out.matches.map((m) => report(m, payload.content)),
+              findings,
+              ...note,
+            },
           };
         },
-        get_dispatches(payload: Payload) {
-          if (!dispatch) return null;
+        async get_dispatches(payload: Payload, _request, call) {
+          if (!info.dispatch) return null;
+          const { out } = await scan("dispatch", payload, DISPATCH_STRINGS, call);
+          if ("timed_out" in out) return { errors: [timedOut(payload, "dispatch")] };
           const plugin_names: string[] = [];
           const meta: Record<string, unknown> = {};
-          for (const m of dispatch.scan(payload.content)) {
+          for (const m of out.matches) {
             const match = report(m, payload.content);
             if (String(m.meta.save ?? "").trim().toLowerCase() === "false") {
               payload.results.payload_meta.should_archive = false;
@@ -107,10 +221,16 @@ export default (stoq: StoqAPI) => {
           }
           return { plugin_names, meta };
         },
-        explain(payload: Payload) {
-          const found = dispatch ? dispatch.scan(payload.content) : [];
+        async explain(payload: Payload, _request, call) {
+          const out = info.dispatch
+            ? (await scan("dispatch", payload, 0, call)).out
+            : { matches: [] as RuleMatch[] };
+          const found = "timed_out" in out ? [] : out.matches;
           return {
-            facts: { matching_dispatch_rules: found.map((m) => m.rule) },
+            facts: {
+              matching_dispatch_rules: found.map((m) => m.rule),
+              ...("timed_out" in out ? { timed_out: true } : {}),
+            },
             rules: found.map((m) => ({
               name: m.rule,
               workers: pluginNames(m),
@@ -161,7 +281,7 @@ function pluginNames(m: RuleMatch): string[] {
 }
 
 /** Every worker any dispatch rule can name, so the engine can load and check them up front. */
-function targetsOf(rules: CompiledRules): string[] {
+function targetsOf(rules: RuleSet): string[] {
   const names = rules.metaValues("plugin").flatMap((v) => v.toLowerCase().split(","));
   return [...new Set(names.map((n) => n.trim()).filter(Boolean))];
 }

@@ -95,6 +95,20 @@ export async function tempDir(prefix = "stoq-test-"): Promise<string> {
   return dir;
 }
 
+/** Writes `files` (relative path → text, sub-folders made as needed) into a new temporary folder. */
+export async function writeTree(
+  files: Record<string, string>,
+  prefix = "stoq-tree-",
+): Promise<string> {
+  const dir = await tempDir(prefix);
+  for (const [name, text] of Object.entries(files)) {
+    const path = `${dir}/${name}`;
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+    await Deno.writeTextFile(path, text);
+  }
+  return dir;
+}
+
 /**
  * `call` as it behaves on a machine without the plugin's tools: every tool it runs gets an empty
  * PATH. The process-wide PATH stays as it is, since test files run in parallel in one process.

@@ -20,7 +20,9 @@ export type Command =
   | "serve"
   | "plugin"
   | "help"
-  | "version";
+  | "version"
+  /** A command a plugin adds (PluginSpec.commands); its first word is `plugin_command`. */
+  | "plugin_command";
 
 /** How results are printed: today's JSON (indented for one input), JSON lines, or a tree. */
 export type OutputFormat = "json" | "jsonl" | "tree";
@@ -69,6 +71,8 @@ export interface CliArgs {
   /** `stoq show` and `stoq serve`: the result store plugin, and its file. */
   store?: string;
   db?: string;
+  /** The first word of a command a plugin adds (the rest are in `paths`). */
+  plugin_command?: string;
 }
 
 const LIST_FLAGS: Record<string, ListKey> = {
@@ -134,6 +138,28 @@ const COMMANDS: Command[] = [
   "version",
 ];
 
+/** The error for a command that neither stoq nor a plugin has; `more` are plugins' commands. */
+export function unknownCommand(word: string, more: string[]): UsageError {
+  const known = [
+    "scan",
+    "run",
+    "route explain",
+    "list",
+    "config",
+    "search",
+    "show",
+    "serve",
+    "deadletter",
+    "plugin",
+    ...more,
+  ];
+  return new UsageError(
+    `unknown command "${word}"${
+      didYouMean(word, [...COMMANDS, ...more.map((m) => m.split(" ")[0])])
+    }; commands: ${known.join(", ")} (stoq --help)`,
+  );
+}
+
 function boolish(v: string): string | boolean {
   return /^true$/i.test(v) ? true : /^false$/i.test(v) ? false : v;
 }
@@ -195,13 +221,11 @@ export function parseArgs(argv: string[]): CliArgs {
     return parseArgs(["explain", ...argv.slice(2)]);
   }
   if (!COMMANDS.includes(first as Command)) {
-    throw new UsageError(
-      `unknown command "${first}"${
-        didYouMean(first, COMMANDS)
-      }; commands: scan, run, route explain, list, config, search, show, serve, deadletter, plugin (stoq --help)`,
-    );
-  }
-  args.command = first as Command;
+    // Perhaps a plugin's command (known once the plugins are loaded: core/cli/plugin_command.ts).
+    if (!/^[a-z][a-z0-9-]*$/.test(first)) throw unknownCommand(first, []);
+    args.command = "plugin_command";
+    args.plugin_command = first;
+  } else args.command = first as Command;
   i = 1;
   if (args.command === "search" || args.command === "deadletter") {
     const rest = argv.slice(1);
@@ -213,6 +237,10 @@ export function parseArgs(argv: string[]): CliArgs {
   if (args.command === "help") {
     const topic = argv[1] as Command | undefined;
     if (topic && COMMANDS.includes(topic)) args.helpFor = topic;
+    else if (topic && /^[a-z][a-z0-9-]*$/.test(topic)) {
+      args.helpFor = "plugin_command";
+      args.plugin_command = topic;
+    }
     args.paths = argv.slice(2);
     return args;
   }

@@ -17,9 +17,16 @@ export async function main(argv: string[]): Promise<number> {
         await writeAll(`stoq ${VERSION}\n`);
         return 0;
       // Literal dynamic imports: loaded only by the commands that need them.
-      case "help":
-        await writeAll((await import("./help.ts")).helpText(args.helpFor, args.paths[0]) + "\n");
+      case "help": {
+        const cmds = () => import("./plugin_command.ts");
+        if (args.helpFor === "plugin_command") return await (await cmds()).pluginCommandHelp(args);
+        const text = (await import("./help.ts")).helpText(args.helpFor, args.paths[0]);
+        const more = args.helpFor ? "" : await (await cmds()).pluginCommandLines(args);
+        await writeAll(text + "\n" + more);
         return 0;
+      }
+      case "plugin_command":
+        return await (await import("./plugin_command.ts")).pluginCommand(args);
       case "list":
         return await (await import("./list.ts")).listCommand(args);
       case "config":

@@ -23,7 +23,7 @@ const PIPELINE_FLAGS = `Pipeline (each list flag takes one or more plugin names,
       --log-format text|json      log lines on stderr as text or JSON
   A flag given on the command line replaces the config file's list.`;
 
-const TEXT: Record<Command, string> = {
+const TEXT: Record<Exclude<Command, "plugin_command">, string> = {
   help: `stoq ${VERSION} — an automated analysis framework (stoQ v3 in TypeScript)
 
 Usage: stoq COMMAND [OPTIONS]
@@ -227,5 +227,5 @@ Examples:
 /** The help text of `command`. */
 export function helpText(command: Command = "help", sub?: string): string {
   if (command === "plugin" && sub && Object.hasOwn(PLUGIN_HELP, sub)) return PLUGIN_HELP[sub];
-  return TEXT[command];
+  return command === "plugin_command" ? "" : TEXT[command];
 }

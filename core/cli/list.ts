@@ -45,6 +45,7 @@ export async function listCommand(args: CliArgs): Promise<number> {
     required_workers: [...d.required_workers],
     tools: { ...d.tools },
     options: optionTable(d.optionsSchema),
+    ...(d.commands?.length ? { commands: d.commands.map((c) => c.name) } : {}),
   }));
   if (args.json) {
     await writeAll(JSON.stringify({ plugins, problems: registry.problems }, null, 2) + "\n");
@@ -64,6 +65,9 @@ export async function listCommand(args: CliArgs): Promise<number> {
     }
     if (Object.keys(p.tools).length) {
       lines.push(`${"".padEnd(20)}   runs: ${Object.keys(p.tools).join(", ")}`);
+    }
+    if (p.commands) {
+      lines.push(`${"".padEnd(20)}   commands: ${p.commands.map((c) => `stoq ${c}`).join(", ")}`);
     }
     for (const [k, o] of Object.entries(p.options)) {
       const def = "default" in o ? ` = ${JSON.stringify(o.default)}` : "";

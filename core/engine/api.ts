@@ -2,6 +2,7 @@
 import { z } from "zod";
 import type {
   PluginClass,
+  PluginCommand,
   PluginDefinition,
   PluginPermissions,
   PluginSpec,
@@ -30,6 +31,7 @@ export const CLASS_METHOD: Record<PluginClass, string> = {
 };
 
 const NAME = /^[a-z0-9][a-z0-9_.-]*$/i;
+const COMMAND = /^[a-z][a-z0-9-]*( [a-z][a-z0-9-]*)*$/;
 
 /** Thrown for a malformed plugin definition; the message says what to fix. */
 export class PluginDefinitionError extends Error {}
@@ -79,7 +81,25 @@ function definePlugin<S extends z.ZodRawShape>(spec: PluginSpec<S>): PluginDefin
   } catch (e) {
     throw new PluginDefinitionError(`${where}: ${(e as Error).message}`);
   }
+  if (spec.shared !== undefined && typeof spec.shared !== "function") {
+    throw new PluginDefinitionError(`${where}: shared must be a function`);
+  }
+  const commands = spec.commands ?? [];
+  if (!Array.isArray(commands)) {
+    throw new PluginDefinitionError(`${where}: commands must be a list`);
+  }
+  for (const c of commands) {
+    if (
+      !c || typeof c.name !== "string" || !COMMAND.test(c.name) || typeof c.run !== "function" ||
+      typeof c.summary !== "string" || typeof c.help !== "string"
+    ) {
+      throw new PluginDefinitionError(
+        `${where}: each command needs a name of lower-case words (e.g. "rules check"), a summary, help and run()`,
+      );
+    }
+  }
   const optionsSchema = z.object(spec.options ?? {}).strict();
+  const shared = spec.shared;
   const def: PluginDefinition = {
     name: spec.name,
     version: spec.version,
@@ -108,6 +128,18 @@ function definePlugin<S extends z.ZodRawShape>(spec: PluginSpec<S>): PluginDefin
       }
       return instance;
     },
+    ...(shared
+      ? {
+        shared: async (options, ctx) => {
+          const part = await shared(options as z.output<z.ZodObject<S>>, ctx);
+          if (!part || typeof part.call !== "function") {
+            throw new PluginDefinitionError(`${where}: shared() must return an object with call()`);
+          }
+          return part;
+        },
+      }
+      : {}),
+    commands: Object.freeze(commands.map((c) => Object.freeze({ ...c }) as PluginCommand)),
   };
   return Object.freeze(def);
 }

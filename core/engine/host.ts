@@ -13,6 +13,8 @@ import type {
   PluginClass,
   PluginDefinition,
   PluginInstance,
+  SharedLink,
+  SharedPart,
   SpawnedProcess,
 } from "./plugin.ts";
 import { describeIssues, keysAt } from "../suggest.ts";
@@ -120,8 +122,21 @@ export function resolveOptions(
 /** Creates and caches plugin instances; checks classes and worker dependencies. */
 export class PluginHost {
   readonly #cache = new Map<string, Promise<LoadedPlugin>>();
+  readonly #shared = new Map<string, Promise<SharedPart>>();
   /** Told the plugin's name each time a plugin call starts (the pool's watchdog uses it). */
   onEnter?: (plugin: string) => void;
+  /**
+   * How a plugin's instances reach its shared part, and a promise that settles once the part is
+   * built. By default (the main thread) the part is built by this host; a scan thread sets a
+   * link that sends each call to the main thread.
+   */
+  sharedLink: (plugin: string) => { link: SharedLink; ready: Promise<void> } = (plugin) => ({
+    link: {
+      call: async (method, args = []) =>
+        await (await this.sharedPart(plugin)).call(method, args) as never,
+    },
+    ready: this.sharedPart(plugin).then(() => {}),
+  });
 
   constructor(readonly registry: PluginLookup, readonly settings: Settings) {}
 
@@ -155,19 +170,53 @@ export class PluginHost {
     return await p;
   }
 
-  async #create(def: PluginDefinition): Promise<LoadedPlugin> {
-    const opts = resolveOptions(
+  /** `def`'s options: defaults < config file < command line. */
+  #options(def: PluginDefinition): Record<string, unknown> {
+    return resolveOptions(
       def,
       this.settings.fileOptions[def.name],
       this.settings.cliOptions[def.name],
       this.settings.configSource,
     );
+  }
+
+  /**
+   * The process-wide part of plugin `name` (see PluginSpec.shared), built on first use with the
+   * plugin's options. Called in the main thread; a failure to build is every caller's answer.
+   */
+  sharedPart(name: string): Promise<SharedPart> {
+    let part = this.#shared.get(name);
+    if (!part) {
+      const def = this.definition(name);
+      const build = def.shared;
+      part = build
+        ? Promise.resolve().then(() =>
+          build(this.#options(def), {
+            name,
+            log: getLogger(`stoq.${name}`),
+            home: this.settings.home,
+          })
+        )
+        : Promise.reject(new Error(`plugin ${name} has no shared part`));
+      part.catch(() => {}); // its callers see the failure
+      this.#shared.set(name, part);
+    }
+    return part;
+  }
+
+  async #create(def: PluginDefinition): Promise<LoadedPlugin> {
+    const opts = this.#options(def);
     let instance: PluginInstance;
     try {
+      // The shared part is built before the first instance: a part that cannot be built is the
+      // plugin failing to start.
+      const shared = def.shared ? this.sharedLink(def.name) : undefined;
+      await shared?.ready;
       instance = await def.create(opts, {
         name: def.name,
         log: getLogger(`stoq.${def.name}`),
         home: this.settings.home,
+        ...(shared ? { shared: shared.link } : {}),
       });
     } catch (e) {
       throw new PluginLoadError(`plugin "${def.name}" failed to start: ${userMessage(e)}`, {
@@ -279,6 +328,13 @@ export class PluginHost {
         }
       } catch (e) {
         log.debug(`closing a plugin failed: ${formatException(e)}`);
+      }
+    }
+    for (const part of this.#shared.values()) {
+      try {
+        await (await part).close?.();
+      } catch (e) {
+        log.debug(`closing a plugin's shared part failed: ${formatException(e)}`);
       }
     }
   }

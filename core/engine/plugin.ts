@@ -169,6 +169,56 @@ export interface PluginContext {
   log: Logger;
   /** `$STOQ_HOME`, for plugins that keep state. */
   home: string;
+  /** The plugin's process-wide part, when it declares one (see {@link PluginSpec.shared}). */
+  shared?: SharedLink;
+}
+
+/**
+ * A plugin's process-wide part (see {@link PluginSpec.shared}): built once per process, in the
+ * main thread, and called by the plugin's instances in every scan thread.
+ */
+export interface SharedPart {
+  /**
+   * Answers a call of an instance. Arguments and result are copied between threads (structured
+   * clone): plain data, typed arrays, no functions.
+   */
+  call(method: string, args: unknown[]): Awaitable<unknown>;
+  /** Called once when the process is done with it. */
+  close?(): Awaitable<void>;
+}
+
+/** How an instance calls its plugin's shared part: directly in the main thread, else by message. */
+export interface SharedLink {
+  /**
+   * Calls `method`; rejects with the shared part's error. Buffers in `transfer` are moved to the
+   * main thread instead of copied (the caller can no longer use them).
+   */
+  call<T = unknown>(method: string, args?: unknown[], transfer?: ArrayBuffer[]): Promise<T>;
+}
+
+/** A command a plugin adds to stoq's command line, e.g. `stoq rules check PATH...`. */
+export interface PluginCommand<S extends z.ZodRawShape = z.ZodRawShape> {
+  /** The words after `stoq` (lower-case words separated by one space), e.g. "rules check". */
+  name: string;
+  /** One line for `stoq --help`. */
+  summary: string;
+  /** Usage, options and examples, for `stoq <name> --help`. */
+  help: string;
+  /**
+   * Runs the command with the plugin's options (defaults, config file, --plugin-opts); returns
+   * the exit status. `words` are the words after the name; `json` is whether --json was given.
+   */
+  run(
+    args: { words: string[]; json: boolean },
+    options: z.output<z.ZodObject<S>>,
+    ctx: CommandContext,
+  ): Awaitable<number>;
+}
+
+/** What a plugin command receives besides its arguments and options. */
+export interface CommandContext extends PluginContext {
+  /** Writes to stdout. */
+  write(text: string): Promise<void>;
 }
 
 type Awaitable<T> = T | Promise<T>;
@@ -311,6 +361,15 @@ export interface PluginSpec<S extends z.ZodRawShape = z.ZodRawShape> {
     options: z.output<z.ZodObject<S>>,
     ctx: PluginContext,
   ): Awaitable<PluginInstance>;
+  /**
+   * The plugin's process-wide part, for state too large or slow to build once per scan thread
+   * (compiled rule sets, models): built once per process, in the main thread, with the same
+   * options, the first time an instance needs it. Each instance reaches it as `ctx.shared`.
+   * Plugins loaded by URL run isolated and get no shared part.
+   */
+  shared?(options: z.output<z.ZodObject<S>>, ctx: PluginContext): Awaitable<SharedPart>;
+  /** Commands the plugin adds to the command line (`stoq --help` lists them). */
+  commands?: PluginCommand<S>[];
 }
 
 /** A checked plugin definition, as returned by `stoq.plugin`. */
@@ -324,6 +383,8 @@ export interface PluginDefinition {
   readonly tools: Readonly<Record<string, string>>;
   readonly permissions: Readonly<Required<PluginPermissions>>;
   create(options: Record<string, unknown>, ctx: PluginContext): Promise<PluginInstance>;
+  readonly shared?: (options: Record<string, unknown>, ctx: PluginContext) => Promise<SharedPart>;
+  readonly commands?: readonly PluginCommand[];
 }
 
 /** What the engine hands to a plugin module's default export. */

@@ -6,7 +6,7 @@
  * the next call.
  */
 import { z } from "zod";
-import { entryModule, setThreadHook } from "../entry.ts";
+import { addThreadHook, entryModule } from "../entry.ts";
 import { getLogger } from "../log.ts";
 import type {
   CallContext,
@@ -112,7 +112,7 @@ function brokerSandbox(e: MessageEvent): void {
     ctl.close();
   }
 }
-if (inMainThread) setThreadHook(brokerSandbox);
+if (inMainThread) addThreadHook(brokerSandbox);
 
 /** Waits for the first message `want` accepts; a fatal message, a failure or the deadline throws. */
 function firstReply<T>(

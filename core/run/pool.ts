@@ -17,6 +17,8 @@ import { metrics, type MetricsDelta } from "../metrics.ts";
 import { errorRecord, type StoqResponse } from "../engine/model.ts";
 import type { FileInput, PayloadInput } from "../engine/plugin.ts";
 import type { StoqInit } from "./stoq.ts";
+// Registers, in the main thread, the hook through which threads reach plugins' shared parts.
+import "./shared.ts";
 
 /** A scan request sent to a pool thread. */
 export type PoolJob =

@@ -5,6 +5,7 @@ import { UserError } from "../errors.ts";
 import { PluginHost, resolveOptions, type Settings } from "../engine/host.ts";
 import type { PluginSources } from "../loading/sources.ts";
 import { Registry } from "../loading/registry.ts";
+import { serveSharedParts, threadSharedLink } from "./shared.ts";
 
 /** What it takes to build a stoq engine; plain data, so it can be sent to a pool thread. */
 export interface StoqInit {
@@ -46,6 +47,11 @@ export async function createStoq(init: StoqInit, quiet = false): Promise<Stoq> {
     home: init.home,
   };
   const host = new PluginHost(registry, settings);
+  // Plugins' shared parts live in the main thread; a scan thread's instances call them there.
+  const g = globalThis as { WorkerGlobalScope?: new () => unknown };
+  if (typeof g.WorkerGlobalScope === "function" && globalThis instanceof g.WorkerGlobalScope) {
+    host.sharedLink = threadSharedLink;
+  } else serveSharedParts(host);
   for (const [name, opts] of Object.entries(init.config.plugins)) {
     const reg = registry.get(name);
     if (!reg) {

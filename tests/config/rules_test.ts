@@ -7,28 +7,9 @@ import { lnkFiles } from "../fixtures/lnk_files.ts";
 import { oneNoteFiles } from "../fixtures/onenote_files.ts";
 import { ooxmlFiles } from "../fixtures/ooxml_files.ts";
 import { type EmailFileName, emailFiles } from "../fixtures/email_files.ts";
+import { yarax, type YaraxMatch as YaraRuleMatch } from "../../plugins/lib/yara/yarax.ts";
 
-// The wrapper's .d.ts leaves compile() untyped; this is the part of its API the tests use.
-interface YaraMatch {
-  offset: number;
-  length: number;
-  identifier: string;
-}
-interface YaraRuleMatch {
-  ruleIdentifier: string;
-  meta: Record<string, unknown>;
-  matches: YaraMatch[];
-}
-interface YaraDiagnostic {
-  code: string;
-  message: string;
-}
-interface YaraX {
-  compile(source: string): { scan(data: Uint8Array): YaraRuleMatch[] };
-  validate(source: string): { warnings: YaraDiagnostic[]; errors: YaraDiagnostic[] };
-}
-
-const yx = (await import("@litko/yara-x")) as unknown as YaraX;
+const yx = yarax();
 const RULES_DIR = new URL("../../config/rules/", import.meta.url);
 const source = (name: string) => Deno.readTextFileSync(new URL(name, RULES_DIR));
 const typing = yx.compile(source("typing.yar"));

@@ -75,10 +75,13 @@ Deno.test("default pipeline on real files: each file reaches the workers its typ
     deepEqual(doc.errors, [], `${name}: ${JSON.stringify(doc.errors)}`);
   }
 
-  // The broken rule file is reported with file and line; the good one beside it still matches.
+  // The broken rule file is reported with file, line and rule; the good one beside it still
+  // matches.
   match(
     run.stderr,
-    new RegExp(`worker rule file skipped: ${rules}/broken\\.yar:3: unknown identifier`),
+    new RegExp(
+      `worker rules: ${rules}/broken\\.yar skipped: ${rules}/broken\\.yar:3:5: unknown identifier`,
+    ),
   );
   ok(rulesOf(byName.get("hello.exe")!).includes("says_hello"), "the good user rule matched");
 

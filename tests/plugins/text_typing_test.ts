@@ -4,17 +4,13 @@
  */
 import { deepEqual } from "node:assert/strict";
 import { type TextFileName, textFiles } from "../fixtures/text_files.ts";
+import { yarax } from "../../plugins/lib/yara/yarax.ts";
 
-// deno-lint-ignore no-explicit-any
-const yx = (await import("@litko/yara-x")) as any;
-const typing = yx.compile(
+const typing = yarax().compile(
   await Deno.readTextFile(new URL("../../config/rules/typing.yar", import.meta.url)),
 );
 const flavors = (d: Uint8Array | string) =>
-  // deno-lint-ignore no-explicit-any
-  typing.scan(typeof d === "string" ? new TextEncoder().encode(d) : d).map((m: any) =>
-    m.ruleIdentifier
-  )
+  typing.scan(typeof d === "string" ? new TextEncoder().encode(d) : d).map((m) => m.ruleIdentifier)
     .sort();
 
 const WANT: Partial<Record<TextFileName, string[]>> = {

@@ -1,20 +1,18 @@
 /**
- * YARA-X rule sets: read from files, folders or embedded text, compiled once per process, with
- * every broken file reported by path, line and message while the good files still load.
+ * Rule sets as the plugins use them: loaded from an option's paths (a path that does not exist
+ * is a start-up error unless marked `optional:`), reported once, and scanned.
  */
-
-/** One source of rules: a file's path (or a name like `builtin:typing.yar`) and its text. */
-export interface RuleSource {
-  name: string;
-  text: string;
-}
-
-/** A rule file that could not be read or compiled, and why. */
-export interface RuleProblem {
-  file: string;
-  line?: number;
-  message: string;
-}
+import type { Logger } from "../../../core/engine/plugin.ts";
+import {
+  type BuildOptions,
+  buildRuleSet,
+  type Diagnostic,
+  type RuleSet,
+  summaryLine,
+  where,
+} from "./compile.ts";
+import { readRuleSources } from "./sources.ts";
+import type { ExternalValues } from "./yarax.ts";
 
 /** One matched string of a rule. */
 export interface StringMatch {
@@ -33,198 +31,126 @@ export interface RuleMatch {
   strings: StringMatch[];
 }
 
-/** A compiled set of rules, ready to scan bytes. */
-export interface CompiledRules {
-  scan(data: Uint8Array): RuleMatch[];
-  /** Names of the sources that compiled. */
-  loaded: string[];
-  problems: RuleProblem[];
-  ruleCount: number;
-  /** Every string value the loaded rules give the meta key `key` (read from the rule text). */
-  metaValues(key: string): string[];
-}
-
-interface YaraxMatch {
-  ruleIdentifier: string;
-  meta: Record<string, unknown>;
-  tags: string[];
-  matches: { offset: number; length: number; identifier: string }[];
-}
-interface YaraxRules {
-  scan(data: Uint8Array): YaraxMatch[];
-  setMaxMatchesPerPattern(n: number): void;
-}
-interface YaraxModule {
-  compile(src: string, options?: object): YaraxRules;
-  validate(src: string, options?: object): { errors: { message: string }[] };
-}
-
-const RULE_FILE = /\.(yar|yara)$/i;
+/** A scan's outcome: the matches, or that YARA-X's scan timeout stopped it. */
+export type ScanOutcome = { matches: RuleMatch[] } | { timed_out: true };
 
 /**
- * Reads rule files and folders (`*.yar`/`*.yara`, recursively, in name order). Unreadable paths
- * become problems instead of errors, so one missing file does not blind the scanner.
+ * Reads and compiles the rule set `option` names. `paths` that do not exist (and are not marked
+ * `optional:`) throw: a rule set that silently loads nothing hides every detection.
  */
-export async function readRuleSources(
+export async function loadRuleSet(
+  option: string,
   paths: string[],
-): Promise<{ sources: RuleSource[]; problems: RuleProblem[] }> {
-  const sources: RuleSource[] = [];
-  const problems: RuleProblem[] = [];
-  const visit = async (path: string, top: boolean): Promise<void> => {
-    try {
-      const info = await Deno.stat(path);
-      if (info.isDirectory) {
-        const names: string[] = [];
-        for await (const e of Deno.readDir(path)) names.push(e.name);
-        const before = sources.length;
-        for (const name of names.sort()) {
-          const child = `${path.replace(/\/+$/, "")}/${name}`;
-          const st = await Deno.stat(child).catch(() => null);
-          if (st?.isDirectory || (st?.isFile && RULE_FILE.test(name))) await visit(child, false);
-        }
-        if (top && sources.length === before) {
-          problems.push({ file: path, message: "folder holds no .yar or .yara files" });
-        }
-      } else {
-        sources.push({ name: path, text: await Deno.readTextFile(path) });
-      }
-    } catch (e) {
-      const why = e instanceof Deno.errors.NotFound
-        ? "no such file or folder"
-        : e instanceof Error
-        ? e.message
-        : String(e);
-      problems.push({ file: path, message: `cannot read rules: ${why}` });
-    }
-  };
-  for (const p of paths) await visit(p, true);
-  return { sources, problems };
-}
-
-/** Splits a YARA-X diagnostic into its first line and the line number it points at. */
-function diagnostic(file: string, message: string): RuleProblem {
-  const at = /-->\s*line:(\d+):\d+/.exec(message);
-  const first = message.split("\n")[0].replace(/^error\[\w+\]:\s*/, "");
-  return at ? { file, line: Number(at[1]), message: first } : { file, message: first };
+  opts: BuildOptions,
+): Promise<RuleSet> {
+  const sources = await readRuleSources(paths);
+  if (sources.missing.length) {
+    const [first] = sources.missing;
+    throw new Error(
+      `${option}: ${sources.missing.join(", ")} does not exist; fix the path, or write ` +
+        `"optional:${first}" where it may be missing`,
+    );
+  }
+  return await buildRuleSet(sources, opts);
 }
 
 /**
- * YARA-X 0.3.0's binding returns boolean meta values as the string "unknown"; this recovers
- * them from the rule text (`name = true|false` inside the rule's meta section).
+ * A diagnostic in one line: `file:line:col: message (rule R, pattern $p) [code]`, with a hint
+ * when the rules could declare external variables (`externals`: the option that does).
  */
-function booleanMetas(text: string): Map<string, Map<string, boolean>> {
-  const out = new Map<string, Map<string, boolean>>();
-  const rule = /\brule\s+(\w+)[^{]*\{\s*meta\s*:([\s\S]*?)\b(?:strings|condition)\s*:/g;
-  for (const m of text.matchAll(rule)) {
-    const metas = new Map<string, boolean>();
-    for (const b of m[2].matchAll(/^\s*(\w+)\s*=\s*(true|false)\s*$/gm)) {
-      metas.set(b[1], b[2] === "true");
-    }
-    if (metas.size) out.set(m[1], metas);
-  }
-  return out;
+export function describe(d: Diagnostic, externals?: string): string {
+  const about = [d.rule && `rule ${d.rule}`, d.pattern && `pattern ${d.pattern}`].filter(Boolean);
+  return `${where(d)}: ${d.title}${about.length ? ` (${about.join(", ")})` : ""} [${d.code}]${
+    externals ? hint(d, externals) : ""
+  }`;
 }
 
-const baseName = (name: string) => name.slice(name.lastIndexOf("/") + 1);
-
-const cache = new Map<string, Promise<CompiledRules>>();
+/** For an undeclared identifier: it may be an external variable, which must be declared. */
+export function hint(d: Diagnostic, externals = "[yara] externals"): string {
+  const id = d.code === "E009" ? /unknown identifier `(\w+)`/.exec(d.title)?.[1] : undefined;
+  return id ? `; if ${id} is an external variable, declare it: ${externals} = { ${id} = "" }` : "";
+}
 
 /**
- * Compiles `sources` into one rule set, at most once per process for the same texts. A source
- * that fails on its own is reported and left out; so is one whose rules clash with an earlier
- * file's (a duplicate rule name).
+ * Logs a rule set's report once: a summary line (info for the user's own rules, debug for the
+ * built-in ones; warning when a file failed), one line per file that failed, and every error and
+ * warning at debug level with its file and line.
  */
-export function compileRules(sources: RuleSource[]): Promise<CompiledRules> {
-  const key = JSON.stringify(sources.map((s) => [s.name, s.text]));
-  let compiled = cache.get(key);
-  if (!compiled) {
-    compiled = build(sources);
-    cache.set(key, compiled);
+export function logReport(
+  log: Logger,
+  what: string,
+  paths: string[],
+  set: RuleSet,
+  externals?: string,
+): void {
+  const r = set.report;
+  const failed = r.files.filter((f) => f.status !== "loaded");
+  const own = paths.some((p) => !p.replace(/^optional:/, "").startsWith("builtin:"));
+  const summary = `${what}: ${summaryLine(r)}${r.cached ? " (compiled rules from the cache)" : ""}`;
+  if (failed.length) {
+    log.warn(`${summary}; \`stoq rules check ${paths.join(" ")}\` shows every message`);
+  } else if (own) log.info(summary);
+  else log.debug(summary);
+  for (const n of r.notes) log.info(`${what}: ${n}`);
+  for (const f of failed) {
+    const [e] = f.errors;
+    const more = f.errors.length > 1 ? ` (and ${f.errors.length - 1} more errors)` : "";
+    log.warn(
+      `${what}: ${f.file} ${f.status}: ${e ? describe(e, externals) : "no rule loaded"}${more}`,
+    );
   }
-  return compiled;
+  for (const f of r.files) {
+    for (const d of [...f.errors, ...f.warnings]) {
+      log.debug(`${what}: ${d.severity}: ${describe(d, externals)}`);
+    }
+  }
 }
 
-async function build(sources: RuleSource[]): Promise<CompiledRules> {
-  const yx = await import("@litko/yara-x") as unknown as YaraxModule;
-  const problems: RuleProblem[] = [];
-  let good = sources.filter((s) => {
-    const errors = yx.validate(s.text).errors;
-    for (const e of errors) problems.push(diagnostic(s.name, e.message));
-    return errors.length === 0;
-  });
-  // Each file alone is fine; together they may still clash. Drop the file an error points
-  // into and try again, so a clash costs one file, not the whole set.
-  let rules: YaraxRules | undefined;
-  while (good.length) {
-    const starts: number[] = [];
-    let line = 1;
-    for (const s of good) {
-      starts.push(line);
-      line += s.text.split("\n").length;
-    }
-    try {
-      rules = yx.compile(good.map((s) => s.text).join("\n"));
-      break;
-    } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
-      const at = /-->\s*line:(\d+)/.exec(msg);
-      let idx = good.length - 1;
-      if (at) {
-        const n = Number(at[1]);
-        idx = starts.findLastIndex((start) => start <= n);
-      }
-      const file = good[idx];
-      const problem = diagnostic(file.name, msg.replace(/^Compilation error \(\w+\):\s*/, ""));
-      if (at) problem.line = Number(at[1]) - starts[idx] + 1;
-      problem.message += " (clashes with an earlier rule file)";
-      problems.push(problem);
-      good = good.filter((_, i) => i !== idx);
-    }
-  }
-  const origin = new Map<string, string>();
-  const bools = new Map<string, Map<string, boolean>>();
-  let ruleCount = 0;
-  for (const s of good) {
-    for (const m of s.text.matchAll(/^\s*(?:(?:private|global)\s+)*rule\s+(\w+)/gm)) {
-      origin.set(m[1], baseName(s.name));
-      ruleCount++;
-    }
-    for (const [rule, metas] of booleanMetas(s.text)) bools.set(rule, metas);
-  }
-  const compiled = rules;
-  return {
-    loaded: good.map((s) => s.name),
-    problems,
-    ruleCount,
-    metaValues(key) {
-      const re = new RegExp(`^\\s*${key}\\s*=\\s*"((?:[^"\\\\]|\\\\.)*)"`, "gm");
-      return good.flatMap((s) => [...s.text.matchAll(re)].map((m) => m[1]));
-    },
-    scan(data) {
-      if (!compiled) return [];
-      return compiled.scan(data).map((m) => {
-        const meta: Record<string, unknown> = { ...m.meta };
-        const fix = bools.get(m.ruleIdentifier);
-        if (fix) {
-          for (const [k, v] of fix) if (meta[k] === "unknown") meta[k] = v;
-        }
-        return {
-          rule: m.ruleIdentifier,
-          namespace: origin.get(m.ruleIdentifier) ?? "default",
-          tags: m.tags,
-          meta,
-          strings: m.matches.map(({ identifier, offset, length }) => ({
-            identifier,
-            offset,
-            length,
-          })),
-        };
-      });
-    },
-  };
+/** Why no rule of a set loaded, for the start-up error. */
+export function noRulesReason(set: RuleSet): string {
+  const reasons = set.report.files.flatMap((f) => f.errors.slice(0, 1).map((e) => describe(e)));
+  return reasons.length ? reasons.join("; ") : "no rule files";
 }
 
-/** Formats a problem as `file:line: message`. */
-export function describeProblem(p: RuleProblem): string {
-  return `${p.file}${p.line ? `:${p.line}` : ""}: ${p.message}`;
+/** The matches of `set` in `data`, each string list cut to `limit`. */
+function convert(
+  set: RuleSet,
+  raw: Awaited<ReturnType<NonNullable<RuleSet["rules"]>["scanAsync"]>>,
+  limit: number,
+): RuleMatch[] {
+  return raw.map((m) => ({
+    rule: m.ruleIdentifier,
+    namespace: set.fileOf(m.namespace, m.ruleIdentifier),
+    tags: m.tags,
+    meta: m.meta,
+    strings: m.matches.slice(0, limit).map(({ identifier, offset, length }) => ({
+      identifier,
+      offset,
+      length,
+    })),
+  }));
+}
+
+/**
+ * Scans `data` on a native thread (the JavaScript thread stays free: other payloads go on, and
+ * the plugin's timeout can fire). A rule set that runs out of its scan timeout gives `timed_out`.
+ */
+export async function scanAsync(
+  set: RuleSet,
+  data: Uint8Array,
+  vars: ExternalValues,
+  limit: number,
+): Promise<ScanOutcome> {
+  if (!set.rules) return { matches: [] };
+  try {
+    return { matches: convert(set, await set.rules.scanAsync(data, vars), limit) };
+  } catch (e) {
+    if (/timed out/i.test((e as Error).message)) return { timed_out: true };
+    throw e;
+  }
+}
+
+/** Scans `data` in this thread: for small rule sets (typing), where a thread hop costs more. */
+export function scanSync(set: RuleSet, data: Uint8Array): RuleMatch[] {
+  return set.rules ? convert(set, set.rules.scan(data), 0) : [];
 }
