@@ -87,8 +87,15 @@ export function logReport(
   const failed = r.files.filter((f) => f.status !== "loaded");
   const own = paths.some((p) => !p.replace(/^optional:/, "").startsWith("builtin:"));
   const summary = `${what}: ${summaryLine(r)}${r.cached ? " (compiled rules from the cache)" : ""}`;
+  const userPaths = paths.filter((p) => !p.replace(/^optional:/, "").startsWith("builtin:"));
   if (failed.length) {
     log.warn(`${summary}; \`stoq rules check ${paths.join(" ")}\` shows every message`);
+  } else if (own && r.warnings) {
+    // Each warning, with its file:line, is at debug level: a SOC's rule folder has hundreds.
+    log.info(
+      `${summary}; \`stoq rules check ${userPaths.join(" ")}\` (or --log-level debug) ` +
+        "lists each warning with its file:line",
+    );
   } else if (own) log.info(summary);
   else log.debug(summary);
   for (const n of r.notes) log.info(`${what}: ${n}`);
