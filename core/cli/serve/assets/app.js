@@ -90,20 +90,28 @@ function scanRow(s) {
   );
 }
 
+// Each list request gets a number, so that an answer that comes after a newer request's is dropped.
+let listRequests = 0;
+
 async function showList(params) {
+  const request = ++listRequests;
   const query = new URLSearchParams(params);
   const searching = [...query.keys()].some((k) => k !== "limit");
   $("#list-title").textContent = searching ? "Search results" : "Recent scans";
   const note = $("#list-note");
   note.textContent = searching ? [...query].map(([k, v]) => `${k} = ${v}`).join(", ") : "";
   const body = $("#scans tbody");
+  // The rows of the previous list must not pass for this one's while it loads.
+  body.replaceChildren(h("tr", {}, h("td", { colspan: 8, class: "muted" }, "searching…")));
   try {
     const found = await api(`/api/v1/search?${query}`);
+    if (request !== listRequests) return;
     body.replaceChildren(...found.scans.map(scanRow));
     if (!found.scans.length) {
       body.replaceChildren(h("tr", {}, h("td", { colspan: 8, class: "muted" }, "no scans")));
     }
   } catch (e) {
+    if (request !== listRequests) return;
     body.replaceChildren(h("tr", {}, h("td", { colspan: 8, class: "error" }, e.message)));
   }
 }
