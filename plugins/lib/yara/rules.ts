@@ -65,10 +65,17 @@ export function describe(d: Diagnostic, externals?: string): string {
   }`;
 }
 
-/** For an undeclared identifier: it may be an external variable, which must be declared. */
+/**
+ * For an undeclared identifier: a module the file forgot to import (YARA-X says so in a note),
+ * else perhaps an external variable, which must be declared.
+ */
 export function hint(d: Diagnostic, externals = "[yara] externals"): string {
   const id = d.code === "E009" ? /unknown identifier `(\w+)`/.exec(d.title)?.[1] : undefined;
-  return id ? `; if ${id} is an external variable, declare it: ${externals} = { ${id} = "" }` : "";
+  if (!id) return "";
+  if (new RegExp(`there is a module named [\`'"]${id}[\`'"]`).test(d.message)) {
+    return `; the rule file lacks import "${id}" (add it at the top of the file)`;
+  }
+  return `; if ${id} is an external variable, declare it: ${externals} = { ${id} = "" }`;
 }
 
 /**

@@ -7,6 +7,7 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { buildRuleSet } from "../../../plugins/lib/yara/compile.ts";
 import { misread, payloadExternals } from "../../../plugins/lib/yara/externals.ts";
 import { findIncludes, readRuleSources } from "../../../plugins/lib/yara/sources.ts";
+import { hint } from "../../../plugins/lib/yara/rules.ts";
 import { sh, tempDir, writeTree } from "../../helpers.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -278,4 +279,21 @@ Deno.test("includes: an index whose includes another index holds already is left
     "c",
     "own",
   ]);
+});
+
+Deno.test("diagnostics: an unknown identifier is named a missing import when it is a module, else a possible external", async () => {
+  const dir = await writeTree({
+    "no_import.yar": `rule uses_pe { condition: pe.is_pe }\n`,
+    "no_external.yar": `rule uses_owner { condition: owner == "SYSTEM" }\n`,
+  });
+  const set = await buildRuleSet(await readRuleSources([dir]), { externals: {} });
+  const one = (name: string) => set.report.files.find((x) => x.file.endsWith(name))!.errors[0];
+  equal(
+    hint(one("no_import.yar")),
+    `; the rule file lacks import "pe" (add it at the top of the file)`,
+  );
+  equal(
+    hint(one("no_external.yar")),
+    `; if owner is an external variable, declare it: [yara] externals = { owner = "" }`,
+  );
 });
