@@ -15,6 +15,7 @@ import {
   sums,
   writeText,
 } from "../cli_helpers.ts";
+import { folderOf } from "../../core/cli/scan.ts";
 
 interface Fixtures {
   dir: string;
@@ -120,7 +121,10 @@ Deno.test("scan FILE: one indented JSON document with stoQ's keys, filename and 
   match(r.stdout, /^\{\n {4}"results": \[\n {8}\{\n/);
   equal(doc.results.length, 1);
   const [e] = doc.results;
-  deepEqual(e.payload_meta.extra_data, { filename: "text.txt" });
+  deepEqual(e.payload_meta.extra_data, {
+    filename: "text.txt",
+    source_dir: text.slice(0, text.lastIndexOf("/")),
+  });
   const want = await sums(text);
   equal(hashes(e).sha256, want.sha256);
   equal(hashes(e).md5, want.md5);
@@ -143,7 +147,10 @@ Deno.test("scan tar.gz → zip → zip: every member, its sha256, filename and e
   equal(hashes(root).sha256, nestedSha["nested.tar.gz"]);
   deepEqual(root.extracted_from, []);
   deepEqual(root.extracted_by, []);
-  deepEqual(root.payload_meta.extra_data, { filename: "nested.tar.gz" });
+  deepEqual(root.payload_meta.extra_data, {
+    filename: "nested.tar.gz",
+    source_dir: nested.slice(0, nested.lastIndexOf("/")),
+  });
 
   const sha = bySha(doc);
   deepEqual([...sha.keys()].sort(), Object.values(nestedSha).sort(), "each payload once");
@@ -580,4 +587,47 @@ Deno.test("a worker that throws, hangs or returns garbage is an error; the scan 
   match(errs[0].error, /invalid response/);
   match(errs[1].error, /timed out after 1 s/);
   match(errs[2].error, /throwy exploded on purpose/);
+});
+
+Deno.test("folderOf: the absolute, normalised folder of a relative or absolute path", () => {
+  const cwd = Deno.cwd();
+  equal(folderOf("/a/b/c.txt"), "/a/b");
+  equal(folderOf("/c.txt"), "/");
+  equal(folderOf("//a//b/./c.txt"), "/a/b");
+  equal(folderOf("/a/../../c.txt"), "/");
+  equal(folderOf("c.txt"), cwd);
+  equal(folderOf("./x/../y/c.txt"), `${cwd}/y`);
+});
+
+Deno.test("scan PATH: extra_data.source_dir is the file's folder, which YARA's filepath external sees", async () => {
+  const dir = await tempDir();
+  await Deno.mkdir(join(dir, "data", "sub"), { recursive: true });
+  await Deno.writeTextFile(join(dir, "data", "sub", "tiny.txt"), "tiny\n");
+  await Deno.writeTextFile(
+    join(dir, "fp.yar"),
+    `rule in_data_sub { condition: filepath contains "/data/sub" and filename == "tiny.txt" }
+rule no_folder { condition: filepath == "" }
+`,
+  );
+  await Deno.writeTextFile(
+    join(dir, "stoq.toml"),
+    `[core]
+always_dispatch = ["yara"]
+[yara]
+worker_rules = ["${join(dir, "fp.yar")}"]
+dispatch_rules = []
+externals = { filename = "", filepath = "" }
+`,
+  );
+  for (const args of [["data/sub/../sub/tiny.txt"], ["-r", "data"]]) {
+    const r = await runStoq(["scan", "--config", join(dir, "stoq.toml"), ...args], { cwd: dir });
+    equal(r.code, 0, show(r));
+    const [root] = parseDoc(r.stdout).results;
+    equal(root.payload_meta.extra_data.source_dir, join(dir, "data", "sub"), args.join(" "));
+    deepEqual(
+      (root.workers.yara as { matches: { rule: string }[] }).matches.map((m) => m.rule),
+      ["in_data_sub"],
+      args.join(" "),
+    );
+  }
 });
