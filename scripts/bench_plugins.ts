@@ -104,7 +104,7 @@ function installedFiles(): Promise<{ path: string; size: number }[]> {
 }
 
 /** The first bytes of a file. */
-async function head(path: string, n = 8): Promise<Uint8Array> {
+async function head(path: string, n = 16): Promise<Uint8Array> {
   const f = await Deno.open(path);
   try {
     const buf = new Uint8Array(n);
