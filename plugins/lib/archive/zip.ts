@@ -318,6 +318,7 @@ export async function readZipMembers(
     strictness: "tolerant",
   });
   const out: ZipMembers = { members: [], skipped: [] };
+  const twins: Twins = { bySizeCrc: new Map() };
   try {
     const entries = await reader.getEntries();
     for (const entry of entries) {
@@ -332,6 +333,13 @@ export async function readZipMembers(
       } else if (entry.uncompressedSize > limits.maxSize) {
         out.skipped.push({ name, reason: `larger than ${limits.maxSize} bytes` });
       } else {
+        // A plain member whose sizes and CRC-32 agree is inflated straight into its buffer;
+        // zip.js's streams, which cost more than the inflating of a small part, read the rest.
+        const direct = await inflateDirect(content, entry, limits.maxSize, twins);
+        if (direct instanceof Uint8Array) {
+          out.members.push({ name, data: direct });
+          continue;
+        }
         const r = await readEntry(zip, entry, undefined, limits.maxSize, signal);
         if (r.kind === "ok") out.members.push({ name, data: r.data });
         else {out.skipped.push({

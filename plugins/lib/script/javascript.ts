@@ -221,9 +221,12 @@ function tokenStats(text: string, tokens: Token[], limits: Limits) {
       longestString = Math.max(longestString, s.length);
       if (s.length >= 200) longStrings++;
       if (s.length >= 40 && stringEntropy(s) >= 5) highEntropy++;
+      // Escapes need a backslash: most strings have none and skip both scans.
       const raw = text.slice(t.start, t.end);
-      hexEscapes += (raw.match(/\\x[0-9A-Fa-f]{2}/g) ?? []).length;
-      unicodeEscapes += (raw.match(/\\u(?:[0-9A-Fa-f]{4}|\{[0-9A-Fa-f]+\})/g) ?? []).length;
+      if (raw.includes("\\")) {
+        hexEscapes += (raw.match(/\\x[0-9A-Fa-f]{2}/g) ?? []).length;
+        unicodeEscapes += (raw.match(/\\u(?:[0-9A-Fa-f]{4}|\{[0-9A-Fa-f]+\})/g) ?? []).length;
+      }
       if (label(i - 1) === "[" && label(i + 1) === "]") bracketStrings++;
     } else if (l === "num" || l === "bigint") types.add("number");
     else if (l === "regexp") {
