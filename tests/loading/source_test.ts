@@ -23,3 +23,10 @@ Deno.test("scripts/compile grants what ./stoq grants, and deno.json builds every
   }
   deepEqual(tasks.compile, "bash scripts/compile");
 });
+
+Deno.test("README's Permissions section names the tools the launcher may run", async () => {
+  const launcher = (await flags("../../stoq")).find((f) => f.startsWith("--allow-run="));
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const section = readme.slice(readme.indexOf("\n## Permissions"));
+  ok(launcher && section.includes(`\`${launcher}\``), `README should say \`${launcher}\``);
+});
