@@ -13,6 +13,7 @@ import {
   IOC_TYPES,
   payloadText,
   refang,
+  WINDOWS,
   type Windows,
 } from "../../plugins/lib/ioc/extract.ts";
 import type { WorkerResponse } from "../../core/engine/plugin.ts";
@@ -724,4 +725,23 @@ Deno.test("iocextract: caps and the allowlist hold across windows, caps reported
   for (const w of WINDOW_SIZES) {
     deepEqual(extractFromPayload(bytes, extractOptions(5, allow), w), want);
   }
+});
+
+Deno.test("iocextract: the worker's 1 MiB windows lose no IOC straddling their edges", async () => {
+  const edge = WINDOWS.bytes;
+  const url = (i: number) => `hxxps://cdn${i}.files-cdn[.]top/p/${"x".repeat(40)}?id=${i}`;
+  // Filler lines, then each URL placed so that a window edge falls in its middle, on a line far
+  // longer than the rest (the piece waits for its line break).
+  let text = "";
+  for (let i = 1; i <= 2; i++) {
+    while (text.length < i * edge - 30_000) text += "lorem ipsum dolor sit amet 10.9.8.7\n";
+    text += "word ".repeat((i * edge - 20 - text.length) / 5) + `${url(i)} "quoted" more words\n`;
+  }
+  const bytes = new TextEncoder().encode(text);
+  const res = await scan(bytes);
+  deepEqual(res.results.url, [
+    `https://cdn1.files-cdn.top/p/${"x".repeat(40)}?id=1`,
+    `https://cdn2.files-cdn.top/p/${"x".repeat(40)}?id=2`,
+  ]);
+  deepEqual(res.results, wholePayload(bytes, extractOptions()).results);
 });
