@@ -58,8 +58,8 @@ export default (stoq: StoqAPI) => {
       const max = opts.max_per_type;
       return {
         scan(payload) {
-          const text = ioc.refang(ioc.payloadText(payload.content));
-          const { results, capped } = ioc.extractIocs(text, {
+          // A window at a time: memory stays bounded however large the payload's text.
+          const { results, capped } = ioc.extractFromPayload(payload.content, {
             types: opts.types,
             maxPerType: max,
             allowlist,

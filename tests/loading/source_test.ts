@@ -6,7 +6,7 @@ import { deepEqual, ok } from "node:assert/strict";
 
 async function flags(path: string): Promise<string[]> {
   const text = await Deno.readTextFile(new URL(path, import.meta.url));
-  return [...text.matchAll(/(--(?:allow|unstable)-[a-z-]+)(=[^\s"\\]+)?/g)]
+  return [...text.matchAll(/(--(?:allow|unstable)-[a-z-]+|--v8-flags)(=[^\s"\\]+)?/g)]
     .map((m) => m[1] === "--allow-ffi" ? "--allow-ffi" : m[0])
     .filter((f, i, all) => all.indexOf(f) === i)
     .sort();
@@ -15,6 +15,7 @@ async function flags(path: string): Promise<string[]> {
 Deno.test("scripts/compile grants what ./stoq grants, and deno.json builds every target with it", async () => {
   const launcher = await flags("../../stoq");
   ok(launcher.includes("--unstable-worker-options"), launcher.join(" "));
+  ok(launcher.includes("--v8-flags=--max-semi-space-size=4"), launcher.join(" "));
   deepEqual(await flags("../../scripts/compile"), launcher);
   const tasks =
     JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url))).tasks;

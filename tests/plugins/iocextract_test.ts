@@ -1,11 +1,20 @@
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import iocextract from "../../plugins/iocextract.ts";
 import {
+  Allowlist,
   ANCHORED,
   anchored,
   BINARY_MIN_STRING,
+  DomainValidator,
+  extractFromPayload,
+  extractIocs,
+  type ExtractOptions,
   hexRuns,
+  IOC_TYPES,
+  payloadText,
   refang,
+  WINDOWS,
+  type Windows,
 } from "../../plugins/lib/ioc/extract.ts";
 import type { WorkerResponse } from "../../core/engine/plugin.ts";
 import { instantiate, makePayload, makeRequest, sh, tempDir } from "../helpers.ts";
@@ -577,4 +586,162 @@ Deno.test("iocextract: refang's skipped passes could not have matched", () => {
     if (want !== text) changed++;
   }
   ok(changed > 1000, `only ${changed} texts re-fanged: the fuzz texts are too tame`);
+});
+
+// --- windowed extraction -------------------------------------------------------------------------
+
+function extractOptions(maxPerType = 1000, allow: string[] = []): ExtractOptions {
+  const allowlist = new Allowlist();
+  for (const line of allow) equal(allowlist.add(line), undefined, line);
+  return { types: IOC_TYPES, maxPerType, allowlist, domains: new DomainValidator() };
+}
+
+/** The whole-payload extraction the worker did before it went a window at a time. */
+function wholePayload(bytes: Uint8Array, opts: ExtractOptions) {
+  return extractIocs(refang(payloadText(bytes)), opts);
+}
+
+// Windows of a few bytes, whose pieces are only cut after line breaks and quotes.
+const WINDOW_SIZES: Windows[] = [1, 2, 3, 7, 16, 64, 251].map((bytes) => ({
+  bytes,
+  maxChars: 1 << 20,
+}));
+// Pieces that reach their limit between two line breaks, and are cut at a free-standing space.
+const SHORT_PIECES: Windows[] = [
+  { bytes: 1, maxChars: 30 },
+  { bytes: 7, maxChars: 40 },
+  { bytes: 16, maxChars: 32 },
+];
+
+Deno.test("iocextract: a URL straddling the edge of a window is found whole", () => {
+  const url = "hxxps://files-cdn[.]top/payload/stage2.bin?id=42";
+  const text = `${"word ".repeat(12)}see ${url} and 10.1.2.3\n`;
+  const edge = text.indexOf("files-cdn"); // the window edge falls inside the host name
+  const bytes = new TextEncoder().encode(text);
+  const want = {
+    results: {
+      ipv4: ["10.1.2.3"],
+      domain: ["files-cdn.top"],
+      url: ["https://files-cdn.top/payload/stage2.bin?id=42"],
+    },
+    capped: [],
+  };
+  deepEqual(extractFromPayload(bytes, extractOptions(), { bytes: edge, maxChars: 1 << 20 }), want);
+  // No line break before the URL: the piece is cut at a free-standing space instead.
+  deepEqual(extractFromPayload(bytes, extractOptions(), { bytes: edge, maxChars: 16 }), want);
+  deepEqual(wholePayload(bytes, extractOptions()), want);
+});
+
+Deno.test("iocextract: a window at a time gives exactly the whole-payload result", () => {
+  // Tokens that make IOCs, defanged forms and their edges, multi-byte characters (split between
+  // windows), and the characters pieces are cut after.
+  const alphabet = [
+    ..." \t\n\r\"'.:/@[](){}<>-_%",
+    "é",
+    "€",
+    "😀",
+    "zz zz",
+    "example",
+    "files-cdn",
+    ".com",
+    ".top",
+    "[.]",
+    "(dot)",
+    " dot ",
+    "[at]",
+    " (at) ",
+    "hxxp://",
+    "meow[:]//",
+    "https://",
+    "10.20.30.",
+    "44",
+    "fe80::1:2",
+    "00:1a:2b:3c:4d:5e",
+    "user",
+    "098f6bcd4621d373cade4e832627b4f6",
+    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "AbCd",
+  ];
+  const enc = new TextEncoder();
+  let found = 0;
+  let checked = 0;
+  for (const text of fuzzTexts(alphabet, 400, 60)) {
+    const bytes = enc.encode(text);
+    const want = wholePayload(bytes, extractOptions(3));
+    for (const w of WINDOW_SIZES) {
+      deepEqual(extractFromPayload(bytes, extractOptions(3), w), want, JSON.stringify(text));
+      checked++;
+    }
+    found += Object.values(want.results).reduce((n, v) => n + (v?.length ?? 0), 0);
+    // "zz zz" every 12 characters: a free-standing space in every stretch longer than a piece.
+    const spaced = enc.encode(text.replace(/[^]{12}/g, "$&zz zz"));
+    const spacedWant = wholePayload(spaced, extractOptions(3));
+    for (const w of SHORT_PIECES) {
+      deepEqual(extractFromPayload(spaced, extractOptions(3), w), spacedWant, JSON.stringify(text));
+      checked++;
+    }
+    found += Object.values(spacedWant.results).reduce((n, v) => n + (v?.length ?? 0), 0);
+  }
+  ok(found > 500, `only ${found} IOCs found: the fuzz texts are too tame`);
+  ok(checked === 400 * (WINDOW_SIZES.length + SHORT_PIECES.length));
+});
+
+Deno.test("iocextract: windows over Windows-1252, UTF-16 and binary payloads match the whole", () => {
+  const lines = [
+    "see hxxp://bad-cdn[.]xyz/a.js and 185.174.137.81",
+    "mail ops (at) tutanota (dot) com, 098f6bcd4621d373cade4e832627b4f6",
+    "C2 2a03:2880:f10c:83:face:b00c:0:25de and http://[2001:db8::1]:8080/x",
+  ];
+  const text = lines.join("\n");
+  const cp1252 = new Uint8Array([...new TextEncoder().encode(text), 0x93, 0x0a, 0x41]);
+  const utf16le = new Uint8Array([0xff, 0xfe, ...[...text].flatMap((c) => [c.charCodeAt(0), 0])]);
+  const utf16be = new Uint8Array([0xfe, 0xff, ...[...text].flatMap((c) => [0, c.charCodeAt(0)])]);
+  // Binary: the lines as ASCII and as UTF-16LE strings between runs of zero and noise bytes.
+  const binary: number[] = [];
+  for (const [i, line] of lines.entries()) {
+    binary.push(0, 0, 1, 0xff, 0, ...new TextEncoder().encode(line), 0, 7);
+    binary.push(...[...line].flatMap((c) => [c.charCodeAt(0), 0]), i % 2 ? 0 : 5, 0, 0);
+  }
+  const cases = { cp1252, utf16le, utf16be, binary: new Uint8Array(binary) };
+  for (const [name, bytes] of Object.entries(cases)) {
+    const want = wholePayload(bytes, extractOptions());
+    ok((want.results.url?.length ?? 0) >= 2, `${name}: ${JSON.stringify(want)}`);
+    for (const w of WINDOW_SIZES) {
+      deepEqual(extractFromPayload(bytes, extractOptions(), w), want, `${name} ${w.bytes}`);
+    }
+  }
+});
+
+Deno.test("iocextract: caps and the allowlist hold across windows, caps reported in pass order", () => {
+  const lines: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    lines.push(`http://h${i}.example.com/ 10.0.0.${i} 192.168.1.${i} u${i}@example.org`);
+  }
+  const bytes = new TextEncoder().encode(lines.join("\n"));
+  const allow = ["ipv4:192.168.0.0/16"];
+  const want = wholePayload(bytes, extractOptions(5, allow));
+  deepEqual(want.capped, ["ipv4", "email", "domain", "url"]);
+  equal(want.results.ipv4?.[4], "10.0.0.4");
+  for (const w of WINDOW_SIZES) {
+    deepEqual(extractFromPayload(bytes, extractOptions(5, allow), w), want);
+  }
+});
+
+Deno.test("iocextract: the worker's 1 MiB windows lose no IOC straddling their edges", async () => {
+  const edge = WINDOWS.bytes;
+  const url = (i: number) => `hxxps://cdn${i}.files-cdn[.]top/p/${"x".repeat(40)}?id=${i}`;
+  // Filler lines, then each URL placed so that a window edge falls in its middle, on a line far
+  // longer than the rest (the piece waits for its line break).
+  let text = "";
+  for (let i = 1; i <= 2; i++) {
+    while (text.length < i * edge - 30_000) text += "lorem ipsum dolor sit amet 10.9.8.7\n";
+    text += "word ".repeat((i * edge - 20 - text.length) / 5) + `${url(i)} "quoted" more words\n`;
+  }
+  const bytes = new TextEncoder().encode(text);
+  const res = await scan(bytes);
+  deepEqual(res.results.url, [
+    `https://cdn1.files-cdn.top/p/${"x".repeat(40)}?id=1`,
+    `https://cdn2.files-cdn.top/p/${"x".repeat(40)}?id=2`,
+  ]);
+  deepEqual(res.results, wholePayload(bytes, extractOptions()).results);
 });

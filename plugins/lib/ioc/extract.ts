@@ -375,102 +375,304 @@ export interface ExtractOptions {
 
 /** Extracts the IOCs of `opts.types` from `text` (already re-fanged), de-duplicated, first seen first. */
 export function extractIocs(text: string, opts: ExtractOptions): Extraction {
-  const { allowlist, domains, maxPerType } = opts;
-  const found = new Map<IocType, Set<string>>();
-  const capped: IocType[] = [];
-  const want = new Set(opts.types);
+  const x = new Extractor(opts);
+  x.feed(text);
+  return x.finish();
+}
+
+// Each cap is reported once per type, in the order the whole-text scan found them: the hash types
+// share one pass (in the order they filled), then the others in the order of their passes. A
+// chunked scan fills them in another order, so `finish` sorts by this rank.
+const CAP_RANK: Record<IocType, number> = {
+  md5: 0,
+  sha1: 0,
+  sha256: 0,
+  sha512: 0,
+  ipv4: 1,
+  ipv6: 2,
+  mac_address: 3,
+  email: 4,
+  domain: 5,
+  url: 6,
+};
+
+/**
+ * An extraction fed one piece of text after another. Feeding pieces that each end right after a
+ * character no IOC or re-fanging pattern includes or looks at (see `CUT_CHARS`) gives what
+ * `extractIocs` gives on the whole text: every pass is per type, in text order, de-duplicated.
+ */
+export class Extractor {
+  readonly #opts: ExtractOptions;
+  readonly #want: Set<IocType>;
+  readonly #found = new Map<IocType, Set<string>>();
+  readonly #capped: IocType[] = [];
+  /** Types whose cap was hit: their passes are not run again. */
+  readonly #full = new Set<IocType>();
+  readonly #hashTypes: IocType[];
+
+  constructor(opts: ExtractOptions) {
+    this.#opts = opts;
+    this.#want = new Set(opts.types);
+    this.#hashTypes = (["md5", "sha1", "sha256", "sha512"] as const).filter((t) =>
+      this.#want.has(t)
+    );
+  }
 
   // Adds a value; returns false once the type is full, so its scan can stop early.
-  const add = (type: IocType, value: string, host?: string): boolean => {
-    let set = found.get(type);
-    if (!set) found.set(type, set = new Set());
-    if (set.has(value) || allowlist.covers(type, value, host)) return true;
-    if (set.size >= maxPerType) {
-      capped.push(type);
+  #add(type: IocType, value: string, host?: string): boolean {
+    let set = this.#found.get(type);
+    if (!set) this.#found.set(type, set = new Set());
+    if (set.has(value) || this.#opts.allowlist.covers(type, value, host)) return true;
+    if (set.size >= this.#opts.maxPerType) {
+      this.#capped.push(type);
+      this.#full.add(type);
       return false;
     }
     set.add(value);
     return true;
-  };
+  }
 
-  const hashTypes = (["md5", "sha1", "sha256", "sha512"] as const).filter((t) => want.has(t));
-  if (hashTypes.length > 0) {
-    const full = new Set<IocType>();
-    for (const run of hexRuns(text)) {
-      const type = HASH_BY_LENGTH[run.value.length];
-      if (type === undefined || !want.has(type) || full.has(type)) continue;
-      if (!looksLikeDigest(text, run)) continue;
-      if (!add(type, run.value.toLowerCase())) {
-        full.add(type);
-        if (full.size === hashTypes.length) break;
+  #wants(type: IocType): boolean {
+    return this.#want.has(type) && !this.#full.has(type);
+  }
+
+  /** Scans one more piece of (re-fanged) text. */
+  feed(text: string): void {
+    const domains = this.#opts.domains;
+    const full = this.#full;
+    const hashesFull = () => this.#hashTypes.every((t) => full.has(t));
+    if (this.#hashTypes.length > 0 && !hashesFull()) {
+      for (const run of hexRuns(text)) {
+        const type = HASH_BY_LENGTH[run.value.length];
+        if (type === undefined || !this.#want.has(type) || full.has(type)) continue;
+        if (!looksLikeDigest(text, run)) continue;
+        if (!this.#add(type, run.value.toLowerCase()) && hashesFull()) break;
+      }
+    }
+
+    if (this.#wants("ipv4")) {
+      for (const m of text.matchAll(IPV4_RE)) {
+        if (isIPv4(m[0]) && !this.#add("ipv4", m[0])) break;
+      }
+    }
+
+    if (this.#wants("ipv6")) {
+      for (const m of anchored(text, ...ANCHORED.ipv6)) {
+        const next = text.charCodeAt(m.index + m[0].length);
+        if (isWordChar(next)) continue;
+        const candidate = trimIPv6(m[0]);
+        if (
+          candidate !== undefined && isIPv6(candidate) &&
+          !this.#add("ipv6", candidate.toLowerCase())
+        ) break;
+      }
+    }
+
+    if (this.#wants("mac_address")) {
+      for (const m of text.matchAll(MAC_RE)) {
+        if (!this.#add("mac_address", m[0].toLowerCase())) break;
+      }
+    }
+
+    if (this.#wants("email")) {
+      for (const m of anchored(text, ...ANCHORED.email)) {
+        const at = m[0].indexOf("@");
+        const local = m[0].slice(0, at).replace(/^\.+/, "");
+        const host = trimEnd(m[0].slice(at + 1), ".-").toLowerCase();
+        if (local === "" || local.length > 64 || !domains.isDomain(host)) continue;
+        if (!this.#add("email", `${local}@${host}`)) break;
+      }
+    }
+
+    if (this.#wants("domain")) {
+      for (const m of anchored(text, ...ANCHORED.domain)) {
+        // A name right after a single slash or backslash is a path ("/tmp/setup.py"), not a host
+        // (after "//" it is a URL's or a UNC path's host); one right after a single dot is the
+        // tail of a dotted name that does not start like a host, such as ELF's ".data.rel.ro".
+        const before = text[m.index - 1];
+        if (
+          (before === "/" || before === "\\" || before === ".") && text[m.index - 2] !== before
+        ) continue;
+        // After "%", the first two characters are a URL escape ("%2Fwww.example.com").
+        const escaped = before === "%" && isHex(text.charCodeAt(m.index)) &&
+          isHex(text.charCodeAt(m.index + 1));
+        const host = (escaped ? m[0].slice(2) : m[0]).toLowerCase();
+        if (host.includes("_") || !domains.isDomain(host)) continue;
+        if (!this.#add("domain", host)) break;
+      }
+    }
+
+    if (this.#wants("url")) {
+      for (const m of text.matchAll(URL_RE)) {
+        const url = normaliseUrl(m[0], domains);
+        if (url !== undefined && !this.#add("url", url.url, url.host)) break;
       }
     }
   }
 
-  if (want.has("ipv4")) {
-    for (const m of text.matchAll(IPV4_RE)) {
-      if (isIPv4(m[0]) && !add("ipv4", m[0])) break;
+  /** The values found so far, per type in stoQ's key order, and the types that hit the cap. */
+  finish(): Extraction {
+    const results: Partial<Record<IocType, string[]>> = {};
+    for (const type of IOC_TYPES) {
+      const set = this.#found.get(type);
+      if (set && set.size > 0) results[type] = [...set];
+    }
+    const capped = [...this.#capped].sort((a, b) => CAP_RANK[a] - CAP_RANK[b]);
+    return { results, capped };
+  }
+}
+
+// --- payloads in windows -------------------------------------------------------------------------
+
+/** How a payload is cut into pieces of text: bytes decoded at a time, and the longest piece. */
+export interface Windows {
+  /** Bytes decoded per step (UTF-16 payloads: rounded down to an even number). */
+  bytes: number;
+  /** Characters a piece may reach while no cut character shows up; past this it is cut anyway. */
+  maxChars: number;
+}
+
+/**
+ * The default windows: 1 MiB of bytes at a time, so that a payload's text costs a few MiB
+ * however large the payload; a piece is cut at 16 Mi characters when no cut character (line
+ * break, quote) shows up before, after a free-standing space if there is one.
+ */
+export const WINDOWS: Windows = { bytes: 1 << 20, maxChars: 16 << 20 };
+
+/**
+ * Text can be cut right after any of these without changing what re-fanging and extraction find:
+ * no IOC or re-fang pattern includes them, and every lookaround and context check treats them as
+ * it treats the start or end of the text (the tests compare against whole-text scans).
+ */
+const CUT_CHARS = ["\n", "\r", '"', "'", "\v", "\f"];
+
+/** The index after the last cut character of `text`, or 0 when it has none. */
+function lastCut(text: string): number {
+  let last = -1;
+  for (const ch of CUT_CHARS) last = Math.max(last, text.lastIndexOf(ch));
+  return last + 1;
+}
+
+/**
+ * Whether the space at `i` can be cut after: no re-fang pattern can take it, i.e. it is not next
+ * to a bracketed `[.]`/`(at)`-style token (which swallows one space or tab on either side) nor
+ * part of a spaced " dot ". IOC patterns never include spaces.
+ */
+function isFreeSpace(text: string, i: number): boolean {
+  if ("])}>".includes(text[i - 1] ?? "") || "[({<".includes(text[i + 1] ?? "")) return false;
+  if (text.slice(i + 1, i + 5).toLowerCase() === "dot ") return false;
+  if (text.slice(i - 4, i).toLowerCase() === " dot") return false;
+  return true;
+}
+
+/**
+ * Where to cut a piece that grew past the longest piece with no cut character in it: after a
+ * free-standing space, else at its end. An IOC straddling that cut may be lost; only a stretch of
+ * `maxChars` characters with neither line breaks, quotes nor free spaces comes to this.
+ */
+function forcedCut(text: string): number {
+  let tries = 0;
+  for (let i = text.lastIndexOf(" "); i > 0 && tries < 100_000; i = text.lastIndexOf(" ", i - 1)) {
+    if (isFreeSpace(text, i)) return i + 1;
+    tries++;
+  }
+  return text.length;
+}
+
+/**
+ * Where to cut binary bytes, after `from`, near `from + step`: between two zero bytes, which end
+ * every ASCII and UTF-16LE run at both alignments, so no string found there moves. Searched back
+ * from `from + step`, then on up to `from + max`, else cut there.
+ */
+function binaryCut(bytes: Uint8Array, from: number, step: number, max: number): number {
+  const n = bytes.length;
+  const target = Math.min(n, from + step);
+  if (target >= n) return n;
+  for (let p = target; p > from; p--) if (bytes[p - 1] === 0 && bytes[p] === 0) return p;
+  const limit = Math.min(n - 1, from + max);
+  for (let p = target + 1; p <= limit; p++) if (bytes[p - 1] === 0 && bytes[p] === 0) return p;
+  return Math.min(n, from + max);
+}
+
+/**
+ * Extracts IOCs from a payload's bytes as `extractIocs(refang(payloadText(bytes)))` would, but a
+ * window at a time, so that memory is bounded by the window and not by the payload (a 1 GB text
+ * could not even be made a string). Pieces are cut where no match can straddle (`CUT_CHARS`), so
+ * the result is the same.
+ */
+export function extractFromPayload(
+  bytes: Uint8Array,
+  opts: ExtractOptions,
+  windows: Windows = WINDOWS,
+): Extraction {
+  const bom = hasUtf16Bom(bytes);
+  if (bom === undefined && bytes.includes(0)) {
+    // Binary: the strings of each window, one per line, as `payloadText` makes them.
+    const step = Math.max(2, windows.bytes);
+    const x = new Extractor(opts);
+    for (let at = 0; at < bytes.length;) {
+      const end = binaryCut(bytes, at, step, Math.max(step, windows.maxChars));
+      const found = findStrings(bytes.subarray(at, end), {
+        minLength: BINARY_MIN_STRING,
+        encodings: ["ascii", "utf16le"],
+        maxStrings: Infinity,
+      });
+      if (found.strings.length > 0) x.feed(refang(found.strings.map((s) => s.string).join("\n")));
+      at = end;
+    }
+    return x.finish();
+  }
+  const encoding = bom === "le" ? "utf-16le" : bom === "be" ? "utf-16be" : "utf-8";
+  return extractDecoded(bytes, encoding, opts, windows) ??
+    // Not valid UTF-8 somewhere: all over again as Windows-1252, which maps every byte.
+    extractDecoded(bytes, "windows-1252", opts, windows)!;
+}
+
+function hasUtf16Bom(bytes: Uint8Array): "le" | "be" | undefined {
+  if (bytes.length < 2) return undefined;
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return "le";
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return "be";
+  return undefined;
+}
+
+/** The windowed extraction in one encoding; undefined when the bytes are not valid UTF-8. */
+function extractDecoded(
+  bytes: Uint8Array,
+  encoding: string,
+  opts: ExtractOptions,
+  windows: Windows,
+): Extraction | undefined {
+  // One streaming decoder: a character split between two windows is decoded whole, and a byte
+  // order mark is dropped only at the start, as a whole-payload decode does.
+  const decoder = new TextDecoder(encoding, { fatal: encoding === "utf-8" });
+  const step = encoding.startsWith("utf-16")
+    ? Math.max(2, windows.bytes & ~1)
+    : Math.max(1, windows.bytes);
+  const x = new Extractor(opts);
+  // Text decoded but not yet scanned: it never holds a cut character, so only new text is searched.
+  let pending = "";
+  for (let at = 0; at < bytes.length; at += step) {
+    let piece: string;
+    try {
+      piece = decoder.decode(bytes.subarray(at, at + step), { stream: at + step < bytes.length });
+    } catch {
+      return undefined;
+    }
+    const inPiece = lastCut(piece);
+    const cut = pending.length + inPiece;
+    pending += piece;
+    if (inPiece > 0) {
+      x.feed(refang(pending.slice(0, cut)));
+      pending = pending.slice(cut);
+    }
+    while (pending.length > windows.maxChars) {
+      const forced = forcedCut(pending);
+      x.feed(refang(pending.slice(0, forced)));
+      pending = pending.slice(forced);
     }
   }
-
-  if (want.has("ipv6")) {
-    for (const m of anchored(text, ...ANCHORED.ipv6)) {
-      const next = text.charCodeAt(m.index + m[0].length);
-      if (isWordChar(next)) continue;
-      const candidate = trimIPv6(m[0]);
-      if (candidate !== undefined && isIPv6(candidate) && !add("ipv6", candidate.toLowerCase())) {
-        break;
-      }
-    }
-  }
-
-  if (want.has("mac_address")) {
-    for (const m of text.matchAll(MAC_RE)) {
-      if (!add("mac_address", m[0].toLowerCase())) break;
-    }
-  }
-
-  if (want.has("email")) {
-    for (const m of anchored(text, ...ANCHORED.email)) {
-      const at = m[0].indexOf("@");
-      const local = m[0].slice(0, at).replace(/^\.+/, "");
-      const host = trimEnd(m[0].slice(at + 1), ".-").toLowerCase();
-      if (local === "" || local.length > 64 || !domains.isDomain(host)) continue;
-      if (!add("email", `${local}@${host}`)) break;
-    }
-  }
-
-  if (want.has("domain")) {
-    for (const m of anchored(text, ...ANCHORED.domain)) {
-      // A name right after a single slash or backslash is a path ("/tmp/setup.py"), not a host
-      // (after "//" it is a URL's or a UNC path's host); one right after a single dot is the tail
-      // of a dotted name that does not start like a host, such as ELF's ".data.rel.ro".
-      const before = text[m.index - 1];
-      if (
-        (before === "/" || before === "\\" || before === ".") && text[m.index - 2] !== before
-      ) continue;
-      // After "%", the first two characters are a URL escape ("%2Fwww.example.com").
-      const escaped = before === "%" && isHex(text.charCodeAt(m.index)) &&
-        isHex(text.charCodeAt(m.index + 1));
-      const host = (escaped ? m[0].slice(2) : m[0]).toLowerCase();
-      if (host.includes("_") || !domains.isDomain(host)) continue;
-      if (!add("domain", host)) break;
-    }
-  }
-
-  if (want.has("url")) {
-    for (const m of text.matchAll(URL_RE)) {
-      const url = normaliseUrl(m[0], domains);
-      if (url !== undefined && !add("url", url.url, url.host)) break;
-    }
-  }
-
-  const results: Partial<Record<IocType, string[]>> = {};
-  for (const type of IOC_TYPES) {
-    const set = found.get(type);
-    if (set && set.size > 0) results[type] = [...set];
-  }
-  return { results, capped };
+  if (pending !== "") x.feed(refang(pending));
+  return x.finish();
 }
 
 const MIN_HASH = 32;
