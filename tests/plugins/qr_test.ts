@@ -1,15 +1,26 @@
 /**
- * qr (zbarimg) on images qrencode made from known text, converted by ImageMagick: PNG, JPEG,
- * an inverted PNG and a GIF with two codes. The decoded data must equal what was encoded.
+ * qr on images qrencode made from known text, converted by ImageMagick: PNG, JPEG, an inverted
+ * PNG and a GIF with two codes (decoded in-process by zxing-wasm), TIFF, WebP, a two-frame GIF and
+ * a large PNG (decoded by zbarimg). The decoded data must equal what was encoded, and the types and
+ * data must equal what zbarimg run by hand gives on the same file.
  */
 import { deepEqual, equal, ok } from "node:assert/strict";
-import qr, { urlsIn } from "../../plugins/qr.ts";
-import { instantiate, makeCall, makePayload, makeRequest, sh } from "../helpers.ts";
+import qr, {
+  decodedInProcess,
+  IN_PROCESS_MAX_PIXELS,
+  parseZbarXml,
+  urlsIn,
+} from "../../plugins/qr.ts";
+import type { CallContext } from "../../core/engine/plugin.ts";
+import { instantiate, makeCall, makePayload, makeRequest, sh, tempDir } from "../helpers.ts";
 import { QR_SECOND, QR_URL, textFiles } from "../fixtures/text_files.ts";
 import { realFiles } from "../realfiles.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
+
+/** The tools each scan() ran, so that a test sees which decoder read the image. */
+let ran: string[] = [];
 
 async function scan(
   content: Uint8Array,
@@ -17,16 +28,37 @@ async function scan(
   filename = "x.png",
 ) {
   const { instance, call } = await instantiate(qr, options);
+  const counted: CallContext = {
+    ...call,
+    exec: (tool, args, o) => {
+      ran.push(tool);
+      return call.exec(tool, args, o);
+    },
+  };
+  ran = [];
   const p = makePayload(content, { extra_data: { filename } });
-  return (await instance.scan!(p, makeRequest(p), call)) as Any;
+  return (await instance.scan!(p, makeRequest(p), counted)) as Any;
 }
 
-Deno.test("qr: PNG, JPEG and inverted PNG decode to the URL qrencode encoded; quishing finding and text child", async () => {
+/** zbarimg run by hand on a file: [type, data, frame] of each symbol, the reference. */
+async function byZbarimg(path: string, inverted = true): Promise<[string, string, number][]> {
+  const args = ["--nodbus", "--xml", "-q", ...(inverted ? ["-Stest-inverted"] : []), path];
+  const out = await new Deno.Command("zbarimg", { args, stdout: "piped" }).output();
+  const symbols = await parseZbarXml(new TextDecoder().decode(out.stdout));
+  return symbols.map((c) => [c.type, c.data, c.frame]);
+}
+
+const mine = (r: Any) => r.codes.map((c: Any) => [c.type, c.data, c.frame]);
+
+Deno.test("qr: PNG, JPEG and inverted PNG decode in-process to the URL qrencode encoded, as zbarimg reads it; quishing finding and text child", async () => {
   const files = await textFiles();
   for (const name of ["quish.png", "quish.jpg", "quish_inverted.png"] as const) {
     const out = await scan(await Deno.readFile(files[name]), {}, name);
+    deepEqual(ran, [], `${name}: no tool run`);
     const r = out.results;
-    deepEqual(r.codes.map((c: Any) => [c.type, c.data, c.frame]), [["QR-Code", QR_URL, 0]], name);
+    deepEqual(mine(r), [["QR-Code", QR_URL, 0]], name);
+    deepEqual(mine(r), await byZbarimg(files[name]), name);
+    equal(r.codes[0].orientation, "UP");
     deepEqual(r.urls, [QR_URL]);
     deepEqual(r.findings.map((f: Any) => [f.id, f.severity, f.detail]), [[
       "qr_url",
@@ -42,22 +74,81 @@ Deno.test("qr: PNG, JPEG and inverted PNG decode to the URL qrencode encoded; qu
       symbols: 1,
     });
   }
-  // Without -Stest-inverted the inverted image holds nothing for zbar.
+  // Without trying the inverted image, it holds nothing, for zxing-cpp as for zbarimg.
   const plain = await scan(await Deno.readFile(files["quish_inverted.png"]), { inverted: false });
   deepEqual(plain.results.codes, []);
+  deepEqual(await byZbarimg(files["quish_inverted.png"], false), []);
 });
 
 Deno.test("qr: a GIF with two codes gives both, as zbarimg run by hand does", async () => {
   const files = await textFiles();
   const out = await scan(await Deno.readFile(files["two_codes.gif"]));
-  const mine = out.results.codes.map((c: Any) => c.data).sort();
-  deepEqual(mine, [QR_URL, QR_SECOND].sort());
+  deepEqual(ran, []);
+  const data = out.results.codes.map((c: Any) => c.data).sort();
+  deepEqual(data, [QR_URL, QR_SECOND].sort());
   const byHand = (await sh("zbarimg", ["--nodbus", "-q", "--raw", files["two_codes.gif"]])).trim()
     .split("\n").sort();
-  deepEqual(mine, byHand);
+  deepEqual(data, byHand);
+  deepEqual(mine(out.results).sort(), (await byZbarimg(files["two_codes.gif"])).sort());
   equal(out.results.count, 2);
   deepEqual(out.results.urls, [QR_URL]);
-  deepEqual(out.extracted[0].content.split("\n").filter(Boolean).sort(), mine);
+  deepEqual(out.extracted[0].content.split("\n").filter(Boolean).sort(), data);
+});
+
+Deno.test("qr: TIFF, WebP, a two-frame GIF and a PNG over IN_PROCESS_MAX_PIXELS go to zbarimg, frames counted", async () => {
+  const files = await textFiles();
+  const dir = await tempDir();
+  const second = `${dir}/second.png`;
+  await sh("qrencode", ["-s", "6", "-o", second, QR_SECOND]);
+  await sh("convert", [files["quish.png"], `${dir}/quish.tif`]);
+  await sh("convert", [files["quish.png"], `${dir}/quish.webp`]);
+  await sh("convert", [files["quish.png"], second, `${dir}/frames.gif`]);
+  // 2100x2000 pixels: over the in-process cap, under max_pixels.
+  await sh("convert", [
+    files["quish.png"],
+    "-background",
+    "white",
+    "-gravity",
+    "center",
+    "-extent",
+    "2100x2000",
+    `${dir}/large.png`,
+  ]);
+  const expected: Record<string, [string, string, number][]> = {
+    "quish.tif": [["QR-Code", QR_URL, 0]],
+    "quish.webp": [["QR-Code", QR_URL, 0]],
+    "frames.gif": [["QR-Code", QR_URL, 0], ["QR-Code", QR_SECOND, 1]],
+    "large.png": [["QR-Code", QR_URL, 0]],
+  };
+  for (const [name, want] of Object.entries(expected)) {
+    const path = `${dir}/${name}`;
+    const out = await scan(await Deno.readFile(path), {}, name);
+    deepEqual(ran, ["zbarimg"], name);
+    deepEqual(mine(out.results), want, name);
+    deepEqual(mine(out.results), await byZbarimg(path), name);
+  }
+  ok(2100 * 2000 > IN_PROCESS_MAX_PIXELS);
+});
+
+Deno.test("qr: which images are decoded in-process", async () => {
+  const files = await textFiles();
+  const png = await Deno.readFile(files["quish.png"]);
+  deepEqual(
+    [
+      decodedInProcess({ format: "png", width: 2000, height: 2000 }, png),
+      decodedInProcess({ format: "png", width: 2000, height: 2001 }, png),
+      decodedInProcess({ format: "jpeg" }, png),
+      decodedInProcess({ format: "tiff", width: 100, height: 100 }, png),
+      decodedInProcess({ format: "webp", width: 100, height: 100 }, png),
+    ],
+    [true, false, false, false, false],
+  );
+  // A GIF's frames are counted from its blocks: one frame in-process, two to zbarimg, and a
+  // GIF whose blocks end before any frame is not read in-process either.
+  const gif = await Deno.readFile(files["two_codes.gif"]);
+  const info = { format: "gif", width: 100, height: 100 } as const;
+  equal(decodedInProcess(info, gif), true);
+  equal(decodedInProcess(info, gif.subarray(0, 20)), false);
 });
 
 Deno.test("qr: an image without a code, tiny images, non-images, a missing tool", async () => {
@@ -80,19 +171,24 @@ Deno.test("qr: an image without a code, tiny images, non-images, a missing tool"
   const png = await Deno.readFile(files["quish.png"]);
   const big = await scan(png, { max_pixels: 100 });
   ok(big.errors[0].includes("larger than max_pixels"), big.errors[0]);
-  // A damaged PNG: zbarimg's own message, one line.
+  // A damaged PNG: zxing-wasm cannot load it, so zbarimg tries and gives its own message.
   const bad = new Uint8Array([
     ...png.subarray(0, 33),
     ...new TextEncoder().encode("garbagegarbage"),
   ]);
   const badOut = await scan(bad);
+  deepEqual(ran, ["zbarimg"]);
   equal(badOut.errors.length, 1);
   ok(
     /^qr: zbarimg could not read the image \(exit 1\): ERROR: insufficient image data in file @ /
       .test(badOut.errors[0]),
     badOut.errors[0],
   );
-  // The tool missing: the engine's one clear line, once.
+  // The tool missing: the engine's one clear line, once, for an image that needs zbarimg; a PNG
+  // is still decoded in-process.
+  const dir = await tempDir();
+  await sh("convert", [files["quish.png"], `${dir}/quish.tif`]);
+  const tiff = await Deno.readFile(`${dir}/quish.tif`);
   const { instance } = await instantiate(qr);
   const call = makeCall({ zbarimg: "zbar-tools" });
   const missing = {
@@ -104,11 +200,17 @@ Deno.test("qr: an image without a code, tiny images, non-images, a missing tool"
         ),
       ),
   };
-  const p = makePayload(png);
-  const r = (await instance.scan!(p, makeRequest(p), missing)) as Any;
-  deepEqual(r.errors, [
-    "qr: zbarimg is not installed: install the Debian package zbar-tools (apt-get install zbar-tools)",
-  ]);
+  const p = makePayload(tiff);
+  for (let i = 0; i < 2; i++) {
+    const r = (await instance.scan!(p, makeRequest(p), missing)) as Any;
+    deepEqual(r.errors, [
+      "qr: zbarimg is not installed: install the Debian package zbar-tools (apt-get install zbar-tools)",
+    ]);
+  }
+  const pngPayload = makePayload(png);
+  const decoded = (await instance.scan!(pngPayload, makeRequest(pngPayload), missing)) as Any;
+  equal(decoded.errors, undefined);
+  deepEqual(mine(decoded.results), [["QR-Code", QR_URL, 0]]);
 });
 
 Deno.test("qr: URLs in decoded data", () => {
