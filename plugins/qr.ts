@@ -142,7 +142,7 @@ export default (stoq: StoqAPI) => {
           if (decodedInProcess(info, payload.content)) {
             const zx = await import("./lib/qr/zxing.ts");
             try {
-              all = await zx.zxingDecode(payload.content, opts.inverted);
+              all = await zx.zxingDecode(payload.content, width! * height!, opts.inverted);
             } catch (e) {
               // An image stb_image cannot read may still be one ImageMagick reads.
               if (!(e instanceof zx.ZxingUnreadableError)) {

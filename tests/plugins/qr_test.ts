@@ -95,7 +95,7 @@ Deno.test("qr: a GIF with two codes gives both, as zbarimg run by hand does", as
   deepEqual(out.extracted[0].content.split("\n").filter(Boolean).sort(), data);
 });
 
-Deno.test("qr: TIFF, WebP, a two-frame GIF and a PNG over IN_PROCESS_MAX_PIXELS go to zbarimg, frames counted", async () => {
+Deno.test("qr: TIFF, WebP, a two-frame GIF and a PNG over IN_PROCESS_MAX_PIXELS go to zbarimg, frames counted; a 1.1 Mpixel PNG stays in-process", async () => {
   const files = await textFiles();
   const dir = await tempDir();
   const second = `${dir}/second.png`;
@@ -128,6 +128,24 @@ Deno.test("qr: TIFF, WebP, a two-frame GIF and a PNG over IN_PROCESS_MAX_PIXELS 
     deepEqual(mine(out.results), await byZbarimg(path), name);
   }
   ok(2100 * 2000 > IN_PROCESS_MAX_PIXELS);
+  // 1100x1000 pixels: in-process, and large enough that the WebAssembly instance is dropped
+  // afterwards (its grown memory with it); the next image gets a fresh one and decodes the same.
+  await sh("convert", [
+    files["quish.png"],
+    "-background",
+    "white",
+    "-gravity",
+    "center",
+    "-extent",
+    "1100x1000",
+    `${dir}/medium.png`,
+  ]);
+  for (const path of [`${dir}/medium.png`, files["quish.png"], `${dir}/medium.png`]) {
+    const out = await scan(await Deno.readFile(path));
+    deepEqual(ran, [], path);
+    deepEqual(mine(out.results), [["QR-Code", QR_URL, 0]], path);
+    deepEqual(mine(out.results), await byZbarimg(path), path);
+  }
 });
 
 Deno.test("qr: which images are decoded in-process", async () => {

@@ -82,17 +82,44 @@ const ZBAR_NAMES: Record<string, string> = {
 /** zbar's orientation names for zxing-cpp's rotation in degrees (clockwise). */
 const ORIENTATION: Record<number, string> = { 0: "UP", 90: "RIGHT", 180: "DOWN", 270: "LEFT" };
 
+/**
+ * Images above this many pixels leave the module's memory grown by about 8 bytes a pixel (it never
+ * shrinks): after one, the instance is dropped and the next image gets a fresh one.
+ */
+const RESET_PIXELS = 1_000_000;
+
+let compiled: Promise<WebAssembly.Module> | undefined;
 let ready: Promise<unknown> | undefined;
 
-/** Compiles and instantiates the module once; a failure is retried on the next image. */
+/** Drops the instance (its memory goes with it); the compiled module is kept. */
+function reset(): void {
+  ready = undefined;
+  purgeZXingModule();
+}
+
+/** Compiles the module once and instantiates it when needed; a failure is retried next time. */
 function prepare(): Promise<unknown> {
-  ready ??= (async () => {
+  compiled ??= (async () => {
     const url = new URL(import.meta.resolve("zxing-wasm/reader/zxing_reader.wasm"));
-    const wasmBinary = (await Deno.readFile(url)).buffer;
-    return await prepareZXingModule({ overrides: { wasmBinary }, fireImmediately: true });
+    return await WebAssembly.compile(await Deno.readFile(url));
   })().catch((e) => {
-    ready = undefined;
-    purgeZXingModule();
+    compiled = undefined;
+    throw e;
+  });
+  const module = compiled;
+  ready ??= (async () => {
+    const mod = await module;
+    return await prepareZXingModule({
+      overrides: {
+        instantiateWasm(imports: WebAssembly.Imports, done: (i: WebAssembly.Instance) => void) {
+          WebAssembly.instantiate(mod, imports).then(done);
+          return {};
+        },
+      },
+      fireImmediately: true,
+    });
+  })().catch((e) => {
+    reset();
     throw e;
   });
   return ready;
@@ -111,11 +138,16 @@ function toSymbol(r: ReadResult): ZxingSymbol {
 }
 
 /**
- * The symbols in an image file's bytes. `inverted` also tries the negative image when the plain
+ * The symbols in an image file's bytes (`pixels`: its width times height, from the header).
+ * `inverted` also tries the negative image when the plain
  * one holds nothing (zbarimg's -Stest-inverted). Throws ZxingUnreadableError when the image
  * cannot be decoded, ZxingError when the decoder fails.
  */
-export async function zxingDecode(image: Uint8Array, inverted: boolean): Promise<ZxingSymbol[]> {
+export async function zxingDecode(
+  image: Uint8Array,
+  pixels: number,
+  inverted: boolean,
+): Promise<ZxingSymbol[]> {
   await prepare();
   let results: ReadResult[];
   try {
@@ -129,10 +161,10 @@ export async function zxingDecode(image: Uint8Array, inverted: boolean): Promise
     });
   } catch (e) {
     // A trap leaves the module's memory in an unknown state: the next image gets a fresh one.
-    ready = undefined;
-    purgeZXingModule();
+    reset();
     throw new ZxingError(`zxing-cpp failed on the image: ${(e as Error).message ?? e}`);
   }
+  if (pixels > RESET_PIXELS) reset();
   const load = results.find((r) => !r.isValid && !r.format && r.error);
   if (load) throw new ZxingUnreadableError(load.error);
   return results.filter((r) => r.isValid).map(toSymbol);
