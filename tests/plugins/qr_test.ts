@@ -14,6 +14,7 @@ import qr, {
 import type { CallContext } from "../../core/engine/plugin.ts";
 import { instantiate, makeCall, makePayload, makeRequest, sh, tempDir } from "../helpers.ts";
 import { QR_SECOND, QR_URL, textFiles } from "../fixtures/text_files.ts";
+import { corruptedCopies } from "../fixtures/cache.ts";
 import { realFiles } from "../realfiles.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -229,6 +230,53 @@ Deno.test("qr: an image without a code, tiny images, non-images, a missing tool"
   const decoded = (await instance.scan!(pngPayload, makeRequest(pngPayload), missing)) as Any;
   equal(decoded.errors, undefined);
   deepEqual(mine(decoded.results), [["QR-Code", QR_URL, 0]]);
+});
+
+Deno.test("qr: UTF-8 text and binary data in a QR code: the text, and the bytes as base64 and a child, as zbarimg --raw -Sbinary gives them", async () => {
+  const dir = await tempDir();
+  const text = "Grüße 日本 https://x.example/a";
+  const bytes = Uint8Array.from({ length: 40 }, (_, i) => (i * 89 + 7) % 256);
+  await Deno.writeTextFile(`${dir}/utf8.txt`, text);
+  await Deno.writeFile(`${dir}/bin.dat`, bytes);
+  await sh("qrencode", ["-8", "-s", "6", "-r", `${dir}/utf8.txt`, "-o", `${dir}/utf8.png`]);
+  await sh("qrencode", ["-8", "-s", "6", "-r", `${dir}/bin.dat`, "-o", `${dir}/bin.png`]);
+  const raw = async (path: string) =>
+    (await new Deno.Command("zbarimg", {
+      args: ["--nodbus", "-q", "--raw", "-Sbinary", path],
+      stdout: "piped",
+    }).output()).stdout;
+
+  const utf8 = await scan(await Deno.readFile(`${dir}/utf8.png`), {}, "utf8.png");
+  deepEqual(mine(utf8.results), [["QR-Code", text, 0]]);
+  equal(new TextDecoder().decode(await raw(`${dir}/utf8.png`)).replace(/\n$/, ""), text);
+  deepEqual(utf8.results.urls, ["https://x.example/a"]);
+
+  const bin = await scan(await Deno.readFile(`${dir}/bin.png`), {}, "bin.png");
+  equal(bin.results.codes[0].encoding, "base64");
+  deepEqual(
+    Uint8Array.from(atob(bin.results.codes[0].data), (c) => c.charCodeAt(0)),
+    bytes,
+  );
+  deepEqual((await raw(`${dir}/bin.png`)).subarray(0, bytes.length), bytes);
+  deepEqual(bin.extracted.map((e: Any) => e.payload_meta.extra_data.filename), ["bin.png.qr0.bin"]);
+  deepEqual(bin.extracted[0].content, bytes);
+});
+
+Deno.test("qr: corrupted PNG, JPEG and GIF images end with a result or a named error", async () => {
+  const files = await textFiles();
+  let inProcess = 0;
+  for (const name of ["quish.png", "quish.jpg", "two_codes.gif"] as const) {
+    const data = await Deno.readFile(files[name]);
+    // From byte 40: the header (and the size the routing reads) stays intact, the rest is fair game.
+    for (const copy of corruptedCopies(data, { count: 40, from: 40, flips: 6, seed: 7 })) {
+      const out = await scan(copy, {}, name);
+      ok(out.results || out.errors?.[0]?.startsWith("qr: "), JSON.stringify(out.errors));
+      if (!ran.length) inProcess++;
+    }
+  }
+  // Some copies still load in zxing-wasm; the others (stb_image rejects damaged PNG data, which
+  // ImageMagick reads with warnings) went to zbarimg: both decoders saw damaged input.
+  ok(inProcess > 0 && inProcess < 120, `${inProcess} of 120 decoded in-process`);
 });
 
 Deno.test("qr: URLs in decoded data", () => {
