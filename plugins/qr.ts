@@ -1,25 +1,44 @@
 /**
- * QR codes and barcodes in images (Strelka's ScanQr), decoded by zbarimg (Debian zbar-tools):
- * each symbol's type and data, the URLs among them with a "quishing" finding, and a text child
- * holding the decoded data so that iocextract and keywords read it.
+ * QR codes and barcodes in images (Strelka's ScanQr): each symbol's type and data, the URLs among
+ * them with a "quishing" finding, and a text child holding the decoded data so that iocextract and
+ * keywords read it.
  *
- * Why zbarimg: it decodes QR, EAN/UPC, Code 128/39/93, DataBar, Codabar and I2/5 in PNG, JPEG,
- * GIF (every frame), BMP, TIFF and WebP through ImageMagick, tries the inverted image when the
- * plain one has no symbol (-Stest-inverted), and runs in its own process, so a hostile image
- * costs a killable subprocess, not our memory. The image's header is read first: icons too small
- * to hold a code are skipped without a spawn, and images larger than max_pixels are refused.
- * The coder is forced from the header (`png:/path`), so ImageMagick never guesses a format.
+ * Two decoders. PNG, JPEG, single-frame GIF and BMP images up to IN_PROCESS_MAX_PIXELS are decoded
+ * in this process by zxing-cpp (zxing-wasm, loaded on the first image): about a millisecond, where
+ * spawning zbarimg costs ImageMagick's start-up on every image. The rest (TIFF, WebP, GIFs with
+ * several frames, large images, and images zxing-wasm's stb_image cannot read) go to zbarimg
+ * (Debian zbar-tools), which reads every frame of every format through ImageMagick in its own
+ * process, so a large or odd image costs a killable subprocess, not our memory. zbarimg also tries
+ * the inverted image when the plain one has no symbol (-Stest-inverted), as zxing-cpp does with
+ * tryInvert. The image's header is read first: icons too small to hold a code are skipped, and
+ * images larger than max_pixels are refused. For zbarimg the coder is forced from the header
+ * (`png:/path`), so ImageMagick never guesses a format.
  */
 import type { ExtractedPayload, Finding, StoqAPI } from "../core/engine/plugin.ts";
-import { imageInfo } from "./lib/image/size.ts";
+import { gifFrames, type ImageInfo, imageInfo } from "./lib/image/size.ts";
 import { targetFindings } from "./lib/ioc/targets.ts";
 import { parseXml } from "./lib/xml/parser.ts";
+
+/**
+ * The largest image decoded in this process: zxing-wasm's memory grows to hold the decoded image
+ * and never shrinks, so larger ones (up to max_pixels) go to zbarimg's process instead.
+ */
+export const IN_PROCESS_MAX_PIXELS = 4_000_000;
+
+/** Whether zxing-wasm decodes this image in-process (else zbarimg does): see the module comment. */
+export function decodedInProcess(info: ImageInfo, content: Uint8Array): boolean {
+  const { format, width, height } = info;
+  if (width === undefined || height === undefined) return false;
+  if (width * height > IN_PROCESS_MAX_PIXELS) return false;
+  if (format === "gif") return gifFrames(content, 2) === 1;
+  return format === "png" || format === "jpeg" || format === "bmp";
+}
 
 /** One decoded symbol. */
 export interface DecodedSymbol {
   type: string;
   data: string;
-  /** "base64" when zbar could not decode the data as text (then `data` is base64). */
+  /** "base64" when the data is not text (then `data` is base64). */
   encoding?: string;
   quality?: number;
   orientation?: string;
@@ -84,7 +103,8 @@ export default (stoq: StoqAPI) => {
   return stoq.plugin({
     name: "qr",
     version: "1.0.0",
-    description: "QR codes and barcodes in images (zbarimg): decoded data, URLs, a text child",
+    description:
+      "QR codes and barcodes in images (zxing-cpp, zbarimg): decoded data, URLs, a text child",
     classes: ["worker"],
     tools: { zbarimg: "zbar-tools" },
     options: {
@@ -118,34 +138,48 @@ export default (stoq: StoqAPI) => {
               };
             }
           }
-          if (missing) return { errors: [missing] };
-          const args = ["--nodbus", "--xml", "-q", ...(opts.inverted ? ["-Stest-inverted"] : [])];
-          let out;
-          try {
-            out = await call.withTempFile(
-              payload.content,
-              (path) =>
-                call.exec("zbarimg", [...args, `${info.format}:${path}`], {
-                  maxOutput: 16 * 1024 * 1024,
-                }),
-            );
-          } catch (e) {
-            const msg = (e as Error).message;
-            if (!/not installed|not permitted/.test(msg)) throw e;
-            missing = `qr: ${msg}`;
-            return { errors: [missing] };
+          let all: DecodedSymbol[] | undefined;
+          if (decodedInProcess(info, payload.content)) {
+            const zx = await import("./lib/qr/zxing.ts");
+            try {
+              all = await zx.zxingDecode(payload.content, width! * height!, opts.inverted);
+            } catch (e) {
+              // An image stb_image cannot read may still be one ImageMagick reads.
+              if (!(e instanceof zx.ZxingUnreadableError)) {
+                return { errors: [`qr: ${(e as Error).message}`] };
+              }
+            }
           }
-          // 0: symbols found; 4: none found. Anything else is a decoder error.
-          if (out.code !== 0 && out.code !== 4) {
-            const why = out.stderr.split("\n").map((l) => l.trim().replace(/ `[^']*'/g, ""))
-              .find((l) => l && !/dbus|Connection/i.test(l));
-            return {
-              errors: [
-                `qr: zbarimg could not read the image (exit ${out.code}): ${why ?? "no message"}`,
-              ],
-            };
+          if (!all) {
+            if (missing) return { errors: [missing] };
+            const args = ["--nodbus", "--xml", "-q", ...(opts.inverted ? ["-Stest-inverted"] : [])];
+            let out;
+            try {
+              out = await call.withTempFile(
+                payload.content,
+                (path) =>
+                  call.exec("zbarimg", [...args, `${info.format}:${path}`], {
+                    maxOutput: 16 * 1024 * 1024,
+                  }),
+              );
+            } catch (e) {
+              const msg = (e as Error).message;
+              if (!/not installed|not permitted/.test(msg)) throw e;
+              missing = `qr: ${msg}`;
+              return { errors: [missing] };
+            }
+            // 0: symbols found; 4: none found. Anything else is a decoder error.
+            if (out.code !== 0 && out.code !== 4) {
+              const why = out.stderr.split("\n").map((l) => l.trim().replace(/ `[^']*'/g, ""))
+                .find((l) => l && !/dbus|Connection/i.test(l));
+              return {
+                errors: [
+                  `qr: zbarimg could not read the image (exit ${out.code}): ${why ?? "no message"}`,
+                ],
+              };
+            }
+            all = await parseZbarXml(new TextDecoder().decode(out.stdout));
           }
-          const all = await parseZbarXml(new TextDecoder().decode(out.stdout));
           const codes = all.slice(0, opts.max_symbols);
           const urls = [
             ...new Set(codes.filter((c) => !c.encoding).flatMap((c) => urlsIn(c.data))),
@@ -171,8 +205,8 @@ export default (stoq: StoqAPI) => {
           if (!codes.length) return { results };
           const parent = payload.results.payload_meta.extra_data.filename;
           const base = typeof parent === "string" && parent ? parent : "image";
-          // Text symbols go to one text child (for iocextract and keywords); a symbol zbar
-          // could only give as base64 is binary data and becomes a child of its own.
+          // Text symbols go to one text child (for iocextract and keywords); a symbol given as
+          // base64 is binary data and becomes a child of its own.
           const text = codes.filter((c) => !c.encoding);
           const extracted: ExtractedPayload[] = text.length
             ? [{
@@ -194,7 +228,7 @@ export default (stoq: StoqAPI) => {
                   extra_data: { filename: `${base}.qr${i}.bin`, source: "qr", symbols: 1 },
                 },
               });
-            } catch { /* zbar's base64 is well-formed; nothing to add if not */ }
+            } catch { /* the decoders' base64 is well-formed; nothing to add if not */ }
           });
           return { results, extracted };
         },

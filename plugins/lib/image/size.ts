@@ -88,3 +88,33 @@ function jpegSize(d: Uint8Array, v: DataView): { width?: number; height?: number
   }
   return {};
 }
+
+/**
+ * How many frames a GIF holds, counting up to `limit` (a walk over its blocks, bounded by the
+ * data's length); 0 when the blocks are malformed before the first frame.
+ */
+export function gifFrames(d: Uint8Array, limit: number): number {
+  if (d.length < 13) return 0;
+  // Header and logical screen descriptor, then the global colour table if the flag says so.
+  let i = 13 + (d[10] & 0x80 ? 3 << ((d[10] & 7) + 1) : 0);
+  let frames = 0;
+  const skipSubBlocks = () => {
+    while (i < d.length && d[i] !== 0) i += d[i] + 1;
+    i++;
+  };
+  while (i < d.length && frames < limit) {
+    const block = d[i];
+    if (block === 0x3b) break;
+    if (block === 0x21) {
+      i += 2;
+      skipSubBlocks();
+    } else if (block === 0x2c) {
+      if (i + 10 > d.length) break;
+      frames++;
+      const packed = d[i + 9];
+      i += 10 + (packed & 0x80 ? 3 << ((packed & 7) + 1) : 0) + 1;
+      skipSubBlocks();
+    } else break;
+  }
+  return frames;
+}
