@@ -123,6 +123,8 @@ function compare(label: string, before: string[], after: string[]): number {
     const i = unmatched.findIndex((u) => inputKey(u) === key);
     const other = i >= 0 ? unmatched.splice(i, 1)[0] : undefined;
     console.log(`DIFF ${label}: ${key}`);
+    const errors = (JSON.parse(t).errors ?? []) as { error: string }[];
+    for (const e of errors) console.log(`  (error: ${e.error.slice(0, 160)})`);
     if (other === undefined) console.log("  only in the first checkout's output");
     else for (const d of differences(JSON.parse(t), JSON.parse(other))) console.log(`  ${d}`);
   }
@@ -148,9 +150,9 @@ if (import.meta.main) {
   let total = 0, docs = 0;
   try {
     for (const dir of dirs) {
-      const [before, after] = await Promise.all(
-        [old, neu].map(async (s, i) => (await scan(s, homes[i], dir, config)).map(normalise)),
-      );
+      // One after the other: two scans at once on a small machine make plugins' timeouts fire.
+      const before = (await scan(old, homes[0], dir, config)).map(normalise);
+      const after = (await scan(neu, homes[1], dir, config)).map(normalise);
       docs += before.length;
       const n = compare(dir, before, after);
       console.log(`${dir}: ${before.length} vs ${after.length} documents, ${n} differ`);
