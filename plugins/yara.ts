@@ -22,10 +22,12 @@ import { CHECK_HELP, rulesCheck } from "./lib/yara/check.ts";
 import type { RuleSet } from "./lib/yara/compile.ts";
 import { misread, payloadExternals } from "./lib/yara/externals.ts";
 import {
+  loadRuleSet,
   loadRuleSets,
   logReport,
   noRulesReason,
   type RuleMatch,
+  scanAsync,
   type ScanOutcome,
   scanParts,
 } from "./lib/yara/rules.ts";
@@ -96,6 +98,32 @@ export default (stoq: StoqAPI) => {
       worker: worker !== undefined,
       dispatch: dispatch ? { targets: targetsOf(dispatch) } : null,
     };
+    // Each role's rules compiled alone, only once a scan of both timed out: slow worker rules
+    // must not cost a payload its dispatch matches (nor slow dispatch rules its worker matches).
+    let alone: Promise<RuleSet[]> | undefined;
+    const separately = () =>
+      alone ??= Promise.all(wanted.map(async (role) => {
+        const set = await loadRuleSet(`${role}_rules`, opts[`${role}_rules`], {
+          externals: opts.externals,
+          cacheDir,
+        });
+        set.rules?.setTimeout(opts.scan_timeout * 1000);
+        return set;
+      }));
+    const scanBoth = async (
+      data: Uint8Array,
+      vars: Record<string, string>,
+      limits: Record<Role, number>,
+    ): Promise<Scanned> => {
+      let outs = await scanParts(sets, data, vars, wanted.map((r) => limits[r]));
+      if (wanted.length > 1 && outs.some((o) => "timed_out" in o)) {
+        const own = await separately();
+        outs = await Promise.all(
+          own.map((set, i) => scanAsync(set, data, vars, limits[wanted[i]])),
+        );
+      }
+      return Object.fromEntries(wanted.map((r, i) => [r, outs[i]])) as Scanned;
+    };
     return {
       call(method, args) {
         if (method === "describe") return described;
@@ -105,9 +133,7 @@ export default (stoq: StoqAPI) => {
           Record<string, string>,
           Record<Role, number>,
         ];
-        return scanParts(sets, data, vars, wanted.map((r) => limits[r])).then((outs) =>
-          Object.fromEntries(wanted.map((r, i) => [r, outs[i]])) as Scanned
-        );
+        return scanBoth(data, vars, limits);
       },
     };
   }
