@@ -132,17 +132,28 @@ export default (stoq: StoqAPI) =>
       const union = (list: CompiledRule[]) => [...new Set(list.flatMap((r) => r.workers))];
       // Typing rules are compiled on first need: a pipeline without flavor conditions (and no
       // explain) never pays for them.
-      let typing: Promise<RuleSet> | undefined;
+      let typingRules: Promise<RuleSet> | undefined;
       const loadTyping = () =>
-        typing ??= (async () => {
+        typingRules ??= (async () => {
           const set = await loadRuleSet("typing_rules", opts.typing_rules, { externals: {} });
           logReport(ctx.log, "typing rules", opts.typing_rules, set);
           return set;
         })();
       const needFlavors = rules.some((r) => r.usesFlavors);
       if (needFlavors) await loadTyping();
+      // The typing rules' matches per payload content: a payload is dispatched again after a
+      // worker ran on it, and its content has not changed.
+      const typed = new WeakMap<Uint8Array, string[]>();
+      const typing = async (payload: Payload) => {
+        let names = typed.get(payload.content);
+        if (!names) {
+          names = scanSync(await loadTyping(), payload.content).map((m) => m.rule);
+          typed.set(payload.content, names);
+        }
+        return names;
+      };
       const facts = async (payload: Payload, call: CallContext, flavors: boolean) =>
-        factsOf(payload, call, flavors ? await loadTyping() : undefined);
+        factsOf(payload, call, flavors ? await typing(payload) : []);
       return {
         dispatch_targets: union(rules),
         async get_dispatches(payload, _request, call) {
@@ -174,18 +185,17 @@ export default (stoq: StoqAPI) =>
     },
   });
 
-/** Gathers what the rules test about `payload`; flavors only when typing rules are given. */
+/** Gathers what the rules test about `payload`, given the typing rules it matches. */
 async function factsOf(
   payload: Payload,
   call: CallContext,
-  typing?: RuleSet,
+  typed: string[],
 ): Promise<Facts> {
   const { filename } = payload.results.payload_meta.extra_data;
   const base = typeof filename === "string"
     ? filename.slice(Math.max(filename.lastIndexOf("/"), filename.lastIndexOf("\\")) + 1)
     : "";
   const { mimetype } = await detectFor(payload, call);
-  const typed = typing ? scanSync(typing, payload.content).map((m) => m.rule) : [];
   return {
     mimetype,
     flavors: [mimetype, ...typed.filter((t) => t !== mimetype)],

@@ -23,16 +23,23 @@ import type { RuleSet } from "./lib/yara/compile.ts";
 import { misread, payloadExternals } from "./lib/yara/externals.ts";
 import {
   loadRuleSet,
+  loadRuleSets,
   logReport,
   noRulesReason,
   type RuleMatch,
   scanAsync,
   type ScanOutcome,
+  scanParts,
 } from "./lib/yara/rules.ts";
 
 const XOR_PREFIX = "xor_plaintext_for_string_";
 /** Matched strings a dispatch match keeps for XOR key recovery. */
 const DISPATCH_STRINGS = 1000;
+
+const ROLES = ["worker", "dispatch"] as const;
+type Role = typeof ROLES[number];
+/** One scan's outcome for each role that has rules. */
+type Scanned = Partial<Record<Role, ScanOutcome>>;
 
 /** What the shared part tells each instance. */
 interface Described {
@@ -65,35 +72,68 @@ export default (stoq: StoqAPI) => {
   };
   type Options = zod.output<zod.ZodObject<typeof options>>;
 
-  /** Compiles both rule sets (once per process) and scans for every scan thread's instance. */
+  /**
+   * Compiles both rule sets as one (once per process), so that one YARA-X pass over a payload
+   * serves the worker and the dispatcher, and scans for every scan thread's instance.
+   */
   async function shared(opts: Options, ctx: PluginContext): Promise<SharedPart> {
     const cacheDir = opts.compiled_cache ? `${ctx.home}/cache/yara` : undefined;
-    const load = async (what: string, list: string[]): Promise<RuleSet | undefined> => {
-      if (!list.length) return undefined;
-      const set = await loadRuleSet(`${what}_rules`, list, { externals: opts.externals, cacheDir });
-      logReport(ctx.log, `${what} rules`, list, set, "[yara] externals");
-      if (!set.rules) throw new Error(`none of the ${what} rules loaded (${noRulesReason(set)})`);
+    const wanted = ROLES.filter((r) => opts[`${r}_rules`].length);
+    const sets = await loadRuleSets(
+      wanted.map((r) => ({ option: `${r}_rules`, paths: opts[`${r}_rules`] })),
+      { externals: opts.externals, cacheDir },
+    );
+    const byRole = new Map<Role, RuleSet>();
+    wanted.forEach((role, i) => {
+      const list = opts[`${role}_rules`];
+      const set = sets[i];
+      logReport(ctx.log, `${role} rules`, list, set, "[yara] externals");
+      if (!set.rules) throw new Error(`none of the ${role} rules loaded (${noRulesReason(set)})`);
       set.rules.setTimeout(opts.scan_timeout * 1000);
-      return set;
-    };
-    const worker = await load("worker", opts.worker_rules);
-    const dispatch = await load("dispatch", opts.dispatch_rules);
+      byRole.set(role, set);
+    });
+    const worker = byRole.get("worker");
+    const dispatch = byRole.get("dispatch");
     const described: Described = {
       worker: worker !== undefined,
       dispatch: dispatch ? { targets: targetsOf(dispatch) } : null,
     };
+    // Each role's rules compiled alone, only once a scan of both timed out: slow worker rules
+    // must not cost a payload its dispatch matches (nor slow dispatch rules its worker matches).
+    let alone: Promise<RuleSet[]> | undefined;
+    const separately = () =>
+      alone ??= Promise.all(wanted.map(async (role) => {
+        const set = await loadRuleSet(`${role}_rules`, opts[`${role}_rules`], {
+          externals: opts.externals,
+          cacheDir,
+        });
+        set.rules?.setTimeout(opts.scan_timeout * 1000);
+        return set;
+      }));
+    const scanBoth = async (
+      data: Uint8Array,
+      vars: Record<string, string>,
+      limits: Record<Role, number>,
+    ): Promise<Scanned> => {
+      let outs = await scanParts(sets, data, vars, wanted.map((r) => limits[r]));
+      if (wanted.length > 1 && outs.some((o) => "timed_out" in o)) {
+        const own = await separately();
+        outs = await Promise.all(
+          own.map((set, i) => scanAsync(set, data, vars, limits[wanted[i]])),
+        );
+      }
+      return Object.fromEntries(wanted.map((r, i) => [r, outs[i]])) as Scanned;
+    };
     return {
       call(method, args) {
         if (method === "describe") return described;
-        const [which, data, vars, limit] = args as [
-          string,
+        if (method !== "scan") throw new Error(`yara: no such call: ${method}`);
+        const [data, vars, limits] = args as [
           Uint8Array,
           Record<string, string>,
-          number,
+          Record<Role, number>,
         ];
-        const set = which === "worker" ? worker : dispatch;
-        if (method !== "scan" || !set) throw new Error(`yara: no such call: ${method} ${which}`);
-        return scanAsync(set, data, vars, limit);
+        return scanBoth(data, vars, limits);
       },
     };
   }
@@ -127,18 +167,34 @@ export default (stoq: StoqAPI) => {
       const info = await link.call<Described>("describe");
       const wantsType = typeof opts.externals.filetype === "string";
 
-      /** The payload's matches in rule set `which`, scanned in the shared part. */
-      const scan = async (which: string, payload: Payload, limit: number, call?: CallContext) => {
+      // One scan per payload content (and external values) serves the worker, the dispatcher
+      // and explain, in every round: the content never changes.
+      const scans = new WeakMap<Uint8Array, Map<string, Promise<Scanned>>>();
+      const limits: Record<Role, number> = {
+        worker: opts.strings_limit,
+        dispatch: DISPATCH_STRINGS,
+      };
+
+      /** The payload's matches for `role`, scanned in the shared part once per content. */
+      const scan = async (role: Role, payload: Payload, call?: CallContext) => {
         const facts = {
           extra_data: payload.results.payload_meta.extra_data,
           detectedExtension: wantsType ? (await detectFor(payload, call)).extension : null,
         };
         const { values, unset } = payloadExternals(opts.externals, facts);
-        // A copy of its own, moved (not copied again) to the main thread.
-        const data = new Uint8Array(payload.content);
-        const out = await link.call<ScanOutcome>("scan", [which, data, values, limit], [
-          data.buffer,
-        ]);
+        let byVars = scans.get(payload.content);
+        if (!byVars) scans.set(payload.content, byVars = new Map());
+        const key = JSON.stringify(values);
+        let pending = byVars.get(key);
+        if (!pending) {
+          // A copy of its own, moved (not copied again) to the main thread.
+          const data = new Uint8Array(payload.content);
+          pending = link.call<Scanned>("scan", [data, values, limits], [data.buffer]);
+          byVars.set(key, pending);
+          // A failed call is not kept: the next question asks again.
+          pending.catch(() => byVars!.delete(key));
+        }
+        const out = (await pending)[role] ?? { matches: [] };
         return { out, unset };
       };
       const timedOut = (payload: Payload, which: string) =>
@@ -175,7 +231,7 @@ export default (stoq: StoqAPI) => {
         dispatch_targets: info.dispatch?.targets ?? [],
         async scan(payload: Payload, _request, call) {
           if (!info.worker) return { errors: ["yara: no worker_rules configured"] };
-          const { out, unset } = await scan("worker", payload, opts.strings_limit, call);
+          const { out, unset } = await scan("worker", payload, call);
           // Externals the binding cannot take as text (a file named "123"): the rules saw the
           // configured value, which the result says.
           const note = unset.length ? { externals_not_set: unset } : {};
@@ -201,7 +257,7 @@ export default (stoq: StoqAPI) => {
         },
         async get_dispatches(payload: Payload, _request, call) {
           if (!info.dispatch) return null;
-          const { out } = await scan("dispatch", payload, DISPATCH_STRINGS, call);
+          const { out } = await scan("dispatch", payload, call);
           if ("timed_out" in out) return { errors: [timedOut(payload, "dispatch")] };
           const plugin_names: string[] = [];
           const meta: Record<string, unknown> = {};
@@ -223,7 +279,7 @@ export default (stoq: StoqAPI) => {
         },
         async explain(payload: Payload, _request, call) {
           const out = info.dispatch
-            ? (await scan("dispatch", payload, 0, call)).out
+            ? (await scan("dispatch", payload, call)).out
             : { matches: [] as RuleMatch[] };
           const found = "timed_out" in out ? [] : out.matches;
           return {

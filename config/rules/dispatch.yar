@@ -8,6 +8,8 @@
    same), which it hands to xordecode as meta xorkey.
 */
 
+import "math"
+
 rule xor_pe
 {
     meta:
@@ -65,8 +67,8 @@ rule carve_pe
         $mz = "MZ"
     condition:
         #mz > 0 and
-        for any i in (1..100000) : (
-            i <= #mz and @mz[i] > 0 and
+        for any i in (1..math.min(#mz, 100000)) : (
+            @mz[i] > 0 and
             uint32(@mz[i] + 0x3C) >= 4 and uint32(@mz[i] + 0x3C) < 0x10000000 and
             uint32(@mz[i] + uint32(@mz[i] + 0x3C)) == 0x00004550
         )

@@ -76,6 +76,10 @@ class ScanState {
   readonly status = new Map<Payload, Map<string, Status>>();
   readonly skipped = new Map<Payload, Set<string>>();
   readonly errorKeys = new Set<string>();
+  /** Bumped whenever something adds to a payload's results (a worker ran, another parent). */
+  readonly version = new Map<Payload, number>();
+  /** What the dispatchers last said about a payload, and the facts they were asked about. */
+  readonly asked = new Map<Payload, { facts: string; names: string[] }>();
   extractedBytes = 0;
 
   constructor(readonly request: Request, readonly exclude: ReadonlySet<string> = new Set()) {}
@@ -86,6 +90,20 @@ class ScanState {
     if (!this.bySha.has(p.sha256)) this.bySha.set(p.sha256, p);
     this.status.set(p, new Map());
     this.skipped.set(p, new Set());
+    this.version.set(p, 0);
+  }
+
+  /** Marks that `p`'s results changed, so that the dispatchers are asked about it again. */
+  touch(p: Payload): void {
+    this.version.set(p, (this.version.get(p) ?? 0) + 1);
+  }
+
+  /**
+   * What a dispatcher can learn about `p` and that can change during a scan: its results'
+   * version and its payload_meta (which dispatchers and de-duplication may change).
+   */
+  facts(p: Payload): string {
+    return `${this.version.get(p)}\u0000${JSON.stringify(p.results.payload_meta)}`;
   }
 
   /** Adds an error once: the same text from the same plugin about the same payload is kept once. */
@@ -330,7 +348,20 @@ export class Engine {
     const scannable = state.request.payloads.filter((p) => p.results.payload_meta.should_scan);
     const always = this.pipeline.always_dispatch;
     await Promise.all(scannable.map(async (p) => {
-      const names = await this.#dispatch(state, p);
+      // A dispatcher is not asked again about a payload whose facts are as they were when it
+      // last answered: it would answer the same, and a YARA scan per payload per round is most
+      // of a deep archive's cost.
+      const facts = state.facts(p);
+      const last = state.asked.get(p);
+      let names: string[];
+      if (last?.facts === facts) names = last.names;
+      else {
+        const out = await this.#dispatch(state, p);
+        names = out.names;
+        // A failed dispatcher is asked again next round, as it always was.
+        if (out.complete) state.asked.set(p, { facts, names });
+        else state.asked.delete(p);
+      }
       want(wanted, p, [...always, ...names]);
     }));
 
@@ -410,6 +441,7 @@ export class Engine {
     runnable.forEach(([p, w], i) => {
       const out = outcomes[i];
       p.results.plugins_run.workers.push(w.name);
+      state.touch(p);
       state.status.get(p)!.set(w.name, out ? "ok" : "failed");
       if (!out) return;
       if (out.results !== undefined) p.results.workers[w.name] = out.results;
@@ -420,8 +452,13 @@ export class Engine {
     return true;
   }
 
-  async #dispatch(state: ScanState, p: Payload): Promise<string[]> {
+  /** Asks every dispatcher about `p`; `complete` is false when one of them failed. */
+  async #dispatch(
+    state: ScanState,
+    p: Payload,
+  ): Promise<{ names: string[]; complete: boolean }> {
     const names: string[] = [];
+    let complete = true;
     for (const name of this.pipeline.dispatchers) {
       if (state.exclude.has(name)) continue;
       const d = await this.host.load(name, "dispatcher");
@@ -431,6 +468,7 @@ export class Engine {
       );
       const id = p.results.payload_id;
       if (!out.ok) {
+        complete = false;
         state.error(
           out.timedOut ? out.error : `dispatcher:failed to dispatch: ${out.error}`,
           name,
@@ -453,7 +491,7 @@ export class Engine {
       state.pluginErrors(r.errors, name, id);
       names.push(...(r.plugin_names ?? []));
     }
-    return names;
+    return { names, complete };
   }
 
   /** Runs one worker on one payload; returns its checked response, or undefined if it failed. */
@@ -543,6 +581,7 @@ export class Engine {
         if (seen !== parent && !dup) {
           r.extracted_from.push(from);
           r.extracted_by.push(by);
+          state.touch(seen);
         }
         addName(r.payload_meta.extra_data, ep.payload_meta?.extra_data?.filename);
         continue;

@@ -4,7 +4,8 @@
  * engine's design notes: 1 initial dispatch_to, 2 dedup, 3 dispatcher/connector errors, 4 error
  * de-duplication, 5 failed requirements block, 6 required_workers checked up front, 7 order,
  * 8 pending work named, 9 garbage, 10 limits, 11 unknown dispatch, 12 string errors,
- * 13 max_recursion ≥ 1, 14 UTC time, 15 subresponses, 16 split).
+ * 13 max_recursion ≥ 1, 14 UTC time, 15 subresponses, 16 split, 17 dispatchers asked again
+ * only about changed payloads).
  */
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { stoqAPI } from "../../core/engine/api.ts";
@@ -16,7 +17,7 @@ import {
   RequestMetaSchema,
   type StoqResponse,
 } from "../../core/engine/model.ts";
-import type { Payload, Request } from "../../core/engine/plugin.ts";
+import type { Payload, PluginFactory, Request } from "../../core/engine/plugin.ts";
 import { deliver } from "../../core/run/runner.ts";
 import { splitResponse, subresponses } from "../../core/engine/subresponses.ts";
 import { errorTexts, input, testEngine } from "./harness.ts";
@@ -876,7 +877,7 @@ Deno.test("§7.11.1 / difference 1: an initial payload's own dispatch_to is hono
   deepEqual(ran(r2, 0), []);
 });
 
-Deno.test("§7.11.2: dispatchers run every round on every scannable payload (1+2+3)", async () => {
+Deno.test("§7.11.2 / difference 17: dispatchers are asked again only about changed payloads", async () => {
   const calls: Call[] = [];
   const e = await testEngine({
     plugins: [simpleDispatcher("simple_dispatcher", calls), extractPayload()],
@@ -886,9 +887,11 @@ Deno.test("§7.11.2: dispatchers run every round on every scannable payload (1+2
   });
   const r = await e.scan([input(GC)]);
   equal(r.results.length, 4);
-  equal(calls.length, 6);
+  // stoQ asked about every payload in every round (1+2+3 = 6 calls). Payload 0 is asked in round
+  // 1 and again in round 2 (extract_payload ran on it), not in round 3 (nothing new since).
+  equal(calls.length, 5);
   const ids = payloadsOf(calls).map((p) => r.results.findIndex((x) => x === p.results));
-  deepEqual(sorted(ids.map(String)), ["0", "0", "0", "1", "1", "2"]);
+  deepEqual(sorted(ids.map(String)), ["0", "0", "1", "1", "2"]);
 });
 
 Deno.test("§7.11.4 / difference 3: a dispatcher's returned errors reach errors[]", async () => {
@@ -1284,4 +1287,46 @@ Deno.test("§7.9 test_no_reload and test_load_plugin_nonexistent", async () => {
   const b = await e.host.load("dummy_worker", "worker");
   equal(a, b);
   await rejects(e.host.load("nonexistent_plugin"), PluginLoadError);
+});
+
+Deno.test("a dispatcher is not asked again about a payload whose results did not change", async () => {
+  // A nested archive: "level0" holds "level1", ... down to "level4", one level per round.
+  const asked: string[] = [];
+  const nested: PluginFactory = (stoq) =>
+    stoq.plugin({
+      name: "nest",
+      version: "0.1",
+      description: "extracts the next level of a nested archive",
+      classes: ["worker"],
+      create: () => ({
+        scan: (p: Payload) => {
+          const level = Number(new TextDecoder().decode(p.content).slice(5));
+          return level < 4 ? { extracted: [{ content: `level${level + 1}` }] } : {};
+        },
+      }),
+    });
+  const counting: PluginFactory = (stoq) =>
+    stoq.plugin({
+      name: "counting_dispatcher",
+      version: "0.1",
+      description: "routes every payload to nest and counts the questions",
+      classes: ["dispatcher"],
+      create: () => ({
+        get_dispatches: (p: Payload) => {
+          asked.push(new TextDecoder().decode(p.content));
+          return { plugin_names: ["nest"] };
+        },
+      }),
+    });
+  const e = await testEngine({
+    plugins: [nested, counting],
+    pipeline: { dispatchers: ["counting_dispatcher"] },
+  });
+  const r = await e.scan([input("level0")]);
+  equal(r.results.length, 5);
+  deepEqual(r.results.map((_, i) => ran(r, i)), Array(5).fill(["nest"]));
+  // Each payload is asked when it first appears and once more after nest ran on it (its results
+  // changed); not again in each of the later rounds that its children need.
+  const times = (level: number) => asked.filter((a) => a === `level${level}`).length;
+  deepEqual([0, 1, 2, 3, 4].map(times), [2, 2, 2, 2, 2]);
 });

@@ -72,6 +72,11 @@ export interface RuleSet {
   fileOf(namespace: string, rule: string): string;
   /** Every string value the loaded files give the meta key `key` (read from the rule text). */
   metaValues(key: string): string[];
+  /**
+   * Whether a match from YARA-X namespace `namespace` is this set's: `rules` may be shared with
+   * other sets compiled with it (buildRuleSets).
+   */
+  owns(namespace: string): boolean;
 }
 
 /** Rule sets of at least this much text are cached compiled: smaller ones compile faster. */
@@ -244,12 +249,29 @@ const namespaceOf = (i: number) => `u${i}`;
 
 /** Compiles (or loads from the cache) the units of `sources` into one rule set. */
 export async function buildRuleSet(sources: RuleSources, opts: BuildOptions): Promise<RuleSet> {
-  const { units } = sources;
+  return (await buildRuleSets([sources], opts))[0];
+}
+
+/**
+ * Compiles several rule sets as one YARA-X rule set, so that one scan serves them all
+ * ({@link RuleSet.owns} tells their matches apart): each unit still has its own namespace, and
+ * each set its own report. A set with no rule that loaded has no `rules`.
+ */
+export async function buildRuleSets(
+  parts: RuleSources[],
+  opts: BuildOptions,
+): Promise<RuleSet[]> {
+  const units = parts.flatMap((p) => p.units);
   const yx = yarax();
   const infos = units.map((u) => new UnitInfo(u));
   const size = units.reduce((n, u) => n + u.text.length, 0);
   const cacheDir = size >= CACHE_MIN_BYTES ? opts.cacheDir : undefined;
-  const keyParts = { externals: opts.externals, units: units.map((u) => [u.name, u.text]) };
+  // A single set keeps the key it always had, so existing caches stay valid.
+  const keyParts = {
+    externals: opts.externals,
+    units: units.map((u) => [u.name, u.text]),
+    ...(parts.length > 1 ? { parts: parts.map((p) => p.units.length) } : {}),
+  };
   let rules: YaraxRules | undefined;
   let found: { unit: number; raw: Raw }[] | undefined;
   let cached = false;
@@ -275,28 +297,39 @@ export async function buildRuleSet(sources: RuleSources, opts: BuildOptions): Pr
     found = attribute(yx, infos, raws, opts.externals);
     if (cacheDir) await storeCached(cacheDir, keyParts, rules.serialize(), found);
   }
-  const report = makeReport(sources, infos, found ?? [], cached);
-  if (report.rules === 0) rules = undefined;
   const byNamespace = new Map(infos.map((info, i) => [namespaceOf(i), info]));
   const origins = new Map<UnitInfo, Map<string, string>>();
-  return {
-    rules,
-    report,
-    fileOf(namespace, rule) {
-      const info = byNamespace.get(namespace);
-      if (!info) return namespace;
-      let names = origins.get(info);
-      if (!names) {
-        names = new Map(info.spans.map((s) => [s.name, basename(s.file)]));
-        origins.set(info, names);
-      }
-      return names.get(rule) ?? basename(info.unit.name);
-    },
-    metaValues(key) {
-      const re = new RegExp(`^\\s*${key}\\s*=\\s*"((?:[^"\\\\]|\\\\.)*)"`, "gm");
-      return units.flatMap((u) => [...u.text.matchAll(re)].map((m) => m[1]));
-    },
+  const fileOf = (namespace: string, rule: string) => {
+    const info = byNamespace.get(namespace);
+    if (!info) return namespace;
+    let names = origins.get(info);
+    if (!names) {
+      names = new Map(info.spans.map((s) => [s.name, basename(s.file)]));
+      origins.set(info, names);
+    }
+    return names.get(rule) ?? basename(info.unit.name);
   };
+  let first = 0;
+  return parts.map((sources, index) => {
+    const from = first, to = first + sources.units.length;
+    first = to;
+    // Diagnostics no unit quotes go to the first set's report.
+    const mine = (found ?? []).filter((f) =>
+      f.unit >= from && f.unit < to || (f.unit < 0 && index === 0)
+    ).map((f) => f.unit < 0 ? f : { unit: f.unit - from, raw: f.raw });
+    const report = makeReport(sources, infos.slice(from, to), mine, cached);
+    const namespaces = new Set(infos.slice(from, to).map((_, i) => namespaceOf(from + i)));
+    return {
+      rules: report.rules === 0 ? undefined : rules,
+      report,
+      fileOf,
+      owns: parts.length === 1 ? () => true : (namespace) => namespaces.has(namespace),
+      metaValues(key) {
+        const re = new RegExp(`^\\s*${key}\\s*=\\s*"((?:[^"\\\\]|\\\\.)*)"`, "gm");
+        return sources.units.flatMap((u) => [...u.text.matchAll(re)].map((m) => m[1]));
+      },
+    };
+  });
 }
 
 /** File by file: what loaded, what failed and why, what YARA-X warned about. */

@@ -5,7 +5,7 @@
 import type { Logger } from "../../../core/engine/plugin.ts";
 import {
   type BuildOptions,
-  buildRuleSet,
+  buildRuleSets,
   type Diagnostic,
   type RuleSet,
   summaryLine,
@@ -43,15 +43,30 @@ export async function loadRuleSet(
   paths: string[],
   opts: BuildOptions,
 ): Promise<RuleSet> {
-  const sources = await readRuleSources(paths);
-  if (sources.missing.length) {
-    const [first] = sources.missing;
-    throw new Error(
-      `${option}: ${sources.missing.join(", ")} does not exist; fix the path, or write ` +
-        `"optional:${first}" where it may be missing`,
-    );
+  return (await loadRuleSets([{ option, paths }], opts))[0];
+}
+
+/**
+ * Reads the rule sets of several options and compiles them together, so that one scan
+ * ({@link scanParts}) serves them all; each keeps its own report and matches.
+ */
+export async function loadRuleSets(
+  options: { option: string; paths: string[] }[],
+  opts: BuildOptions,
+): Promise<RuleSet[]> {
+  const parts = [];
+  for (const { option, paths } of options) {
+    const sources = await readRuleSources(paths);
+    if (sources.missing.length) {
+      const [first] = sources.missing;
+      throw new Error(
+        `${option}: ${sources.missing.join(", ")} does not exist; fix the path, or write ` +
+          `"optional:${first}" where it may be missing`,
+      );
+    }
+    parts.push(sources);
   }
-  return await buildRuleSet(sources, opts);
+  return await buildRuleSets(parts, opts);
 }
 
 /**
@@ -132,7 +147,7 @@ function convert(
   raw: Awaited<ReturnType<NonNullable<RuleSet["rules"]>["scanAsync"]>>,
   limit: number,
 ): RuleMatch[] {
-  return raw.map((m) => ({
+  return raw.filter((m) => set.owns(m.namespace)).map((m) => ({
     rule: m.ruleIdentifier,
     namespace: set.fileOf(m.namespace, m.ruleIdentifier),
     tags: m.tags,
@@ -162,6 +177,31 @@ export async function scanAsync(
     if (/timed out/i.test((e as Error).message)) return { timed_out: true };
     throw e;
   }
+}
+
+/**
+ * Scans `data` once for rule sets compiled together (loadRuleSets) and gives each set's outcome,
+ * its strings cut to its `limits` entry. Sets without rules get no matches.
+ */
+export async function scanParts(
+  sets: RuleSet[],
+  data: Uint8Array,
+  vars: ExternalValues,
+  limits: number[],
+): Promise<ScanOutcome[]> {
+  const rules = sets.find((s) => s.rules)?.rules;
+  if (!rules) return sets.map(() => ({ matches: [] }));
+  if (sets.some((s) => s.rules && s.rules !== rules)) {
+    throw new Error("scanParts: the rule sets were not compiled together");
+  }
+  let raw;
+  try {
+    raw = await rules.scanAsync(data, vars);
+  } catch (e) {
+    if (/timed out/i.test((e as Error).message)) return sets.map(() => ({ timed_out: true }));
+    throw e;
+  }
+  return sets.map((s, i) => ({ matches: s.rules ? convert(s, raw, limits[i]) : [] }));
 }
 
 /** Scans `data` in this thread: for small rule sets (typing), where a thread hop costs more. */

@@ -7,7 +7,7 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { buildRuleSet } from "../../../plugins/lib/yara/compile.ts";
 import { misread, payloadExternals } from "../../../plugins/lib/yara/externals.ts";
 import { findIncludes, readRuleSources } from "../../../plugins/lib/yara/sources.ts";
-import { hint } from "../../../plugins/lib/yara/rules.ts";
+import { hint, loadRuleSets, scanAsync, scanParts } from "../../../plugins/lib/yara/rules.ts";
 import { sh, tempDir, writeTree } from "../../helpers.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -296,4 +296,34 @@ Deno.test("diagnostics: an unknown identifier is named a missing import when it 
     hint(one("no_external.yar")),
     `; if owner is an external variable, declare it: [yara] externals = { owner = "" }`,
   );
+});
+
+Deno.test("sets compiled together: one scan, each set its own matches and report", async () => {
+  const dir = await writeTree({
+    "w/worker.yar": `rule both { strings: $a = "SHARED" condition: $a }\n` +
+      `rule w_only { strings: $w = "WORKER" condition: $w }\n`,
+    // The same rule name in another set, and a rule that does not compile: reported here only.
+    "d/dispatch.yar": `rule both { strings: $a = "SHARED" condition: $a }\n` +
+      `rule broken { condition: no_such_identifier }\n`,
+  });
+  const sets = await loadRuleSets([
+    { option: "worker_rules", paths: [`${dir}/w`] },
+    { option: "dispatch_rules", paths: [`${dir}/d`] },
+  ], { externals: {} });
+  equal(sets.length, 2);
+  equal(sets[0].rules, sets[1].rules);
+  deepEqual(sets.map((s) => [s.report.rules, s.report.partly]), [[2, 0], [1, 1]]);
+  const [w, d] = await scanParts(sets, enc("xx SHARED WORKER SHARED"), {}, [1, 5]);
+  ok("matches" in w && "matches" in d);
+  deepEqual(w.matches.map((m) => [m.rule, m.namespace, m.strings.length]), [
+    ["both", "worker.yar", 1],
+    ["w_only", "worker.yar", 1],
+  ]);
+  deepEqual(d.matches.map((m) => [m.rule, m.namespace, m.strings.length]), [
+    ["both", "dispatch.yar", 2],
+  ]);
+  // A set scanned alone still sees only its own rules' matches.
+  const alone = await scanAsync(sets[1], enc("WORKER SHARED"), {}, 10);
+  ok("matches" in alone);
+  deepEqual(alone.matches.map((m) => m.rule), ["both"]);
 });
