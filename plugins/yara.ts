@@ -163,7 +163,10 @@ export default (stoq: StoqAPI) => {
       // Outside an engine (a test, a sandbox) the instance builds the shared part itself.
       const part = ctx.shared ? undefined : await shared(opts, ctx);
       const link: SharedLink = ctx.shared ??
-        { call: async (method, args = []) => await part!.call(method, args) as never };
+        {
+          direct: true,
+          call: async (method, args = []) => await part!.call(method, args) as never,
+        };
       const info = await link.call<Described>("describe");
       const wantsType = typeof opts.externals.filetype === "string";
 
@@ -187,9 +190,14 @@ export default (stoq: StoqAPI) => {
         const key = JSON.stringify(values);
         let pending = byVars.get(key);
         if (!pending) {
-          // A copy of its own, moved (not copied again) to the main thread.
-          const data = new Uint8Array(payload.content);
-          pending = link.call<Scanned>("scan", [data, values, limits], [data.buffer]);
+          // In this thread the content itself; for the main thread a copy of its own, moved (not
+          // copied again) there.
+          const data = link.direct ? payload.content : new Uint8Array(payload.content);
+          pending = link.call<Scanned>(
+            "scan",
+            [data, values, limits],
+            link.direct ? [] : [data.buffer as ArrayBuffer],
+          );
           byVars.set(key, pending);
           // A failed call is not kept: the next question asks again.
           pending.catch(() => byVars!.delete(key));

@@ -132,6 +132,7 @@ export class PluginHost {
    */
   sharedLink: (plugin: string) => { link: SharedLink; ready: Promise<void> } = (plugin) => ({
     link: {
+      direct: true,
       call: async (method, args = []) =>
         await (await this.sharedPart(plugin)).call(method, args) as never,
     },

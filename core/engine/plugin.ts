@@ -190,6 +190,11 @@ export interface SharedPart {
 /** How an instance calls its plugin's shared part: directly in the main thread, else by message. */
 export interface SharedLink {
   /**
+   * True when calls run in this thread: arguments are passed as they are, so a caller need not
+   * copy a buffer to move it (a large payload would otherwise be held twice).
+   */
+  readonly direct?: boolean;
+  /**
    * Calls `method`; rejects with the shared part's error. Buffers in `transfer` are moved to the
    * main thread instead of copied (the caller can no longer use them).
    */
