@@ -524,6 +524,16 @@ const factories = new Map<string, PluginFactory>(
 );
 const instances = new Map<string, Promise<PluginInstance>>();
 
+let home: Promise<string> | undefined;
+
+/** The plugins' $STOQ_HOME for this run: one temporary folder, removed when the script ends. */
+function benchHome(): Promise<string> {
+  return home ??= Deno.makeTempDir({ prefix: "stoq-bench-" }).then((dir) => {
+    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+    return dir;
+  });
+}
+
 /** One instance per plugin name, created with default options. */
 function instance(name: string): Promise<PluginInstance> {
   let p = instances.get(name);
@@ -533,9 +543,7 @@ function instance(name: string): Promise<PluginInstance> {
     if (!def.classes.includes("worker")) usage(`${name} is not a worker`);
     const quiet = () => {};
     const log = { debug: quiet, info: quiet, warn: quiet, error: quiet };
-    p = Deno.makeTempDir({ prefix: "stoq-bench-" }).then((home) =>
-      def.create(def.optionsSchema.parse({}), { name, log, home })
-    );
+    p = benchHome().then((home) => def.create(def.optionsSchema.parse({}), { name, log, home }));
     instances.set(name, p);
   }
   return p;
@@ -571,7 +579,13 @@ async function caller(name: string, content: Uint8Array): Promise<() => unknown>
   const request = makeRequest(payload);
   const tools = factories.get(name)!(stoqAPI).tools ?? {};
   const call = makeCall(tools, CALL_TIMEOUT_MS);
-  return () => plugin.scan!(payload, request, call);
+  // Each call sees the bytes through a view of its own: plugins keep results per content view
+  // (yara's one scan serves its worker and dispatcher), and a benchmark must not time that cache.
+  const fresh = payload as { content: Uint8Array };
+  return () => {
+    fresh.content = new Uint8Array(content.buffer, content.byteOffset, content.byteLength);
+    return plugin.scan!(payload, request, call);
+  };
 }
 
 /** Calls `once` `reps` times; a synchronous scan() is not awaited (no microtask per call). */
