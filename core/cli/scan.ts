@@ -23,22 +23,6 @@ import { readCapped } from "../stream.ts";
 const log = getLogger("stoq");
 
 /** Lists every file under `path` (sorted; sub-folders only with `recursive`; no symlinked folders). */
-/** The absolute, normalised folder of a file path (no Node path module: it loads slowly). */
-export function folderOf(path: string): string {
-  const windows = Deno.build.os === "windows";
-  const absolute = windows ? /^([A-Za-z]:)?[\\/]/.test(path) : path.startsWith("/");
-  const full = absolute ? path : `${Deno.cwd()}/${path}`;
-  const parts = full.split(windows ? /[\\/]/ : "/");
-  parts.pop();
-  const out: string[] = [];
-  for (const part of parts) {
-    if (part === "." || (part === "" && out.length)) continue;
-    if (part === ".." && out.length > 1) out.pop();
-    else if (part !== "..") out.push(part);
-  }
-  return out.length === 1 ? (windows ? `${out[0]}\\` : "/") : out.join(windows ? "\\" : "/");
-}
-
 async function expandPath(path: string, recursive: boolean, top = true): Promise<string[]> {
   let info: Deno.FileInfo;
   try {
@@ -385,10 +369,7 @@ async function scanItems(
       items.push({ content, payload_meta: { extra_data: { filename: null } } });
       continue;
     }
-    for (const f of await expandPath(p, args.recursive)) {
-      // The folder, as filedir gives it: YARA's `filepath` external and an analyst need it.
-      items.push({ path: f, payload_meta: { extra_data: { source_dir: folderOf(f) } } });
-    }
+    for (const f of await expandPath(p, args.recursive)) items.push({ path: f });
   }
   if (!items.length) {
     throw new UsageError(

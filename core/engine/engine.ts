@@ -48,6 +48,22 @@ function baseName(path: string): string {
   return path.slice(Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1);
 }
 
+/** The absolute, normalised folder of a file path (no Node path module: it loads slowly). */
+export function folderOf(path: string): string {
+  const windows = Deno.build.os === "windows";
+  const absolute = windows ? /^([A-Za-z]:)?[\\/]/.test(path) : path.startsWith("/");
+  const full = absolute ? path : `${Deno.cwd()}/${path}`;
+  const parts = full.split(windows ? /[\\/]/ : "/");
+  parts.pop();
+  const out: string[] = [];
+  for (const part of parts) {
+    if (part === "." || (part === "" && out.length)) continue;
+    if (part === ".." && out.length > 1) out.pop();
+    else if (part !== "..") out.push(part);
+  }
+  return out.length === 1 ? (windows ? `${out[0]}\\` : "/") : out.join(windows ? "\\" : "/");
+}
+
 /** The workers, dispatchers, archivers and decorators a scan uses. */
 export interface Pipeline {
   always_dispatch: string[];
@@ -235,7 +251,12 @@ export class Engine {
   /** Scans one file, reading it here (so pool threads read in parallel); read errors reject. */
   async scanFile(input: FileInput, opts: ScanOptions = {}): Promise<StoqResponse> {
     const meta = { ...input.payload_meta };
-    meta.extra_data = { filename: baseName(input.path), ...meta.extra_data };
+    // The folder too, as filedir gives it: YARA's `filepath` external and an analyst need it.
+    meta.extra_data = {
+      filename: baseName(input.path),
+      source_dir: folderOf(input.path),
+      ...meta.extra_data,
+    };
     const read = this.readInput({ ...input, payload_meta: meta });
     if ("oversized" in read) return await this.#oversized(read.oversized, meta, input, opts);
     return await this.scan([read], opts);

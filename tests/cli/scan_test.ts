@@ -15,7 +15,7 @@ import {
   sums,
   writeText,
 } from "../cli_helpers.ts";
-import { folderOf } from "../../core/cli/scan.ts";
+import { folderOf } from "../../core/engine/engine.ts";
 
 interface Fixtures {
   dir: string;

@@ -247,7 +247,7 @@ Deno.test("difference 10: scanFile reads no file over max_payload_size", async (
   const r = await e.scanFile({ path: big }, { start_dispatch: ["simple_worker"] });
   equal(r.results.length, 1);
   equal(r.results[0].size, 30);
-  deepEqual(r.results[0].payload_meta.extra_data, { filename: "big.bin" });
+  deepEqual(r.results[0].payload_meta.extra_data, { filename: "big.bin", source_dir: dir });
   deepEqual(ran(r, 0), []);
   deepEqual(r.errors, [{
     error: `${big} is 30 bytes, over max_payload_size (20); not read or scanned`,
@@ -257,7 +257,7 @@ Deno.test("difference 10: scanFile reads no file over max_payload_size", async (
   const ok2 = await e.scanFile({ path: small }, { start_dispatch: ["simple_worker"] });
   deepEqual(ok2.errors, []);
   equal(ok2.results[0].size, 4);
-  deepEqual(ok2.results[0].payload_meta.extra_data, { filename: "small.txt" });
+  deepEqual(ok2.results[0].payload_meta.extra_data, { filename: "small.txt", source_dir: dir });
 });
 
 Deno.test("difference 10: extracted payloads over max_payload_size are dropped with one error", async () => {
