@@ -105,16 +105,19 @@ Deno.test("qr: TIFF, WebP, a two-frame GIF and a PNG over IN_PROCESS_MAX_PIXELS 
   await sh("convert", [files["quish.png"], `${dir}/quish.webp`]);
   await sh("convert", [files["quish.png"], second, `${dir}/frames.gif`]);
   // 2100x2000 pixels: over the in-process cap, under max_pixels.
-  await sh("convert", [
-    files["quish.png"],
-    "-background",
-    "white",
-    "-gravity",
-    "center",
-    "-extent",
-    "2100x2000",
-    `${dir}/large.png`,
-  ]);
+  // The code centred on a white canvas of `size` pixels.
+  const padded = (size: string, out: string) =>
+    sh("convert", [
+      files["quish.png"],
+      "-background",
+      "white",
+      "-gravity",
+      "center",
+      "-extent",
+      size,
+      out,
+    ]);
+  await padded("2100x2000", `${dir}/large.png`);
   const expected: Record<string, [string, string, number][]> = {
     "quish.tif": [["QR-Code", QR_URL, 0]],
     "quish.webp": [["QR-Code", QR_URL, 0]],
@@ -131,16 +134,7 @@ Deno.test("qr: TIFF, WebP, a two-frame GIF and a PNG over IN_PROCESS_MAX_PIXELS 
   ok(2100 * 2000 > IN_PROCESS_MAX_PIXELS);
   // 1100x1000 pixels: in-process, and large enough that the WebAssembly instance is dropped
   // afterwards (its grown memory with it); the next image gets a fresh one and decodes the same.
-  await sh("convert", [
-    files["quish.png"],
-    "-background",
-    "white",
-    "-gravity",
-    "center",
-    "-extent",
-    "1100x1000",
-    `${dir}/medium.png`,
-  ]);
+  await padded("1100x1000", `${dir}/medium.png`);
   for (const path of [`${dir}/medium.png`, files["quish.png"], `${dir}/medium.png`]) {
     const out = await scan(await Deno.readFile(path));
     deepEqual(ran, [], path);
