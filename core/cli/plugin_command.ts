@@ -43,9 +43,18 @@ function find(registry: Registry, words: string[]): Found | undefined {
   return best;
 }
 
-async function load(args: CliArgs) {
+/** The configuration and the plugins it names, as every plugin command needs them. */
+async function loadPlugins(args: CliArgs) {
   const { config, home, sources } = await setup(args);
-  const registry = await Registry.load(sources, { home, core: config.core }, true);
+  return {
+    config,
+    home,
+    registry: await Registry.load(sources, { home, core: config.core }, true),
+  };
+}
+
+async function load(args: CliArgs) {
+  const { config, home, registry } = await loadPlugins(args);
   const words = [args.plugin_command!, ...args.paths];
   const found = find(registry, words);
   if (!found) {
@@ -83,8 +92,7 @@ export async function pluginCommand(args: CliArgs): Promise<number> {
 
 /** `stoq <plugin command> --help`, `stoq help <words>`: the help of each command they begin. */
 export async function pluginCommandHelp(args: CliArgs): Promise<number> {
-  const { config, home, sources } = await setup(args);
-  const registry = await Registry.load(sources, { home, core: config.core }, true);
+  const { registry } = await loadPlugins(args);
   const words = [args.plugin_command!, ...args.paths];
   const all = pluginCommands(registry);
   const exact = find(registry, words);
@@ -104,8 +112,7 @@ export async function pluginCommandHelp(args: CliArgs): Promise<number> {
 export async function pluginCommandLines(args: CliArgs): Promise<string> {
   let registry: Registry;
   try {
-    const { config, home, sources } = await setup(args);
-    registry = await Registry.load(sources, { home, core: config.core }, true);
+    ({ registry } = await loadPlugins(args));
   } catch {
     return "";
   }
