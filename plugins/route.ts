@@ -14,7 +14,9 @@
  * `filename`, size — and no `not_flavor` / `not_mime` / `not_filename` pattern matches. Within
  * one list any pattern will do. A rule with no conditions matches every payload.
  * - `flavor`, `not_flavor`: globs on the payload's flavors (as Strelka's tasting): its MIME type
- *   plus the names of the matching rules of `typing_rules` (YARA-X; built-in: typing.yar).
+ *   plus the names of the matching typing rules (YARA-X): `typing_head_rules` (built-in:
+ *   typing_head.yar) over the first `typing_head_bytes` of the payload, for rules that decide from
+ *   its start, and `typing_rules` (built-in: typing.yar) over the whole payload.
  * - `mime`, `not_mime`: globs on the detected MIME type (lib/magic/magic.ts), ignoring case. As in
  *   paths, `*` stops at `/`: `text/*` works, a lone `*` matches nothing.
  * - `filename`, `not_filename`: globs on the base name of `extra_data.filename`, ignoring case.
@@ -105,6 +107,8 @@ export default (stoq: StoqAPI) =>
     tools: { file: "file" },
     options: {
       typing_rules: stoq.z.array(stoq.z.string().min(1)).default(["builtin:typing.yar"]),
+      typing_head_rules: stoq.z.array(stoq.z.string().min(1)).default(["builtin:typing_head.yar"]),
+      typing_head_bytes: stoq.z.number().int().min(4096).default(256 * 1024),
       rules: stoq.z.array(ruleSchema(stoq.z), {
         error: (issue) =>
           issue.input === undefined
@@ -131,14 +135,19 @@ export default (stoq: StoqAPI) =>
       const rules = opts.rules.map((rule, i) => compileRule(rule, ruleName(rule, i), pm));
       const union = (list: CompiledRule[]) => [...new Set(list.flatMap((r) => r.workers))];
       // Typing rules are compiled on first need: a pipeline without flavor conditions (and no
-      // explain) never pays for them.
-      let typingRules: Promise<RuleSet> | undefined;
+      // explain) never pays for them. Head rules and whole-payload rules are two sets because
+      // they are scanned over different lengths of the payload.
+      let typingRules: Promise<[RuleSet, RuleSet]> | undefined;
+      const load = async (option: "typing_head_rules" | "typing_rules", what: string) => {
+        const set = await loadRuleSet(option, opts[option], { externals: {} });
+        logReport(ctx.log, what, opts[option], set);
+        return set;
+      };
       const loadTyping = () =>
-        typingRules ??= (async () => {
-          const set = await loadRuleSet("typing_rules", opts.typing_rules, { externals: {} });
-          logReport(ctx.log, "typing rules", opts.typing_rules, set);
-          return set;
-        })();
+        typingRules ??= Promise.all([
+          load("typing_head_rules", "typing rules (head)"),
+          load("typing_rules", "typing rules"),
+        ]);
       const needFlavors = rules.some((r) => r.usesFlavors);
       if (needFlavors) await loadTyping();
       // The typing rules' matches per payload content: a payload is dispatched again after a
@@ -147,7 +156,13 @@ export default (stoq: StoqAPI) =>
       const typing = async (payload: Payload) => {
         let names = typed.get(payload.content);
         if (!names) {
-          names = scanSync(await loadTyping(), payload.content).map((m) => m.rule);
+          const [head, whole] = await loadTyping();
+          const start = payload.content.subarray(0, opts.typing_head_bytes);
+          names = [
+            ...new Set(
+              [...scanSync(head, start), ...scanSync(whole, payload.content)].map((m) => m.rule),
+            ),
+          ];
           typed.set(payload.content, names);
         }
         return names;

@@ -7,18 +7,29 @@ import { lnkFiles } from "../fixtures/lnk_files.ts";
 import { oneNoteFiles } from "../fixtures/onenote_files.ts";
 import { ooxmlFiles } from "../fixtures/ooxml_files.ts";
 import { type EmailFileName, emailFiles } from "../fixtures/email_files.ts";
+import { textFiles } from "../fixtures/text_files.ts";
 import { yarax, type YaraxMatch as YaraRuleMatch } from "../../plugins/lib/yara/yarax.ts";
 
 const yx = yarax();
 const RULES_DIR = new URL("../../config/rules/", import.meta.url);
 const source = (name: string) => Deno.readTextFileSync(new URL(name, RULES_DIR));
-const typing = yx.compile(source("typing.yar"));
+/** The route plugin's default `typing_head_bytes`. */
+const HEAD_BYTES = 256 * 1024;
+const typingHead = yx.compile(source("typing_head.yar"));
+const typingWhole = yx.compile(source("typing.yar"));
+/** Typing as the route plugin scans: typing_head.yar over the first 256 KiB, typing.yar whole. */
+const typing = {
+  scan: (d: Uint8Array) => [...typingHead.scan(d.subarray(0, HEAD_BYTES)), ...typingWhole.scan(d)],
+};
+/** Both typing files as one set, scanned over the whole payload (what the split must equal). */
+const typingAllWhole = yx.compile(source("typing_head.yar") + "\n" + source("typing.yar"));
 const worker = yx.compile(source("stoq.yar"));
 const dispatch = yx.compile(source("dispatch.yar"));
 const text = (s: string) => new TextEncoder().encode(s);
 const names = (rules: { scan(d: Uint8Array): YaraRuleMatch[] }, data: Uint8Array) =>
   rules.scan(data).map((m) => m.ruleIdentifier).sort();
-const ruleNames = (file: string) => [...source(file).matchAll(/^rule (\w+)/gm)].map((m) => m[1]);
+const ruleNames = (...files: string[]) =>
+  files.flatMap((file) => [...source(file).matchAll(/^rule (\w+)/gm)].map((m) => m[1]));
 
 /** The flavors typing.yar must give each real file, and no others. */
 const FLAVORS: Record<RealFileName, string[]> = {
@@ -195,7 +206,7 @@ async function stdoutBytes(cmd: string, args: string[]): Promise<Uint8Array> {
 }
 
 Deno.test("rules: each bundled rule file compiles with YARA-X, with no warnings", () => {
-  for (const file of ["typing.yar", "stoq.yar", "dispatch.yar"]) {
+  for (const file of ["typing_head.yar", "typing.yar", "stoq.yar", "dispatch.yar"]) {
     const { warnings, errors } = yx.validate(source(file));
     deepEqual(errors.map((e) => e.message), [], `${file} has errors`);
     deepEqual(warnings.map((w) => w.message), [], `${file} has warnings`);
@@ -203,12 +214,12 @@ Deno.test("rules: each bundled rule file compiles with YARA-X, with no warnings"
 });
 
 Deno.test("rules: every rule has the meta the README promises", () => {
-  for (
-    const m of source("typing.yar").matchAll(
-      /^rule (\w+)\s*\{\s*meta:([\s\S]*?)(strings|condition):/gm,
-    )
-  ) {
-    match(m[2], /description = "/, `typing.yar ${m[1]} lacks a description`);
+  for (const file of ["typing_head.yar", "typing.yar"]) {
+    for (
+      const m of source(file).matchAll(/^rule (\w+)\s*\{\s*meta:([\s\S]*?)(strings|condition):/gm)
+    ) {
+      match(m[2], /description = "/, `${file} ${m[1]} lacks a description`);
+    }
   }
   for (const file of ["stoq.yar", "dispatch.yar"]) {
     for (
@@ -286,7 +297,7 @@ Deno.test("typing.yar: every real file gets exactly its flavors", async () => {
     ]
       .flat(),
   );
-  deepEqual(ruleNames("typing.yar").filter((r) => !covered.has(r)), [
+  deepEqual(ruleNames("typing_head.yar", "typing.yar").filter((r) => !covered.has(r)), [
     "x509_der_file",
     "pkcs7_file",
     "x509_pem_file",
@@ -297,6 +308,55 @@ Deno.test("typing.yar: every real file gets exactly its flavors", async () => {
     "jnlp_file",
     "plist_file",
   ]);
+});
+
+Deno.test("typing: typing_head.yar on the first 256 KiB and typing.yar whole type every file as both whole would", async () => {
+  // Every fixture as it is, padded past 256 KiB with zeros and with text (so what follows the
+  // head is the part the head rules never see), and the system's large files.
+  const paths = [
+    ...Object.values(await realFiles()),
+    ...Object.values((await scriptFiles()).files),
+    ...Object.values(await archiveFiles((await realFiles())["hello.exe"])),
+    ...Object.values(await emailFiles()),
+    ...Object.values(await ooxmlFiles()),
+    ...Object.values(await oneNoteFiles()),
+    ...Object.values(await lnkFiles()),
+    ...Object.values(await textFiles()),
+  ];
+  const large: string[] = [];
+  for (const dir of ["/usr/bin", "/usr/lib/x86_64-linux-gnu", "/usr/share/doc/git"]) {
+    for await (const e of Deno.readDir(dir)) {
+      const path = `${dir}/${e.name}`;
+      if (!e.isFile || large.length >= 120) continue;
+      if ((await Deno.stat(path)).size > HEAD_BYTES) large.push(path);
+    }
+  }
+  ok(large.length >= 20, `only ${large.length} system files over 256 KiB`);
+  const pad = (d: Uint8Array, fill: number) => {
+    const out = new Uint8Array(d.length + HEAD_BYTES + 4096).fill(fill);
+    out.set(d);
+    return out;
+  };
+  const differ: string[] = [];
+  let typed = 0;
+  for (const path of [...paths, ...large]) {
+    const data = await Deno.readFile(path);
+    for (
+      const [label, d] of [["", data], [" + zeros", pad(data, 0)], [
+        " + text",
+        pad(data, 0x61),
+      ]] as const
+    ) {
+      const split = names(typing, d);
+      const whole = names(typingAllWhole, d);
+      if (split.length) typed++;
+      if (JSON.stringify(split) !== JSON.stringify(whole)) {
+        differ.push(`${path}${label}: ${split} (split) vs ${whole} (whole)`);
+      }
+    }
+  }
+  deepEqual(differ, []);
+  ok(typed > 200, `only ${typed} of the files got a flavor`);
 });
 
 Deno.test("typing.yar: the phishing fixtures (OneNote section, shortcuts, Office files) get their flavors", async () => {
@@ -452,6 +512,7 @@ Deno.test("typing.yar: powershell_file, vbscript_file and batch_file leave the r
   const rels = [
     "README.md",
     "config/default.toml",
+    "config/rules/typing_head.yar",
     "config/rules/typing.yar",
     "package.json",
     "deno.json",

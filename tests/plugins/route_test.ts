@@ -179,6 +179,7 @@ Deno.test("route: flavors are the MIME type plus matching typing rules; not_flav
   const dir = await typingDir(TYPING);
   const { instance, call } = await instantiate(route, {
     typing_rules: [dir],
+    typing_head_rules: [],
     rules: [
       { name: "zips", workers: ["decompress"], flavor: ["zip_magic"] },
       { name: "by_mime", workers: ["hash"], flavor: ["application/gzip"] },
@@ -213,6 +214,7 @@ Deno.test("route: explain gives each rule's verdict and the reason for it", asyn
   const dir = await typingDir(TYPING);
   const { instance, call } = await instantiate(route, {
     typing_rules: [dir],
+    typing_head_rules: [],
     rules: [
       { name: "zips", workers: ["decompress"], flavor: ["zip_magic"], max_size: 10_000_000 },
       { name: "texts", workers: ["iocextract"], mime: ["text/*"], not_filename: ["*.zip"] },
@@ -241,6 +243,29 @@ Deno.test("route: explain gives each rule's verdict and the reason for it", asyn
   });
 });
 
+Deno.test("route: typing_head_rules see only the first typing_head_bytes; typing_rules the whole payload", async () => {
+  const marker = `rule marker_anywhere { strings: $m = "FLAVOR-MARK" condition: $m }`;
+  const head = await typingDir({ "head.yar": marker.replace("marker_anywhere", "marker_head") });
+  const whole = await typingDir({ "whole.yar": marker });
+  const { instance, call } = await instantiate(route, {
+    typing_head_rules: [head],
+    typing_rules: [whole],
+    typing_head_bytes: 8192,
+    rules: [{ name: "marked", workers: ["strings"], flavor: ["marker_*"] }],
+  });
+  const flavors = async (text: string) => {
+    const p = makePayload(text);
+    return (await instance.get_dispatches!(p, makeRequest(p), call))?.meta?.flavors;
+  };
+  // Near the start both sets see the marker; past 8 KiB only the whole-payload set does.
+  deepEqual(await flavors(`FLAVOR-MARK ${"x".repeat(20000)}\n`), [
+    "text/plain",
+    "marker_head",
+    "marker_anywhere",
+  ]);
+  deepEqual(await flavors(`${"x".repeat(20000)} FLAVOR-MARK\n`), ["text/plain", "marker_anywhere"]);
+});
+
 Deno.test("route: a broken typing rule file is logged; the other typing files still type", async () => {
   const { zip } = await archives();
   const dir = await typingDir({
@@ -249,6 +274,7 @@ Deno.test("route: a broken typing rule file is logged; the other typing files st
   });
   const { instance, call, logged } = await instantiate(route, {
     typing_rules: [dir],
+    typing_head_rules: [],
     rules: [{ name: "zips", workers: ["decompress"], flavor: ["zip_magic"] }],
   });
   deepEqual(logged.filter((l) => !l.startsWith("debug:")), [
