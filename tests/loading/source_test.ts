@@ -15,7 +15,7 @@ async function flags(path: string): Promise<string[]> {
 Deno.test("scripts/compile grants what ./stoq grants, and deno.json builds every target with it", async () => {
   const launcher = await flags("../../stoq");
   ok(launcher.includes("--unstable-worker-options"), launcher.join(" "));
-  ok(launcher.includes("--v8-flags=--max-semi-space-size=4"), launcher.join(" "));
+  ok(launcher.includes("--v8-flags=--max-semi-space-size=4,--expose-gc"), launcher.join(" "));
   deepEqual(await flags("../../scripts/compile"), launcher);
   const tasks =
     JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url))).tasks;
