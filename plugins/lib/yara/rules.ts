@@ -213,6 +213,8 @@ export async function scanParts(
 export const IN_THREAD_MAX_BYTES = 64 * 1024;
 /** The mean in-thread scan time above which a rule set's small payloads go to native threads. */
 const IN_THREAD_BUDGET_MS = 1;
+/** An in-thread scan that takes longer ends in-thread scans of its rule set for good. */
+const NEVER_AGAIN_MS = 250;
 /** While over budget, one small payload in this many is still scanned in-thread, to re-measure. */
 const PROBE_EVERY = 32;
 /** Per compiled rule set: mean in-thread scan time (ms, moving average) and calls since a probe. */
@@ -249,10 +251,14 @@ function timedSync(
     // The first scan builds the thread's scanner: it says nothing about the ones that follow.
     // One sample counts at most 4 budgets: a thread the OS descheduled for 20 ms measured the
     // machine's load, not the rules.
-    const ms = Math.min(performance.now() - start, 4 * IN_THREAD_BUDGET_MS);
+    const took = performance.now() - start;
+    const ms = Math.min(took, 4 * IN_THREAD_BUDGET_MS);
     const stats = inThreadStats.get(rules);
     if (!stats) inThreadStats.set(rules, { mean: 0, sinceProbe: 0 });
     else stats.mean = stats.mean * 0.9 + ms * 0.1;
+    // A scan that held the thread this long (a slow rule, up to scan_timeout) is not load: this
+    // set's scans stay on native threads from now on, so the coordinator is never held again.
+    if (took > NEVER_AGAIN_MS) inThreadStats.set(rules, { mean: Infinity, sinceProbe: -Infinity });
   }
 }
 
