@@ -139,7 +139,10 @@ export default (stoq: StoqAPI) =>
       // they are scanned over different lengths of the payload.
       let typingRules: Promise<[RuleSet, RuleSet]> | undefined;
       const load = async (option: "typing_head_rules" | "typing_rules", what: string) => {
-        const set = await loadRuleSet(option, opts[option], { externals: {} });
+        const set = await loadRuleSet(option, opts[option], {
+          externals: {},
+          cacheDir: `${ctx.home}/cache/yara`,
+        });
         logReport(ctx.log, what, opts[option], set);
         return set;
       };
