@@ -33,7 +33,7 @@ import process from "node:process";
 import { createHash } from "node:crypto";
 import { stoqAPI } from "../core/engine/api.ts";
 import type { PluginFactory, PluginInstance } from "../core/engine/plugin.ts";
-import { BUILTIN_PLUGINS } from "../plugins/index.ts";
+import { allBuiltins } from "../plugins/index.ts";
 import { makeCall, makePayload, makeRequest } from "../tests/helpers.ts";
 import { binaryFiles } from "../tests/fixtures/binaries_files.ts";
 import { emailFiles } from "../tests/fixtures/email_files.ts";
@@ -520,7 +520,7 @@ function parseArgs(args: string[]) {
 }
 
 const factories = new Map<string, PluginFactory>(
-  BUILTIN_PLUGINS.map((f) => [f(stoqAPI).name, f]),
+  (await allBuiltins()).map((f) => [f(stoqAPI).name, f]),
 );
 const instances = new Map<string, Promise<PluginInstance>>();
 

@@ -7,14 +7,14 @@
 import { deepEqual, ok } from "node:assert/strict";
 import { CoreConfigSchema, ServeConfigSchema } from "../core/config.ts";
 import { stoqAPI } from "../core/engine/api.ts";
-import { BUILTIN_PLUGINS } from "../plugins/index.ts";
+import { allBuiltins } from "../plugins/index.ts";
 
 const README = await Deno.readTextFile(new URL("../README.md", import.meta.url));
 const LINES = README.split("\n");
 
 /** Each built-in plugin's option names. */
 const OPTIONS = new Map(
-  BUILTIN_PLUGINS.map((f) => {
+  (await allBuiltins()).map((f) => {
     const def = f(stoqAPI);
     return [def.name, new Set(Object.keys(def.optionsSchema.shape))];
   }),

@@ -35,6 +35,7 @@ export function optionTable(
 export async function listCommand(args: CliArgs): Promise<number> {
   const { sources, home, config } = await setup(args);
   const registry = await Registry.load(sources, { home, core: config.core });
+  await registry.needAll();
   const plugins = registry.all().map(({ definition: d, source, sha256 }) => ({
     name: d.name,
     version: d.version,

@@ -46,11 +46,10 @@ function find(registry: Registry, words: string[]): Found | undefined {
 /** The configuration and the plugins it names, as every plugin command needs them. */
 async function loadPlugins(args: CliArgs) {
   const { config, home, sources } = await setup(args);
-  return {
-    config,
-    home,
-    registry: await Registry.load(sources, { home, core: config.core }, true),
-  };
+  const registry = await Registry.load(sources, { home, core: config.core }, true);
+  // Which plugin has a command is in its definition: every plugin is loaded.
+  await registry.needAll();
+  return { config, home, registry };
 }
 
 async function load(args: CliArgs) {

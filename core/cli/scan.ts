@@ -95,7 +95,7 @@ function reclaimPaths(stoq: Stoq, args: CliArgs): void {
     const list = args[key];
     if (!list) continue;
     let i = list.length;
-    while (i > 1 && !stoq.registry.get(list[i - 1])) i--;
+    while (i > 1 && !stoq.registry.has(list[i - 1])) i--;
     if (i < list.length) args.paths.push(...list.splice(i));
   }
 }
@@ -104,7 +104,7 @@ function reclaimPaths(stoq: Stoq, args: CliArgs): void {
 export function checkCliNames(stoq: Stoq, args: CliArgs): void {
   for (const key of LIST_KEYS) {
     for (const name of args[key] ?? []) {
-      if (!stoq.registry.get(name)) {
+      if (!stoq.registry.has(name)) {
         throw new UsageError(
           `no plugin named "${name}"${stoq.registry.hint(name)}; stoq list shows the plugins`,
         );
@@ -140,7 +140,9 @@ async function warnIdleOptions(stoq: Stoq, args: CliArgs): Promise<void> {
   // Workers that may run bring the workers they require.
   const pending = [...used];
   while (pending.length) {
-    for (const dep of stoq.registry.get(pending.pop()!)?.definition.required_workers ?? []) {
+    const name = pending.pop()!;
+    await stoq.registry.need([name]);
+    for (const dep of stoq.registry.get(name)?.definition.required_workers ?? []) {
       if (used.has(dep)) continue;
       used.add(dep);
       pending.push(dep);

@@ -39,6 +39,7 @@ export async function openResultStore(o: StoreOptions): Promise<OpenStore> {
     home: o.home,
     core: o.config.core,
   });
+  await registry.need([o.store]);
   const def = registry.get(o.store)?.definition;
   if (!def) throw new UsageError(`--store: no plugin "${o.store}"${registry.hint(o.store)}`);
   const shape = def.optionsSchema.shape as Record<string, unknown>;

@@ -24,6 +24,8 @@ import { describeIssues, keysAt } from "../suggest.ts";
  * only this much of it.
  */
 export interface PluginLookup {
+  /** Makes the plugins of these names ready for {@link get} (loads built-ins on first need). */
+  need(names: Iterable<string>): Promise<void>;
   get(name: string): { definition: PluginDefinition } | undefined;
   /** A " (did you mean …?)" hint for an unknown name, or "". */
   hint(name: string): string;
@@ -156,6 +158,7 @@ export class PluginHost {
 
   /** The instance of `name`, created on first use and checked to be of class `cls`. */
   async load(name: string, cls?: PluginClass): Promise<LoadedPlugin> {
+    await this.#need(name, new Set());
     const def = this.definition(name);
     if (cls && !def.classes.includes(cls)) {
       throw new PluginLoadError(
@@ -169,6 +172,15 @@ export class PluginHost {
       this.#cache.set(name, p);
     }
     return await p;
+  }
+
+  /** Makes `name` and the workers it requires, transitively, ready in the registry. */
+  async #need(name: string, seen: Set<string>): Promise<void> {
+    if (seen.has(name) || seen.size > 1000) return;
+    seen.add(name);
+    await this.registry.need([name]);
+    const deps = this.registry.get(name)?.definition.required_workers ?? [];
+    await Promise.all(deps.map((d) => this.#need(d, seen)));
   }
 
   /** `def`'s options: defaults < config file < command line. */
@@ -188,17 +200,16 @@ export class PluginHost {
   sharedPart(name: string): Promise<SharedPart> {
     let part = this.#shared.get(name);
     if (!part) {
-      const def = this.definition(name);
-      const build = def.shared;
-      part = build
-        ? Promise.resolve().then(() =>
-          build(this.#options(def), {
-            name,
-            log: getLogger(`stoq.${name}`),
-            home: this.settings.home,
-          })
-        )
-        : Promise.reject(new Error(`plugin ${name} has no shared part`));
+      part = this.registry.need([name]).then(() => {
+        const def = this.definition(name);
+        const build = def.shared;
+        if (!build) throw new Error(`plugin ${name} has no shared part`);
+        return build(this.#options(def), {
+          name,
+          log: getLogger(`stoq.${name}`),
+          home: this.settings.home,
+        });
+      });
       part.catch(() => {}); // its callers see the failure
       this.#shared.set(name, part);
     }

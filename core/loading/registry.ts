@@ -2,7 +2,7 @@
  * Which plugins exist: the built-ins, every plugin module found in the plugin folders, and the
  * plugins pinned by URL (the lock file's and those named on the command line).
  */
-import { BUILTIN_PLUGINS } from "../../plugins/index.ts";
+import { BUILTIN_PLUGINS, type BuiltinLoader } from "../../plugins/index.ts";
 import { stoqAPI } from "../engine/api.ts";
 import type { CoreConfig } from "../config.ts";
 import { formatException, UserError } from "../errors.ts";
@@ -41,6 +41,9 @@ const SKIP = /(^[._])|(_test\.(ts|js|mjs)$)|(\.d\.ts$)/;
 /** The set of known plugins, by name. */
 export class Registry {
   readonly #plugins = new Map<string, RegisteredPlugin>();
+  /** Built-ins not loaded yet (see {@link need}), by name. */
+  readonly #lazy = new Map<string, BuiltinLoader>();
+  readonly #loading = new Map<string, Promise<void>>();
   /** Why each pinned plugin that could not be loaded was not, by name. */
   readonly #failed = new Map<string, string>();
   readonly problems: LoadProblem[] = [];
@@ -67,13 +70,19 @@ export class Registry {
    * main thread said it).
    */
   static async create(
-    builtins: readonly PluginFactory[],
+    builtins: readonly PluginFactory[] | Readonly<Record<string, BuiltinLoader>>,
     pluginDirs: readonly string[],
     quiet = false,
     pins?: PinSettings,
   ): Promise<Registry> {
     const reg = new Registry(quiet);
-    for (const factory of builtins) reg.#add(factory(stoqAPI), "built-in");
+    if (Array.isArray(builtins)) {
+      for (const factory of builtins as readonly PluginFactory[]) {
+        reg.#add(factory(stoqAPI), "built-in");
+      }
+    } else {
+      for (const [name, load] of Object.entries(builtins)) reg.#lazy.set(name, load);
+    }
     for (const dir of pluginDirs) await reg.#loadDir(dir);
     if (pins?.refs.length) {
       // Loaded only when there are pinned plugins: it brings the sandbox code with it.
@@ -98,18 +107,59 @@ export class Registry {
     return reg;
   }
 
-  /** The plugin called `name`, if any. */
+  /**
+   * Loads the built-ins among `names` that are not loaded yet; other names are left alone (an
+   * unknown one is for the caller to report). {@link get} finds a built-in only after this.
+   */
+  async need(names: Iterable<string>): Promise<void> {
+    const waits: Promise<void>[] = [];
+    for (const name of names) {
+      const load = this.#lazy.get(name);
+      if (!load) {
+        const pending = this.#loading.get(name);
+        if (pending) waits.push(pending);
+        continue;
+      }
+      this.#lazy.delete(name);
+      const p = load().then((factory) => {
+        const def = factory(stoqAPI);
+        if (def.name !== name) {
+          throw new Error(`built-in plugin ${name}: its module defines "${def.name}"`);
+        }
+        // A plugin folder or pin of the same name registered meanwhile wins.
+        if (!this.#plugins.has(name)) {
+          this.#plugins.set(name, { definition: def, source: "built-in" });
+        }
+      });
+      this.#loading.set(name, p);
+      waits.push(p);
+    }
+    await Promise.all(waits);
+  }
+
+  /** Loads every built-in not loaded yet (for listings of all plugins). */
+  async needAll(): Promise<void> {
+    await this.need([...this.#lazy.keys()]);
+  }
+
+  /** Whether a plugin called `name` exists, loaded or not. */
+  has(name: string): boolean {
+    return this.#plugins.has(name) || this.#lazy.has(name);
+  }
+
+  /** The plugin called `name`, if any (a built-in only once loaded: see {@link need}). */
   get(name: string): RegisteredPlugin | undefined {
     return this.#plugins.get(name);
   }
 
-  /** Every plugin name, sorted. */
+  /** Every plugin name, loaded or not, sorted. */
   names(): string[] {
-    return [...this.#plugins.keys()].sort();
+    return [...new Set([...this.#plugins.keys(), ...this.#lazy.keys()])].sort();
   }
 
-  /** All registered plugins, sorted by name. */
+  /** All registered plugins, sorted by name: call {@link needAll} first. */
   all(): RegisteredPlugin[] {
+    if (this.#lazy.size) throw new Error("Registry.all() before needAll()");
     return this.names().map((n) => this.#plugins.get(n)!);
   }
 
@@ -117,10 +167,14 @@ export class Registry {
   hint(name: string): string {
     const failed = this.#failed.get(name);
     if (failed) return ` (it is pinned but was not loaded: ${failed})`;
-    return didYouMean(name, this.#plugins.keys());
+    return didYouMean(name, this.names());
   }
 
   #add(definition: PluginDefinition, source: string, sha256?: string): void {
+    // A plugin of a built-in's name overrides it: the built-in need not be loaded at all.
+    if (this.#lazy.delete(definition.name) && !this.quiet) {
+      log.info(`plugin ${definition.name} from ${source} overrides the one from built-in`);
+    }
     const prior = this.#plugins.get(definition.name);
     if (prior && prior.source !== source && !this.quiet) {
       log.info(`plugin ${definition.name} from ${source} overrides the one from ${prior.source}`);
@@ -177,5 +231,5 @@ export class Registry {
 
 /** The names of stoq's built-in plugins. */
 export function builtinNames(): Set<string> {
-  return new Set(BUILTIN_PLUGINS.map((f) => f(stoqAPI).name));
+  return new Set(Object.keys(BUILTIN_PLUGINS));
 }

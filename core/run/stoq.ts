@@ -52,6 +52,7 @@ export async function createStoq(init: StoqInit, quiet = false): Promise<Stoq> {
   if (typeof g.WorkerGlobalScope === "function" && globalThis instanceof g.WorkerGlobalScope) {
     host.sharedLink = threadSharedLink;
   } else serveSharedParts(host);
+  await registry.need([...Object.keys(init.config.plugins), ...Object.keys(init.cliOptions)]);
   for (const [name, opts] of Object.entries(init.config.plugins)) {
     const reg = registry.get(name);
     if (!reg) {

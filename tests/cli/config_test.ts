@@ -6,7 +6,7 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { tempDir } from "../helpers.ts";
 import { stoqAPI } from "../../core/engine/api.ts";
-import { BUILTIN_PLUGINS } from "../../plugins/index.ts";
+import { allBuiltins } from "../../plugins/index.ts";
 import {
   assertUsageError,
   hashes,
@@ -19,7 +19,7 @@ import {
 } from "../cli_helpers.ts";
 
 // Every plugin plugins/index.ts registers, sorted as `stoq list` prints them.
-const BUILTINS = BUILTIN_PLUGINS.map((f) => f(stoqAPI).name).sort();
+const BUILTINS = (await allBuiltins()).map((f) => f(stoqAPI).name).sort();
 
 // The README's "Writing a plugin" example, with the type import as a plugin in this repo writes it.
 const TINY_STRINGS = `// Types only: the import is erased at run time.

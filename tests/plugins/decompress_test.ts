@@ -4,7 +4,7 @@ import { execTool, spawnTool, withTempFile } from "../../core/exec.ts";
 import type { CallContext, PayloadMetaInput, WorkerResponse } from "../../core/engine/plugin.ts";
 import decompress from "../../plugins/decompress.ts";
 import { BZIP2_VIA_7Z } from "../../plugins/lib/archive/extract.ts";
-import { BUILTIN_PLUGINS } from "../../plugins/index.ts";
+import { allBuiltins } from "../../plugins/index.ts";
 import { input, testEngine } from "../engine/harness.ts";
 import {
   instantiate,
@@ -635,7 +635,7 @@ Deno.test("decompress: the default route rules send .iso and .cab to decompress"
   const config = parseConfig(DEFAULT_CONFIG_TEXT, "config/default.toml");
   ok(config.core.always_dispatch.includes("mimetype"));
   const engine = await testEngine({
-    plugins: [...BUILTIN_PLUGINS],
+    plugins: await allBuiltins(),
     pipeline: { always_dispatch: ["mimetype"], dispatchers: config.core.dispatchers },
     options: { route: config.plugins.route },
   });
