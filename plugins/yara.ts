@@ -4,7 +4,8 @@
  * dispatch rules' `meta.plugin`, stops archiving on `meta.save = "false"` and derives XOR keys
  * from `xor_plaintext_for_string_<id>` meta.
  * The rules are compiled once per process, in its shared part (main thread), which every scan
- * thread's instance calls; scans run on native threads under YARA-X's own time budget.
+ * thread's instance calls; a payload of up to 64 KiB is scanned there with the thread's scanner,
+ * larger ones on native threads (lib/yara/rules.ts), all under YARA-X's own time budget.
  */
 import type { z as zod } from "zod";
 import type {
