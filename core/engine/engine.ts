@@ -31,13 +31,16 @@ import {
 type Hexable = Uint8Array & { toHex(): string };
 let nodeHash: ReturnType<typeof nodeCrypto> | undefined;
 
+let webHashes = 0;
+
 /**
  * Lower-case hex SHA-256. Web Crypto needs no Node compatibility layer, whose loading costs a
- * short run tens of milliseconds, but it costs ~25 µs a call and is slower on large data; so it
- * hashes small payloads until something (a big payload here, or a plugin) loads node:crypto.
+ * short run tens of milliseconds, but each call is an asynchronous job on another thread (~25 µs,
+ * and a wait) and it is slower on large data; so it hashes the small payloads of a short run, and
+ * node:crypto takes over at the first large payload or once the run has hashed 256 payloads.
  */
 export async function sha256Hex(data: Uint8Array): Promise<string> {
-  if (!nodeHash && data.length >= 64 * 1024) nodeHash = nodeCrypto();
+  if (!nodeHash && (data.length >= 64 * 1024 || ++webHashes > 256)) nodeHash = nodeCrypto();
   if (nodeHash) return nodeHash.createHash("sha256").update(data).digest("hex");
   const digest = await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>);
   return (new Uint8Array(digest) as Hexable).toHex();
