@@ -30,7 +30,6 @@ import {
 
 type Hexable = Uint8Array & { toHex(): string };
 let nodeHash: ReturnType<typeof nodeCrypto> | undefined;
-
 let webHashes = 0;
 
 /**

@@ -22,8 +22,8 @@ const gc = (globalThis as { gc?: () => void }).gc;
 /**
  * A full garbage collection every GC_EVERY scans. V8 sizes each heap for throughput: over tens of
  * thousands of small scans a thread's old space grew far past its live size (under 20 MiB) before
- * V8 collected it, and the process's RSS with it (80,000 files of 100 bytes: 389 MiB; 254 with
- * this). One collection costs 20 to 50 ms; every 1,000 scans instead of 5,000 added a measurable
+ * V8 collected it, and the process's RSS with it (80,000 files of 100 bytes: 389 MiB; 261–268
+ * with this). One collection costs 20 to 50 ms; every 1,000 scans instead of 5,000 added a measurable
  * share to the CPU of 20,000 tiny files and took RSS no lower.
  */
 function collectNow(): void {
@@ -31,6 +31,7 @@ function collectNow(): void {
   scansSinceGc = 0;
   gc();
 }
+
 // Which job a plugin call belongs to, so the watchdog can tell which scan to re-run without it.
 const currentJob = new AsyncLocalStorage<number>();
 const enc = new TextEncoder();

@@ -172,10 +172,7 @@ export async function scanAsync(
 ): Promise<ScanOutcome> {
   if (!set.rules) return { matches: [] };
   try {
-    const raw = inThread(set.rules, data.length)
-      ? timedSync(set.rules, data, vars)
-      : await set.rules.scanAsync(data, vars);
-    return { matches: convert(set, raw, limit) };
+    return { matches: convert(set, await scanRules(set.rules, data, vars), limit) };
   } catch (e) {
     if (/timed out/i.test((e as Error).message)) return { timed_out: true };
     throw e;
@@ -199,9 +196,7 @@ export async function scanParts(
   }
   let raw;
   try {
-    raw = inThread(rules, data.length)
-      ? timedSync(rules, data, vars)
-      : await rules.scanAsync(data, vars);
+    raw = await scanRules(rules, data, vars);
   } catch (e) {
     if (/timed out/i.test((e as Error).message)) return sets.map(() => ({ timed_out: true }));
     throw e;
@@ -210,7 +205,7 @@ export async function scanParts(
 }
 
 /** Payloads up to this size may be scanned in the calling thread (see {@link inThread}). */
-export const IN_THREAD_MAX_BYTES = 64 * 1024;
+const IN_THREAD_MAX_BYTES = 64 * 1024;
 /** The mean in-thread scan time above which a rule set's small payloads go to native threads. */
 const IN_THREAD_BUDGET_MS = 1;
 /** An in-thread scan that takes longer ends in-thread scans of its rule set for good. */
@@ -236,6 +231,17 @@ function inThread(rules: object, size: number): boolean {
   if (++stats.sinceProbe < PROBE_EVERY) return false;
   stats.sinceProbe = 0;
   return true;
+}
+
+/** YARA-X's raw matches of `data`, scanned in this thread or on a native one (see inThread). */
+async function scanRules(
+  rules: NonNullable<RuleSet["rules"]>,
+  data: Uint8Array,
+  vars: ExternalValues,
+) {
+  return inThread(rules, data.length)
+    ? timedSync(rules, data, vars)
+    : await rules.scanAsync(data, vars);
 }
 
 /** A synchronous scan whose duration feeds the rule set's moving average (see inThread). */
